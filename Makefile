@@ -1,0 +1,59 @@
+# wa-edge: `make dev` runs the worker locally, `make test` runs every test.
+SHELL := /bin/bash
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CARGO_BIN):$(PATH)
+export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+export WRANGLER_SEND_METRICS := false
+WRANGLER := node_modules/.bin/wrangler
+PORT ?= 8787
+
+.PHONY: setup tools node build build-dev dev migrate lint test test-host test-e2e bench clean
+
+## setup: install everything the build and tests need (idempotent).
+setup: tools node
+
+tools:
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@rustup component list --installed | grep -q clippy || rustup component add clippy rustfmt
+	@worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)" || cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
+	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+node: node_modules/.package-lock.json
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## build: optimised worker bundle in build/.
+build:
+	worker-build --release
+
+## dev: build, apply migrations to the local D1, serve on 127.0.0.1:$(PORT).
+dev: setup
+	@[ -f .dev.vars ] || cp .dev.vars.example .dev.vars
+	$(WRANGLER) d1 migrations apply DB --local
+	$(WRANGLER) dev --local --ip 127.0.0.1 --port $(PORT)
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+test-host:
+	cargo test
+
+test-e2e: build
+	node --test --test-concurrency=1 tests/e2e/
+
+## test: lint, host tests, then end-to-end tests in workerd.
+test: setup lint test-host test-e2e
+
+## bench: bundle size and load figures into docs/BENCHMARKS.md.
+bench: setup build
+	bash bench/run.sh
+
+clean:
+	rm -rf build target .wrangler

@@ -1,0 +1,353 @@
+//! Turns one authenticated delivery into the rows it must leave in D1.
+//!
+//! The result is a [`Plan`]: every row carries the key that makes storing it
+//! idempotent (a message's wamid, a status's (wamid, status), a contact's
+//! wa_id, an event's content hash), so executing the same plan twice, or the
+//! plans of two differently batched deliveries of the same items, leaves the
+//! same rows.
+
+use crate::ids::{PhoneNumberId, WaId, WaMessageId};
+use crate::webhook::payload::{Contact, FieldEvent, Message, MessagesValue, Status};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// How an event's `raw` column is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawEncoding {
+    /// The raw column is JSON.
+    Json,
+    /// The raw column is the body as text (valid UTF-8, not JSON).
+    Text,
+    /// The raw column is the body's bytes in hex (not UTF-8).
+    Hex,
+}
+
+impl RawEncoding {
+    /// Column spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RawEncoding::Json => "json",
+            RawEncoding::Text => "text",
+            RawEncoding::Hex => "hex",
+        }
+    }
+}
+
+/// An inbound message to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub id: WaMessageId,
+    pub phone_number_id: Option<PhoneNumberId>,
+    pub display_phone_number: Option<String>,
+    pub wa_id: WaId,
+    /// The `type` exactly as Meta sent it.
+    pub kind: String,
+    pub timestamp: i64,
+    pub text: Option<String>,
+    pub reply_id: Option<String>,
+    pub context_id: Option<WaMessageId>,
+    pub raw: String,
+}
+
+/// One status of one outbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusRow {
+    pub wamid: WaMessageId,
+    pub status: String,
+    pub rank: i64,
+    pub timestamp: i64,
+    pub recipient_id: Option<WaId>,
+    pub phone_number_id: Option<PhoneNumberId>,
+    pub conversation_id: Option<String>,
+    pub conversation_category: Option<String>,
+    pub pricing_category: Option<String>,
+    pub billable: Option<bool>,
+    /// The status's `errors` array as JSON, when it has any.
+    pub errors: Option<String>,
+    pub raw: String,
+}
+
+/// A customer seen in a delivery, merged across the delivery's items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRow {
+    pub wa_id: WaId,
+    pub profile_name: Option<String>,
+    pub phone_number_id: Option<PhoneNumberId>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// Anything that is not a message, status or contact: other webhook fields,
+/// value-level errors, items too malformed to key, and dead letters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Hex SHA-256 of the event's kind, entry and content: its dedupe key.
+    pub id: String,
+    pub kind: String,
+    pub waba_id: Option<String>,
+    pub phone_number_id: Option<PhoneNumberId>,
+    pub reference: Option<String>,
+    pub summary: Option<String>,
+    pub raw: String,
+    pub raw_encoding: RawEncoding,
+}
+
+/// Everything one delivery stores.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub messages: Vec<MessageRow>,
+    pub statuses: Vec<StatusRow>,
+    pub contacts: Vec<ContactRow>,
+    pub events: Vec<EventRow>,
+}
+
+/// Event kinds wa-edge itself assigns (other kinds are Meta's `field` names).
+pub mod kinds {
+    /// A signed body that is not JSON.
+    pub const DEAD_LETTER: &str = "dead_letter";
+    /// JSON that is not a WhatsApp Business Account notification.
+    pub const UNRECOGNIZED: &str = "unrecognized_payload";
+    /// A `messages` change whose value does not have the documented shape.
+    pub const MALFORMED_CHANGE: &str = "malformed_change";
+    /// A message without a usable id, sender, timestamp or type.
+    pub const MALFORMED_MESSAGE: &str = "malformed_message";
+    /// A status without a usable id, status or timestamp.
+    pub const MALFORMED_STATUS: &str = "malformed_status";
+    /// A contact without a wa_id.
+    pub const MALFORMED_CONTACT: &str = "malformed_contact";
+    /// An entry of a `messages` change's value-level `errors`.
+    pub const ERROR: &str = "error";
+}
+
+fn digest(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Builds the plan for a verified body.
+pub fn plan(body: &[u8]) -> Plan {
+    let mut plan = Plan::default();
+    let Ok(root) = serde_json::from_slice::<Value>(body) else {
+        plan.events.push(dead_letter(body));
+        return plan;
+    };
+    let entries = match (root.get("object"), root.get("entry")) {
+        (Some(Value::String(o)), Some(Value::Array(entries)))
+            if o == "whatsapp_business_account" =>
+        {
+            entries
+        }
+        _ => {
+            plan.events
+                .push(event(kinds::UNRECOGNIZED, None, None, &root, None));
+            return plan;
+        }
+    };
+    let mut contacts = BTreeMap::new();
+    for entry in entries {
+        let waba_id = entry.get("id").map(id_string);
+        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+            plan.events.push(event(
+                kinds::UNRECOGNIZED,
+                waba_id.as_deref(),
+                None,
+                entry,
+                None,
+            ));
+            continue;
+        };
+        for change in changes {
+            let field = change.get("field").and_then(Value::as_str).unwrap_or("");
+            let value = change.get("value").unwrap_or(&Value::Null);
+            if field == "messages" {
+                plan_messages(&mut plan, &mut contacts, waba_id.as_deref(), change, value);
+            } else {
+                let kind = if field.is_empty() {
+                    kinds::UNRECOGNIZED
+                } else {
+                    field
+                };
+                let typed = FieldEvent::parse(field, value);
+                plan.events
+                    .push(event(kind, waba_id.as_deref(), None, change, Some(&typed)));
+            }
+        }
+    }
+    plan.contacts = contacts.into_values().collect();
+    plan
+}
+
+fn id_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn dead_letter(body: &[u8]) -> EventRow {
+    let (raw, raw_encoding) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), RawEncoding::Text),
+        Err(_) => (hex::encode(body), RawEncoding::Hex),
+    };
+    EventRow {
+        id: digest(&[kinds::DEAD_LETTER.as_bytes(), body]),
+        kind: kinds::DEAD_LETTER.to_owned(),
+        waba_id: None,
+        phone_number_id: None,
+        reference: None,
+        summary: None,
+        raw,
+        raw_encoding,
+    }
+}
+
+/// An event keyed by its kind, entry and canonical JSON (serde_json sorts
+/// object keys), so the same change redelivered in another batch is one row.
+fn event(
+    kind: &str,
+    waba_id: Option<&str>,
+    phone_number_id: Option<&PhoneNumberId>,
+    raw: &Value,
+    typed: Option<&FieldEvent>,
+) -> EventRow {
+    let raw = raw.to_string();
+    EventRow {
+        id: digest(&[
+            kind.as_bytes(),
+            waba_id.unwrap_or("").as_bytes(),
+            raw.as_bytes(),
+        ]),
+        kind: kind.to_owned(),
+        waba_id: waba_id.map(str::to_owned),
+        phone_number_id: phone_number_id.cloned(),
+        reference: typed.and_then(FieldEvent::reference).map(str::to_owned),
+        summary: typed.and_then(FieldEvent::summary).map(|v| v.to_string()),
+        raw,
+        raw_encoding: RawEncoding::Json,
+    }
+}
+
+fn plan_messages(
+    plan: &mut Plan,
+    contacts: &mut BTreeMap<WaId, ContactRow>,
+    waba_id: Option<&str>,
+    change: &Value,
+    value: &Value,
+) {
+    let Ok(v) = MessagesValue::deserialize(value) else {
+        plan.events
+            .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
+        return;
+    };
+    let pnid = v.metadata.phone_number_id.as_ref();
+    let display = v.metadata.display_phone_number.as_ref();
+
+    let mut names: BTreeMap<WaId, Option<String>> = BTreeMap::new();
+    for raw in &v.contacts {
+        match Contact::deserialize(raw) {
+            Ok(c) => {
+                names.insert(c.wa_id, c.profile.and_then(|p| p.name));
+            }
+            Err(_) => plan
+                .events
+                .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None)),
+        }
+    }
+
+    for raw in &v.messages {
+        let Ok(m) = Message::parse(raw) else {
+            plan.events
+                .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
+            continue;
+        };
+        let seen = m.head.timestamp;
+        let name = names.get(&m.head.from).cloned().flatten();
+        contacts
+            .entry(m.head.from.clone())
+            .and_modify(|c| {
+                if seen >= c.last_seen {
+                    c.last_seen = seen;
+                    c.profile_name = name.clone().or(c.profile_name.take());
+                    c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
+                }
+                c.first_seen = c.first_seen.min(seen);
+            })
+            .or_insert_with(|| ContactRow {
+                wa_id: m.head.from.clone(),
+                profile_name: name.clone(),
+                phone_number_id: pnid.cloned(),
+                first_seen: seen,
+                last_seen: seen,
+            });
+        plan.messages.push(MessageRow {
+            text: m.content.text().map(str::to_owned),
+            reply_id: m.content.reply_id().map(str::to_owned),
+            context_id: m.head.context.as_ref().and_then(|c| c.id.clone()),
+            id: m.head.id,
+            phone_number_id: pnid.cloned(),
+            display_phone_number: display.cloned(),
+            wa_id: m.head.from,
+            kind: m.head.kind,
+            timestamp: seen,
+            raw: raw.to_string(),
+        });
+    }
+
+    for raw in &v.statuses {
+        let Ok(s) = Status::deserialize(raw) else {
+            plan.events
+                .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None));
+            continue;
+        };
+        plan.statuses.push(StatusRow {
+            rank: s.status.rank(),
+            status: s.status.as_str().to_owned(),
+            wamid: s.id,
+            timestamp: s.timestamp,
+            recipient_id: s.recipient_id,
+            phone_number_id: pnid.cloned(),
+            conversation_id: s.conversation.as_ref().and_then(|c| c.id.clone()),
+            conversation_category: s
+                .conversation
+                .as_ref()
+                .and_then(|c| c.origin.as_ref())
+                .and_then(|o| o.kind.clone()),
+            pricing_category: s.pricing.as_ref().and_then(|p| p.category.clone()),
+            billable: s.pricing.as_ref().and_then(|p| p.billable),
+            errors: (!s.errors.is_empty()).then(|| Value::from(s.errors).to_string()),
+            raw: raw.to_string(),
+        });
+    }
+
+    for raw in &v.errors {
+        plan.events
+            .push(event(kinds::ERROR, waba_id, pnid, raw, None));
+    }
+}
+
+impl Plan {
+    /// Number of items of each kind, for the response and the log.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            messages: self.messages.len(),
+            statuses: self.statuses.len(),
+            contacts: self.contacts.len(),
+            events: self.events.len(),
+        }
+    }
+}
+
+/// Item counts of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub messages: usize,
+    pub statuses: usize,
+    pub contacts: usize,
+    pub events: usize,
+}

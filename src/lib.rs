@@ -1,0 +1,14 @@
+//! wa-edge: a WhatsApp Cloud API webhook handler for Cloudflare Workers.
+//!
+//! Everything that decides is plain Rust in the modules below and is tested
+//! on the host; [`edge`] (wasm only) adapts it to the Workers runtime.
+
+pub mod api;
+pub mod ids;
+pub mod ingest;
+pub mod logline;
+pub mod store;
+pub mod webhook;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

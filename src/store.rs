@@ -1,0 +1,156 @@
+//! The SQL wa-edge runs against D1, as plain data: statements with their
+//! arguments, built here and executed by the edge. Keeping them pure lets the
+//! host tests check every statement's arguments against its placeholders.
+
+use crate::ingest::Plan;
+
+/// A bound SQL argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Arg::Null, Into::into)
+    }
+}
+
+/// One statement and its positional arguments (`?1`, `?2`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: &'static str,
+    pub args: Vec<Arg>,
+}
+
+impl Stmt {
+    /// A statement with arguments.
+    pub fn new(sql: &'static str, args: Vec<Arg>) -> Stmt {
+        Stmt { sql, args }
+    }
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, wamid, direction, phone_number_id, \
+display_phone_number, wa_id, type, timestamp, text, reply_id, context_id, raw, received_at) \
+VALUES (?1, ?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING";
+
+const INSERT_STATUS: &str = "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, \
+phone_number_id, conversation_id, conversation_category, pricing_category, billable, errors, raw, \
+received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+ON CONFLICT (wamid, status) DO NOTHING";
+
+// In an upsert, column names on the right of SET refer to the stored row, so
+// the profile name and channel follow whichever message is newest no matter
+// in which order deliveries arrive.
+const UPSERT_CONTACT: &str = "INSERT INTO contacts (wa_id, profile_name, phone_number_id, \
+first_seen, last_seen, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+ON CONFLICT (wa_id) DO UPDATE SET \
+profile_name = CASE WHEN excluded.last_seen >= last_seen \
+  THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, \
+phone_number_id = CASE WHEN excluded.last_seen >= last_seen \
+  THEN coalesce(excluded.phone_number_id, phone_number_id) ELSE phone_number_id END, \
+first_seen = min(first_seen, excluded.first_seen), \
+last_seen = max(last_seen, excluded.last_seen), \
+updated_at = excluded.updated_at";
+
+const INSERT_EVENT: &str = "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, \
+summary, raw, raw_encoding, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+ON CONFLICT (id) DO NOTHING";
+
+/// The statements that store `plan`; the edge runs them as one D1 batch
+/// (one transaction). `now_ms` is the receipt time.
+pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(
+        plan.messages.len() + plan.statuses.len() + plan.contacts.len() + plan.events.len(),
+    );
+    for c in &plan.contacts {
+        out.push(Stmt::new(
+            UPSERT_CONTACT,
+            vec![
+                c.wa_id.as_str().into(),
+                c.profile_name.clone().into(),
+                c.phone_number_id.as_ref().map(|p| p.as_str()).into(),
+                c.first_seen.into(),
+                c.last_seen.into(),
+                now_ms.into(),
+            ],
+        ));
+    }
+    for m in &plan.messages {
+        out.push(Stmt::new(
+            INSERT_MESSAGE,
+            vec![
+                m.id.as_str().into(),
+                m.phone_number_id.as_ref().map(|p| p.as_str()).into(),
+                m.display_phone_number.clone().into(),
+                m.wa_id.as_str().into(),
+                m.kind.as_str().into(),
+                m.timestamp.into(),
+                m.text.clone().into(),
+                m.reply_id.clone().into(),
+                m.context_id.as_ref().map(|c| c.as_str()).into(),
+                m.raw.as_str().into(),
+                now_ms.into(),
+            ],
+        ));
+    }
+    for s in &plan.statuses {
+        out.push(Stmt::new(
+            INSERT_STATUS,
+            vec![
+                s.wamid.as_str().into(),
+                s.status.as_str().into(),
+                s.rank.into(),
+                s.timestamp.into(),
+                s.recipient_id.as_ref().map(|r| r.as_str()).into(),
+                s.phone_number_id.as_ref().map(|p| p.as_str()).into(),
+                s.conversation_id.clone().into(),
+                s.conversation_category.clone().into(),
+                s.pricing_category.clone().into(),
+                s.billable.into(),
+                s.errors.clone().into(),
+                s.raw.as_str().into(),
+                now_ms.into(),
+            ],
+        ));
+    }
+    for e in &plan.events {
+        out.push(Stmt::new(
+            INSERT_EVENT,
+            vec![
+                e.id.as_str().into(),
+                e.kind.as_str().into(),
+                e.waba_id.clone().into(),
+                e.phone_number_id.as_ref().map(|p| p.as_str()).into(),
+                e.reference.clone().into(),
+                e.summary.clone().into(),
+                e.raw.as_str().into(),
+                e.raw_encoding.as_str().into(),
+                now_ms.into(),
+            ],
+        ));
+    }
+    out
+}

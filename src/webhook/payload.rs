@@ -1,0 +1,544 @@
+//! The shape of a WhatsApp Business Account webhook notification.
+//!
+//! Meta adds fields, message types and webhook `field`s without notice, so
+//! every type here is forward-compatible: unknown keys are ignored, optional
+//! keys default, provider-controlled strings end in an `Unknown` variant, and
+//! each item is parsed on its own from its raw JSON (kept beside it) so one
+//! odd item never rejects a batch. See
+//! <https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components>.
+
+use crate::ids::{PhoneNumberId, WaId, WaMessageId};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Accepts a unix timestamp written either as Meta's string (`"1700000000"`)
+/// or as a number.
+fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    match Value::deserialize(d)? {
+        Value::String(s) => s.trim().parse().map_err(D::Error::custom),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| D::Error::custom("timestamp out of range")),
+        other => Err(D::Error::custom(format!("timestamp is {other}"))),
+    }
+}
+
+/// The `value.metadata` of a `messages` change: which business number received it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Metadata {
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    #[serde(default)]
+    pub phone_number_id: Option<PhoneNumberId>,
+}
+
+/// The `value` of a `messages` change, with its items still as raw JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessagesValue {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub contacts: Vec<Value>,
+    #[serde(default)]
+    pub messages: Vec<Value>,
+    #[serde(default)]
+    pub statuses: Vec<Value>,
+    /// Errors not tied to one message (for example an outage notice).
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+/// One entry of `contacts[]`: the customer who wrote.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Contact {
+    pub wa_id: WaId,
+    #[serde(default)]
+    pub profile: Option<Profile>,
+}
+
+/// A customer's WhatsApp profile as Meta shares it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Profile {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `context` on a message: it replies to, or was forwarded from, another one.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Context {
+    /// The message replied to.
+    #[serde(default)]
+    pub id: Option<WaMessageId>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub forwarded: Option<bool>,
+    #[serde(default)]
+    pub frequently_forwarded: Option<bool>,
+}
+
+/// The envelope every inbound message shares, whatever its type.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct MessageHead {
+    pub id: WaMessageId,
+    pub from: WaId,
+    #[serde(deserialize_with = "de_timestamp")]
+    pub timestamp: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// Click-to-WhatsApp ad or post the customer came from.
+    #[serde(default)]
+    pub referral: Option<Value>,
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+/// An inbound message: its envelope and its type's content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub head: MessageHead,
+    pub content: Content,
+}
+
+/// A media attachment (`image`, `audio`, `video`, `document`, `sticker`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Media {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// Audio recorded in WhatsApp (a voice note).
+    #[serde(default)]
+    pub voice: Option<bool>,
+    #[serde(default)]
+    pub animated: Option<bool>,
+}
+
+/// A shared location.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Location {
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The id and title of a tapped reply button or list row.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Reply {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A Flow's completion (`nfm_reply`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct FlowReply {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The Flow's answers, a JSON document encoded as a string.
+    #[serde(default)]
+    pub response_json: Option<String>,
+}
+
+/// The customer's answer to an interactive message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Interactive {
+    ButtonReply(Reply),
+    ListReply(Reply),
+    NfmReply(FlowReply),
+    /// An interactive `type` we do not model yet.
+    Unknown(String),
+}
+
+/// A tap on a template's quick-reply button.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Button {
+    #[serde(default)]
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A reaction; an absent or empty emoji removes an earlier one.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Reaction {
+    #[serde(default)]
+    pub message_id: Option<WaMessageId>,
+    #[serde(default)]
+    pub emoji: Option<String>,
+}
+
+impl Reaction {
+    /// True when this reaction takes an earlier one back.
+    pub fn is_removal(&self) -> bool {
+        self.emoji.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// A product in an order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct ProductItem {
+    #[serde(default)]
+    pub product_retailer_id: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<f64>,
+    #[serde(default)]
+    pub item_price: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// An order placed from a catalog.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Order {
+    #[serde(default)]
+    pub catalog_id: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub product_items: Vec<ProductItem>,
+}
+
+/// A system notice, for example that the customer changed their number.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct System {
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
+}
+
+/// A message's content, chosen by its `type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Text {
+        body: String,
+    },
+    Image(Media),
+    Audio(Media),
+    Video(Media),
+    Document(Media),
+    Sticker(Media),
+    Location(Location),
+    /// Shared contact cards, kept as Meta sends them.
+    Contacts(Vec<Value>),
+    Interactive(Interactive),
+    Button(Button),
+    Reaction(Reaction),
+    Order(Order),
+    System(System),
+    /// A type WhatsApp itself could not deliver to the API (see `errors`).
+    Unsupported,
+    /// A known type whose content did not have the expected shape.
+    Malformed,
+    /// A type this version does not know.
+    Unknown,
+}
+
+impl Content {
+    /// Reads the content for `kind` from the message's raw JSON.
+    fn from_raw(kind: &str, raw: &Value) -> Content {
+        fn part<'a, T: Deserialize<'a>>(raw: &'a Value, key: &str) -> Option<T> {
+            raw.get(key).and_then(|v| T::deserialize(v).ok())
+        }
+        let media = |key: &str| part::<Media>(raw, key);
+        let parsed = match kind {
+            "text" => raw
+                .pointer("/text/body")
+                .and_then(Value::as_str)
+                .map(|body| Content::Text {
+                    body: body.to_owned(),
+                }),
+            "image" => media(kind).map(Content::Image),
+            "audio" => media(kind).map(Content::Audio),
+            "video" => media(kind).map(Content::Video),
+            "document" => media(kind).map(Content::Document),
+            "sticker" => media(kind).map(Content::Sticker),
+            "location" => part(raw, kind).map(Content::Location),
+            "contacts" => part(raw, kind).map(Content::Contacts),
+            "interactive" => raw.get(kind).map(|i| Content::Interactive(interactive(i))),
+            "button" => part(raw, kind).map(Content::Button),
+            "reaction" => part(raw, kind).map(Content::Reaction),
+            "order" => part(raw, kind).map(Content::Order),
+            "system" => part(raw, kind).map(Content::System),
+            "unsupported" | "unknown" => Some(Content::Unsupported),
+            _ => return Content::Unknown,
+        };
+        parsed.unwrap_or(Content::Malformed)
+    }
+
+    /// The human-readable text of the message, if it has one: the body,
+    /// a caption, a tapped button's title, an order's note.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Content::Text { body } => Some(body),
+            Content::Image(m) | Content::Video(m) | Content::Document(m) => m.caption.as_deref(),
+            Content::Interactive(Interactive::ButtonReply(r) | Interactive::ListReply(r)) => {
+                r.title.as_deref()
+            }
+            Content::Interactive(Interactive::NfmReply(f)) => f.body.as_deref(),
+            Content::Button(b) => b.text.as_deref(),
+            Content::Order(o) => o.text.as_deref(),
+            Content::System(s) => s.body.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The id of a tapped reply button, list row or template button payload.
+    pub fn reply_id(&self) -> Option<&str> {
+        match self {
+            Content::Interactive(Interactive::ButtonReply(r) | Interactive::ListReply(r)) => {
+                Some(&r.id)
+            }
+            Content::Button(b) => b.payload.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn interactive(raw: &Value) -> Interactive {
+    let kind = raw.get("type").and_then(Value::as_str).unwrap_or_default();
+    let reply = |key: &str| raw.get(key).and_then(|v| Reply::deserialize(v).ok());
+    let parsed = match kind {
+        "button_reply" => reply(kind).map(Interactive::ButtonReply),
+        "list_reply" => reply(kind).map(Interactive::ListReply),
+        "nfm_reply" => raw
+            .get(kind)
+            .and_then(|v| FlowReply::deserialize(v).ok())
+            .map(Interactive::NfmReply),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Interactive::Unknown(kind.to_owned()))
+}
+
+impl Message {
+    /// Parses one item of `messages[]`. Fails only when the envelope (id,
+    /// sender, timestamp, type) is unusable; content of an unexpected shape
+    /// becomes [`Content::Malformed`] and an unknown type [`Content::Unknown`].
+    pub fn parse(raw: &Value) -> Result<Message, serde_json::Error> {
+        let head = MessageHead::deserialize(raw)?;
+        let content = Content::from_raw(&head.kind, raw);
+        Ok(Message { head, content })
+    }
+}
+
+/// A delivery status's name. Ranked so a late, lower status never replaces a
+/// higher one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusKind {
+    Sent,
+    Delivered,
+    Read,
+    /// A voice message was played.
+    Played,
+    Failed,
+    Deleted,
+    Unknown(String),
+}
+
+impl StatusKind {
+    /// Maps Meta's spelling onto the enum.
+    pub fn parse(s: &str) -> StatusKind {
+        match s {
+            "sent" => StatusKind::Sent,
+            "delivered" => StatusKind::Delivered,
+            "read" => StatusKind::Read,
+            "played" => StatusKind::Played,
+            "failed" => StatusKind::Failed,
+            "deleted" => StatusKind::Deleted,
+            other => StatusKind::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Meta's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StatusKind::Sent => "sent",
+            StatusKind::Delivered => "delivered",
+            StatusKind::Read => "read",
+            StatusKind::Played => "played",
+            StatusKind::Failed => "failed",
+            StatusKind::Deleted => "deleted",
+            StatusKind::Unknown(s) => s,
+        }
+    }
+
+    /// Progress order: the current status is the highest-ranked one seen.
+    /// `failed` and `deleted` are terminal; unknown statuses are kept in the
+    /// history but never displace a known one.
+    pub fn rank(&self) -> i64 {
+        match self {
+            StatusKind::Unknown(_) => 0,
+            StatusKind::Sent => 10,
+            StatusKind::Delivered => 20,
+            StatusKind::Read => 30,
+            StatusKind::Played => 35,
+            StatusKind::Failed => 40,
+            StatusKind::Deleted => 50,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(StatusKind::parse(&String::deserialize(d)?))
+    }
+}
+
+/// The conversation a status was billed in.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Conversation {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub origin: Option<Origin>,
+    #[serde(default)]
+    pub expiration_timestamp: Option<Value>,
+}
+
+/// Where a conversation started (`service`, `marketing`, ...).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Origin {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// How a message was priced.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Pricing {
+    #[serde(default)]
+    pub billable: Option<bool>,
+    #[serde(default)]
+    pub pricing_model: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// One item of `statuses[]`: news about a message the business sent.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Status {
+    pub id: WaMessageId,
+    pub status: StatusKind,
+    #[serde(deserialize_with = "de_timestamp")]
+    pub timestamp: i64,
+    #[serde(default)]
+    pub recipient_id: Option<WaId>,
+    #[serde(default)]
+    pub conversation: Option<Conversation>,
+    #[serde(default)]
+    pub pricing: Option<Pricing>,
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+/// Typed summaries of the non-message webhook fields we understand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldEvent {
+    /// `message_template_status_update`: a template was approved, rejected, paused...
+    TemplateStatus {
+        template_id: Option<String>,
+        name: Option<String>,
+        language: Option<String>,
+        event: Option<String>,
+        reason: Option<String>,
+    },
+    /// `phone_number_quality_update`: quality rating or messaging limit changed.
+    QualityUpdate {
+        event: Option<String>,
+        current_limit: Option<String>,
+    },
+    /// `account_update`: the WABA was verified, restricted, banned...
+    AccountUpdate { event: Option<String> },
+    /// `user_preferences`: customers stopping or resuming marketing messages.
+    UserPreferences { changes: usize },
+    /// Any other field, kept raw.
+    Other,
+}
+
+impl FieldEvent {
+    /// Summarises a change `value` for `field`.
+    pub fn parse(field: &str, value: &Value) -> FieldEvent {
+        let s = |key: &str| match value.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        match field {
+            "message_template_status_update" => FieldEvent::TemplateStatus {
+                template_id: s("message_template_id"),
+                name: s("message_template_name"),
+                language: s("message_template_language"),
+                event: s("event"),
+                reason: s("reason"),
+            },
+            "phone_number_quality_update" => FieldEvent::QualityUpdate {
+                event: s("event"),
+                current_limit: s("current_limit"),
+            },
+            "account_update" => FieldEvent::AccountUpdate { event: s("event") },
+            "user_preferences" => FieldEvent::UserPreferences {
+                changes: value
+                    .get("user_preferences")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len),
+            },
+            _ => FieldEvent::Other,
+        }
+    }
+
+    /// The key a reader filters on (a template id), if the field has one.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            FieldEvent::TemplateStatus { template_id, .. } => template_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A small JSON summary for the API, without personal data.
+    pub fn summary(&self) -> Option<Value> {
+        use serde_json::json;
+        match self {
+            FieldEvent::TemplateStatus {
+                template_id,
+                name,
+                language,
+                event,
+                reason,
+            } => Some(json!({"template_id": template_id, "name": name,
+                "language": language, "event": event, "reason": reason})),
+            FieldEvent::QualityUpdate {
+                event,
+                current_limit,
+            } => Some(json!({"event": event, "current_limit": current_limit})),
+            FieldEvent::AccountUpdate { event } => Some(json!({ "event": event })),
+            FieldEvent::UserPreferences { changes } => Some(json!({ "changes": changes })),
+            FieldEvent::Other => None,
+        }
+    }
+}

@@ -1,0 +1,164 @@
+use serde_json::json;
+use wa_edge::api::{
+    authorize, contact_json, event_json, listing, message_json, route, status_only_message_json,
+    Cursor, Page, Route,
+};
+
+fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn routes_map_paths_and_methods() {
+    assert_eq!(route("GET", "/healthz"), Route::Health);
+    assert_eq!(route("GET", "/webhook"), Route::WebhookVerify);
+    assert_eq!(route("POST", "/webhook"), Route::WebhookReceive);
+    assert_eq!(route("POST", "/webhook/"), Route::WebhookReceive);
+    assert_eq!(
+        route("DELETE", "/webhook"),
+        Route::MethodNotAllowed("GET, POST")
+    );
+    assert_eq!(
+        route("GET", "/v1/messages/wamid.HBg%3D%3D"),
+        Route::GetMessage("wamid.HBg==".into())
+    );
+    assert_eq!(route("GET", "/v1/contacts"), Route::ListContacts);
+    assert_eq!(
+        route("GET", "/v1/contacts/123"),
+        Route::GetContact("123".into())
+    );
+    assert_eq!(
+        route("GET", "/v1/contacts/123/messages"),
+        Route::ContactMessages("123".into())
+    );
+    assert_eq!(route("GET", "/v1/events"), Route::ListEvents);
+    assert_eq!(route("POST", "/v1/events"), Route::MethodNotAllowed("GET"));
+    assert_eq!(route("GET", "/v1/nothing"), Route::NotFound);
+    assert_eq!(route("GET", "/"), Route::NotFound);
+    assert!(route("GET", "/v1/events").needs_admin());
+    assert!(!route("POST", "/webhook").needs_admin());
+}
+
+#[test]
+fn bearer_token_is_required_and_compared() {
+    assert!(authorize(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+    for header in [
+        None,
+        Some("s3cret"),
+        Some("Bearer nope"),
+        Some("Basic s3cret"),
+    ] {
+        let e = authorize(header, Some("s3cret")).unwrap_err();
+        assert_eq!((e.status, e.code), (401, "unauthorized"), "{header:?}");
+    }
+    let closed = authorize(Some("Bearer "), None).unwrap_err();
+    assert_eq!(closed.status, 401);
+    assert!(closed.message.contains("ADMIN_TOKEN"));
+}
+
+#[test]
+fn cursor_round_trips_and_rejects_forgeries() {
+    let c = Cursor {
+        at: 1_739_321_024,
+        id: "wamid.a:b".into(),
+    };
+    assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+    for bad in ["zz", "00", &hex::encode("nocolon"), &hex::encode("x:1")] {
+        assert_eq!(Cursor::decode(bad).unwrap_err().status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn page_limits_are_validated() {
+    assert_eq!(Page::from_query(&q(&[])).unwrap().limit, 50);
+    assert_eq!(
+        Page::from_query(&q(&[("limit", "200")])).unwrap().limit,
+        200
+    );
+    for bad in ["0", "201", "-1", "ten"] {
+        let e = Page::from_query(&q(&[("limit", bad)])).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "invalid_request"), "{bad}");
+    }
+}
+
+#[test]
+fn listing_returns_a_cursor_only_when_more_rows_exist() {
+    let rows: Vec<_> = (0..3)
+        .map(|i| json!({"wa_id": format!("w{i}"), "last_seen": 100 - i}))
+        .collect();
+    let page = Page {
+        limit: 2,
+        cursor: None,
+    };
+    let l = listing(rows.clone(), &page, "last_seen", "wa_id", contact_json);
+    assert_eq!(l.data.len(), 2);
+    let next = Cursor::decode(l.next_cursor.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        next,
+        Cursor {
+            at: 99,
+            id: "w1".into()
+        }
+    );
+
+    let all = listing(
+        rows,
+        &Page {
+            limit: 3,
+            cursor: None,
+        },
+        "last_seen",
+        "wa_id",
+        contact_json,
+    );
+    assert_eq!(all.next_cursor, None);
+}
+
+#[test]
+fn inbound_message_shows_content_status_and_history() {
+    let row = json!({"id": "wamid.1", "wamid": "wamid.1", "direction": "in", "type": "text",
+        "wa_id": "16505551234", "phone_number_id": "1065", "display_phone_number": "1555",
+        "timestamp": 1739321024.0, "received_at": 1739321024999.0,
+        "raw": r#"{"type":"text","text":{"body":"hi"},"context":{"id":"wamid.0"}}"#});
+    let m = message_json(&row, Some(&[]));
+    assert_eq!(m["id"], "wamid.1");
+    assert_eq!(m["from"], "16505551234");
+    assert_eq!(m["to"], "1065");
+    assert_eq!(m["timestamp"], 1739321024);
+    assert_eq!(m["text"]["body"], "hi");
+    assert_eq!(m["context"]["id"], "wamid.0");
+    assert_eq!(m["status"], "received");
+    assert_eq!(m["statuses"], json!([]));
+}
+
+#[test]
+fn current_status_is_the_highest_ranked_not_the_latest() {
+    let statuses = [
+        json!({"status": "sent", "rank": 10, "timestamp": 1, "phone_number_id": "1065", "recipient_id": "1650"}),
+        json!({"status": "read", "rank": 30, "timestamp": 3}),
+        json!({"status": "delivered", "rank": 20, "timestamp": 4,
+               "errors": null, "conversation_id": "c1", "conversation_category": "service",
+               "pricing_category": "service", "billable": 1}),
+    ];
+    let m = status_only_message_json("wamid.out", &statuses);
+    assert_eq!(m["status"], "read");
+    assert_eq!(m["direction"], "out");
+    assert_eq!(m["to"], "1650");
+    assert_eq!(m["statuses"].as_array().unwrap().len(), 3);
+    assert_eq!(m["statuses"][2]["pricing"]["billable"], true);
+    assert_eq!(m["statuses"][2]["conversation"]["category"], "service");
+}
+
+#[test]
+fn events_show_json_raw_or_the_text_that_arrived() {
+    let json_event = event_json(&json!({"id": "e1", "kind": "account_update",
+        "raw": r#"{"field":"account_update"}"#, "raw_encoding": "json", "summary": r#"{"event":"X"}"#}));
+    assert_eq!(json_event["raw"]["field"], "account_update");
+    assert_eq!(json_event["summary"]["event"], "X");
+    let dead = event_json(&json!({"id": "e2", "kind": "dead_letter", "raw": "{oops",
+        "raw_encoding": "text"}));
+    assert_eq!(dead["raw"], "{oops");
+}

@@ -1,0 +1,22 @@
+//! Helpers shared by the host tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Bytes of `tests/fixtures/<name>`.
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name]
+        .iter()
+        .collect();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Bytes of `tests/fixtures/<name>.json`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    fixture_bytes(&format!("{name}.json"))
+}
+
+/// The `X-Hub-Signature-256` value Meta would send.
+pub fn sign(body: &[u8], secret: &str) -> String {
+    wa_edge::webhook::signature::sign(body, secret.as_bytes())
+}
