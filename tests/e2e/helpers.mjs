@@ -1,0 +1,119 @@
+// Starts the built worker (build/index.js) inside workerd through Miniflare,
+// with a fresh local D1 database with the migrations applied.
+import { Miniflare } from "miniflare";
+import { createHmac, randomUUID } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export const SECRET = "e2e-app-secret";
+export const VERIFY_TOKEN = "e2e-verify-token";
+export const ADMIN_TOKEN = "e2e-admin-token";
+export const ACCESS_TOKEN = "e2e-access-token";
+
+export function fixture(name) {
+  return readFileSync(join(root, "tests", "fixtures", name.includes(".") ? name : `${name}.json`));
+}
+
+export function sign(body, secret = SECRET) {
+  return "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
+}
+
+function migrationStatements() {
+  const dir = join(root, "migrations");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(dir, f), "utf8")
+        .split("\n")
+        .filter((l) => !l.trim().startsWith("--"))
+        .join("\n")
+        .split(";")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+}
+
+/** Starts a worker. `bindings` override the default test configuration. */
+export async function startWorker({ bindings = {}, outboundService } = {}) {
+  const logs = [];
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(root, "build", "index.js"),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-05-01",
+    d1Databases: { DB: `wa-edge-e2e-${randomUUID()}` },
+    kvNamespaces: ["CACHE"],
+    bindings: {
+      WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+      WHATSAPP_APP_SECRET: SECRET,
+      WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+      WHATSAPP_PHONE_NUMBER_ID: "106540352242922",
+      ADMIN_TOKEN,
+      GRAPH_API_BASE: "http://graph.test",
+      GRAPH_API_VERSION: "v23.0",
+      ...bindings,
+    },
+    outboundService,
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.on("data", (d) => logs.push(d.toString()));
+      stderr.on("data", (d) => logs.push(d.toString()));
+    },
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB");
+  for (const sql of migrationStatements()) await db.prepare(sql).run();
+
+  const call = (path, init = {}) => mf.dispatchFetch(`http://wa-edge.test${path}`, init);
+  return {
+    mf,
+    db,
+    logs,
+    fetch: call,
+    /** POSTs `body` to /webhook, signed with `secret` unless `signature` is given. */
+    post(body, { secret = SECRET, signature, headers = {} } = {}) {
+      const h = { "Content-Type": "application/json", ...headers };
+      const sig = signature === undefined ? sign(body, secret) : signature;
+      if (sig !== null) h["X-Hub-Signature-256"] = sig;
+      return call("/webhook", { method: "POST", headers: h, body });
+    },
+    /** GETs an API path with the admin token and returns [status, json]. */
+    async api(path, token = ADMIN_TOKEN) {
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      const res = await call(path, { headers });
+      return [res.status, await res.json()];
+    },
+    /** Row counts of every table. */
+    async counts() {
+      const out = {};
+      for (const t of ["messages", "statuses", "contacts", "events"]) {
+        out[t] = (await db.prepare(`SELECT count(*) AS n FROM ${t}`).first()).n;
+      }
+      return out;
+    },
+    /** Every row of every table, for comparing whole states. */
+    async snapshot() {
+      const out = {};
+      for (const [t, order] of [
+        ["messages", "id"],
+        ["statuses", "wamid, status"],
+        ["contacts", "wa_id"],
+        ["events", "id"],
+      ]) {
+        const { results } = await db.prepare(`SELECT * FROM ${t} ORDER BY ${order}`).all();
+        out[t] = results.map(({ received_at, updated_at, ...rest }) => rest);
+      }
+      return out;
+    },
+    async reset() {
+      for (const t of ["messages", "statuses", "contacts", "events"]) {
+        await db.prepare(`DELETE FROM ${t}`).run();
+      }
+      logs.length = 0;
+    },
+    close: () => mf.dispose(),
+  };
+}
