@@ -1,0 +1,354 @@
+// The webhook receiver in workerd: verification, authentication, limits,
+// storage of every notification shape, and exactly-once storage.
+import { describe, it, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, fixture, sign, VERIFY_TOKEN, SECRET } from "./helpers.mjs";
+
+const MESSAGE_FIXTURES = [
+  "text", "text_reply", "text_forwarded", "image", "audio_voice", "video", "document", "sticker",
+  "location", "contacts", "interactive_button_reply", "interactive_list_reply",
+  "interactive_nfm_reply", "button", "reaction", "unreaction", "order", "system", "referral",
+  "unsupported", "unknown_type",
+];
+
+describe("GET /webhook verification", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+
+  it("echoes the challenge as text/plain for the right token", async () => {
+    const res = await w.fetch(
+      `/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1158201444`,
+    );
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type"), /^text\/plain/);
+    assert.equal(await res.text(), "1158201444");
+  });
+
+  it("answers 403 for a wrong token, a wrong mode or a missing part", async () => {
+    for (const q of [
+      `hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`,
+      `hub.mode=unsubscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1`,
+      `hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1`,
+      `hub.mode=subscribe&hub.challenge=1`,
+      ``,
+    ]) {
+      const res = await w.fetch(`/webhook?${q}`);
+      assert.equal(res.status, 403, q);
+      await res.arrayBuffer();
+    }
+  });
+});
+
+describe("POST /webhook authentication and limits", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+  beforeEach(() => w.reset());
+
+  const empty = { messages: 0, statuses: 0, contacts: 0, events: 0 };
+
+  it("stores a correctly signed delivery and answers 200 with counts", async () => {
+    const res = await w.post(fixture("text"));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { messages: 1, statuses: 0, contacts: 1, events: 0 });
+    assert.deepEqual(await w.counts(), { ...empty, messages: 1, contacts: 1 });
+  });
+
+  it("rejects a missing signature with 401 and stores nothing", async () => {
+    const res = await w.post(fixture("text"), { signature: null });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error.code, "invalid_signature");
+    assert.deepEqual(await w.counts(), empty);
+  });
+
+  it("rejects a signature made with another secret with 401 and stores nothing", async () => {
+    const res = await w.post(fixture("text"), { secret: "not-the-secret" });
+    assert.equal(res.status, 401);
+    assert.deepEqual(await w.counts(), empty);
+  });
+
+  it("rejects a malformed signature header with 401", async () => {
+    for (const signature of ["sha1=abc", "sha256=xyz", "garbage"]) {
+      const res = await w.post(fixture("text"), { signature });
+      assert.equal(res.status, 401, signature);
+      await res.arrayBuffer();
+    }
+    assert.deepEqual(await w.counts(), empty);
+  });
+
+  it("rejects a body signed for different bytes (re-serialised JSON)", async () => {
+    const wire = fixture("wire_escaped.body");
+    const reserialised = Buffer.from(JSON.stringify(JSON.parse(wire.toString())));
+    const res = await w.post(reserialised, { signature: sign(wire) });
+    assert.equal(res.status, 401);
+    const ok = await w.post(wire);
+    assert.equal(ok.status, 200);
+    const [, m] = await w.api(
+      "/v1/messages/wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA50",
+    );
+    assert.equal(m.text.body, "Grüße aus Köln 👋 — see https://example.com/a/b");
+  });
+
+  it("answers 415 to a non-JSON content type and stores nothing", async () => {
+    const body = fixture("text");
+    for (const ct of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const res = await w.post(body, { headers: { "Content-Type": ct } });
+      assert.equal(res.status, 415, ct);
+      assert.equal((await res.json()).error.code, "unsupported_media_type");
+    }
+    const withCharset = await w.post(body, {
+      headers: { "Content-Type": "application/json; charset=utf-8" },
+    });
+    assert.equal(withCharset.status, 200);
+  });
+
+  it("answers 413 to a body over 4 MiB declared by Content-Length", async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    const res = await w.post(big);
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).error.code, "payload_too_large");
+    assert.deepEqual(await w.counts(), empty);
+  });
+
+  it("answers 413 to a streamed body that grows past 4 MiB", async () => {
+    const chunk = new Uint8Array(256 * 1024).fill(0x20);
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (sent >= 24) return controller.close();
+        sent++;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await w.fetch("/webhook", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Hub-Signature-256": sign("x") },
+      body: stream,
+      duplex: "half",
+    });
+    assert.equal(res.status, 413);
+    await res.arrayBuffer();
+    assert.deepEqual(await w.counts(), empty);
+  });
+
+  it("stores a signed non-JSON body as a dead letter, answers 200 and shows it in the API", async () => {
+    const body = Buffer.from('{"object":"whatsapp_business_account","entry":[');
+    const res = await w.post(body);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { messages: 0, statuses: 0, contacts: 0, events: 1 });
+    const [status, page] = await w.api("/v1/events?kind=dead_letter");
+    assert.equal(status, 200);
+    assert.equal(page.data.length, 1);
+    assert.equal(page.data[0].raw, body.toString());
+    assert.equal(page.data[0].raw_encoding, "text");
+    // Redelivery of the same broken body is one dead letter, not two.
+    await (await w.post(body)).arrayBuffer();
+    assert.equal((await w.counts()).events, 1);
+  });
+
+  it("answers 405 to other methods", async () => {
+    const res = await w.fetch("/webhook", { method: "PUT" });
+    assert.equal(res.status, 405);
+    assert.equal((await res.json()).error.code, "method_not_allowed");
+  });
+});
+
+describe("POST /webhook with rotated secrets", () => {
+  it("accepts either secret of a comma-separated list", async () => {
+    const w = await startWorker({ bindings: { WHATSAPP_APP_SECRET: `new-secret,${SECRET}` } });
+    try {
+      assert.equal((await w.post(fixture("text"), { secret: "new-secret" })).status, 200);
+      assert.equal((await w.post(fixture("image"), { secret: SECRET })).status, 200);
+      assert.equal((await w.post(fixture("video"), { secret: "old" })).status, 401);
+      assert.equal((await w.counts()).messages, 2);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("fails closed with an opaque 500 when no secret is configured", async () => {
+    const w = await startWorker({ bindings: { WHATSAPP_APP_SECRET: "" } });
+    try {
+      const res = await w.post(fixture("text"));
+      assert.equal(res.status, 500);
+      const body = await res.json();
+      assert.equal(body.error.code, "internal_error");
+      assert.doesNotMatch(body.error.message, /SECRET/);
+      assert.equal((await w.counts()).messages, 0);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+describe("storing every notification shape", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+  beforeEach(() => w.reset());
+
+  it("stores each message type with its content readable through the API", async () => {
+    for (const name of MESSAGE_FIXTURES) {
+      const body = fixture(name);
+      const res = await w.post(body);
+      assert.equal(res.status, 200, name);
+      await res.arrayBuffer();
+      const sent = JSON.parse(body).entry[0].changes[0].value.messages[0];
+      const [status, m] = await w.api(`/v1/messages/${encodeURIComponent(sent.id)}`);
+      assert.equal(status, 200, name);
+      assert.equal(m.id, sent.id, name);
+      assert.equal(m.direction, "in", name);
+      assert.equal(m.type, sent.type, name);
+      assert.equal(m.from, sent.from, name);
+      assert.equal(m.to, "106540352242922", name);
+      assert.equal(m.timestamp, Number(sent.timestamp), name);
+      assert.equal(m.status, "received", name);
+      if (sent[sent.type] !== undefined) assert.deepEqual(m[sent.type], sent[sent.type], name);
+      if (sent.context) assert.deepEqual(m.context, sent.context, name);
+      if (sent.referral) assert.deepEqual(m.referral, sent.referral, name);
+      if (sent.errors) assert.deepEqual(m.errors, sent.errors, name);
+    }
+    assert.equal((await w.counts()).messages, MESSAGE_FIXTURES.length);
+  });
+
+  it("stores other webhook fields as typed events", async () => {
+    for (const name of ["template_status_update", "phone_number_quality_update",
+      "account_update", "user_preferences", "messages_errors"]) {
+      assert.equal((await w.post(fixture(name))).status, 200, name);
+    }
+    const [, all] = await w.api("/v1/events");
+    assert.equal(all.data.length, 5);
+    const [, templates] = await w.api("/v1/events?kind=message_template_status_update");
+    assert.equal(templates.data.length, 1);
+    const t = templates.data[0];
+    assert.equal(t.reference, "594425479261596");
+    assert.equal(t.summary.event, "REJECTED");
+    assert.equal(t.summary.reason, "INVALID_FORMAT");
+    assert.equal(t.raw.field, "message_template_status_update");
+    assert.equal(t.waba_id, "102290129340398");
+  });
+
+  it("stores every item of a multi-entry, multi-change batch", async () => {
+    const res = await w.post(fixture("multi_entry"));
+    assert.deepEqual(await res.json(), { messages: 3, statuses: 1, contacts: 3, events: 1 });
+    assert.deepEqual(await w.counts(), { messages: 3, statuses: 1, contacts: 3, events: 1 });
+    const [, ana] = await w.api("/v1/contacts/5511987654321");
+    assert.equal(ana.profile_name, "Ana Souza");
+    assert.equal(ana.phone_number_id, "106540352242923");
+  });
+
+  it("keeps the good items of a batch with malformed ones, and the bad ones as events", async () => {
+    const res = await w.post(fixture("malformed_item"));
+    assert.equal(res.status, 200);
+    const counts = await w.counts();
+    assert.equal(counts.messages, 2);
+    assert.equal(counts.statuses, 0);
+    const [, bad] = await w.api("/v1/events?kind=malformed_message");
+    assert.equal(bad.data.length, 1);
+    assert.equal(bad.data[0].raw.text.body, "no id");
+  });
+
+  it("stores JSON that is not a WhatsApp notification as an unrecognized event", async () => {
+    const res = await w.post(Buffer.from('{"object":"page","entry":[]}'));
+    assert.equal(res.status, 200);
+    const [, page] = await w.api("/v1/events?kind=unrecognized_payload");
+    assert.equal(page.data.length, 1);
+    assert.equal(page.data[0].raw.object, "page");
+  });
+});
+
+describe("exactly once", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+  beforeEach(() => w.reset());
+
+  it("redelivering the same body changes nothing", async () => {
+    await (await w.post(fixture("multi_entry"))).arrayBuffer();
+    const first = await w.snapshot();
+    for (let i = 0; i < 3; i++) await (await w.post(fixture("multi_entry"))).arrayBuffer();
+    assert.deepEqual(await w.snapshot(), first);
+  });
+
+  it("20 concurrent copies of one delivery leave the rows of one", async () => {
+    await (await w.post(fixture("multi_entry"))).arrayBuffer();
+    const once = await w.snapshot();
+    await w.reset();
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => w.post(fixture("multi_entry"))),
+    );
+    for (const r of responses) {
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
+    assert.deepEqual(await w.snapshot(), once);
+  });
+
+  it("the same items re-batched differently leave the same rows", async () => {
+    await (await w.post(fixture("multi_entry"))).arrayBuffer();
+    const batched = await w.snapshot();
+    await w.reset();
+    // Each change delivered on its own, in reverse order, pretty-printed differently.
+    const root = JSON.parse(fixture("multi_entry"));
+    const singles = root.entry.flatMap((entry) =>
+      entry.changes.map((change) => ({ object: root.object, entry: [{ id: entry.id, changes: [change] }] })),
+    );
+    for (const single of singles.reverse()) {
+      await (await w.post(Buffer.from(JSON.stringify(single, null, 1)))).arrayBuffer();
+    }
+    assert.deepEqual(await w.snapshot(), batched);
+  });
+
+  it("out-of-order statuses never move a message backwards", async () => {
+    for (const name of ["status_read", "status_delivered", "status_sent"]) {
+      await (await w.post(fixture(name))).arrayBuffer();
+    }
+    const id = JSON.parse(fixture("status_sent")).entry[0].changes[0].value.statuses[0].id;
+    const [status, m] = await w.api(`/v1/messages/${id}`);
+    assert.equal(status, 200);
+    assert.equal(m.status, "read");
+    assert.deepEqual(m.statuses.map((s) => s.status), ["sent", "delivered", "read"]);
+    assert.equal(m.statuses[0].pricing.category, "service");
+    assert.equal(m.statuses[0].conversation.category, "service");
+    assert.equal(m.to, "16505551234");
+  });
+
+  it("a failed status is recorded with its error", async () => {
+    await (await w.post(fixture("status_failed"))).arrayBuffer();
+    const id = JSON.parse(fixture("status_failed")).entry[0].changes[0].value.statuses[0].id;
+    const [, m] = await w.api(`/v1/messages/${id}`);
+    assert.equal(m.status, "failed");
+    assert.equal(m.statuses[0].errors[0].code, 131047);
+  });
+
+  it("an unknown status is kept in the history without displacing a known one", async () => {
+    const body = (status, ts) => {
+      const v = JSON.parse(fixture("status_sent"));
+      Object.assign(v.entry[0].changes[0].value.statuses[0], { status, timestamp: ts });
+      return Buffer.from(JSON.stringify(v));
+    };
+    await (await w.post(body("delivered", "100"))).arrayBuffer();
+    await (await w.post(body("teleported", "200"))).arrayBuffer();
+    const id = JSON.parse(fixture("status_sent")).entry[0].changes[0].value.statuses[0].id;
+    const [, m] = await w.api(`/v1/messages/${id}`);
+    assert.equal(m.status, "delivered");
+    assert.deepEqual(m.statuses.map((s) => s.status), ["delivered", "teleported"]);
+  });
+
+  it("a late redelivery of an older message does not roll back the contact's name", async () => {
+    const withName = (name, id, ts) => {
+      const v = JSON.parse(fixture("text"));
+      const value = v.entry[0].changes[0].value;
+      value.contacts[0].profile.name = name;
+      Object.assign(value.messages[0], { id, timestamp: ts });
+      return Buffer.from(JSON.stringify(v));
+    };
+    await (await w.post(withName("New Name", "wamid.new", "2000"))).arrayBuffer();
+    await (await w.post(withName("Old Name", "wamid.old", "1000"))).arrayBuffer();
+    const [, c] = await w.api("/v1/contacts/16505551234");
+    assert.equal(c.profile_name, "New Name");
+    assert.equal(c.first_seen, 1000);
+    assert.equal(c.last_seen, 2000);
+  });
+});
