@@ -4,11 +4,15 @@
 //! on the host; [`edge`] (wasm only) adapts it to the Workers runtime.
 
 pub mod api;
+pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod logline;
+pub mod outbound;
+pub mod outbox;
 pub mod store;
 pub mod webhook;
+pub mod window;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
