@@ -55,6 +55,7 @@ pub enum Route {
     WebhookVerify,
     WebhookReceive,
     GetMessage(String),
+    SendMessage,
     ListContacts,
     GetContact(String),
     ContactMessages(String),
@@ -70,6 +71,7 @@ impl Route {
         matches!(
             self,
             Route::GetMessage(_)
+                | Route::SendMessage
                 | Route::ListContacts
                 | Route::GetContact(_)
                 | Route::ContactMessages(_)
@@ -101,6 +103,8 @@ pub fn route(method: &str, path: &str) -> Route {
             "POST" => Route::WebhookReceive,
             _ => Route::MethodNotAllowed("GET, POST"),
         },
+        ["v1", "messages"] if method == "POST" => Route::SendMessage,
+        ["v1", "messages"] => Route::MethodNotAllowed("POST"),
         ["v1", "messages", id] if !id.is_empty() => get(Route::GetMessage((*id).to_owned())),
         ["v1", "contacts"] => get(Route::ListContacts),
         ["v1", "contacts", wa_id] if !wa_id.is_empty() => {
@@ -214,8 +218,9 @@ macro_rules! message_select {
     () => {
         "SELECT m.id, m.wamid, m.direction, m.phone_number_id, m.display_phone_number, \
 m.wa_id, m.type, m.timestamp, m.raw, m.received_at, \
-(SELECT s.status FROM statuses s WHERE s.wamid = m.wamid ORDER BY s.rank DESC LIMIT 1) AS status \
-FROM messages m "
+(SELECT s.status FROM statuses s WHERE s.wamid = m.wamid ORDER BY s.rank DESC LIMIT 1) AS status, \
+o.state AS outbox_state, o.attempts, o.last_error, o.last_error_code \
+FROM messages m LEFT JOIN outbox o ON o.id = m.id "
     };
 }
 macro_rules! contact_select {
@@ -338,13 +343,8 @@ pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
         (text(row, "phone_number_id"), text(row, "wa_id"))
     };
     let mut out = Map::new();
-    out.insert(
-        "id".into(),
-        row.get("wamid")
-            .filter(|v| v.is_string())
-            .cloned()
-            .unwrap_or_else(|| text(row, "id")),
-    );
+    out.insert("id".into(), text(row, "id"));
+    out.insert("wamid".into(), text(row, "wamid"));
     out.insert("direction".into(), text(row, "direction"));
     out.insert("type".into(), kind.clone());
     out.insert("from".into(), from);
@@ -372,14 +372,28 @@ pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
             .map(|r| text(r, "status")),
         None => row.get("status").filter(|v| v.is_string()).cloned(),
     };
+    // Before Graph reports a status, an outbound message's state is the outbox's.
     let current = current.unwrap_or_else(|| {
         if inbound {
-            "received".into()
-        } else {
-            Value::Null
+            return "received".into();
+        }
+        match row.get("outbox_state").and_then(Value::as_str) {
+            Some("queued" | "sending") => "queued".into(),
+            Some("sent") => "accepted".into(),
+            Some("failed") => "failed".into(),
+            _ => Value::Null,
         }
     });
     out.insert("status".into(), current);
+    if row.get("last_error").is_some_and(Value::is_string) {
+        out.insert(
+            "error".into(),
+            json!({"code": int(row.get("last_error_code")), "message": text(row, "last_error")}),
+        );
+    }
+    if let Some(attempts) = int(row.get("attempts")) {
+        out.insert("attempts".into(), attempts.into());
+    }
     if let Some(h) = history {
         out.insert("statuses".into(), Value::Array(h));
     }
@@ -397,6 +411,7 @@ pub fn status_only_message_json(wamid: &str, statuses: &[Value]) -> Value {
         .map_or(Value::Null, |r| text(r, "status"));
     json!({
         "id": wamid,
+        "wamid": wamid,
         "direction": "out",
         "type": Value::Null,
         "from": text(first, "phone_number_id"),

@@ -79,6 +79,14 @@ pub struct ContactRow {
     pub last_seen: i64,
 }
 
+/// The latest inbound message time of a contact on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub wa_id: WaId,
+    pub phone_number_id: PhoneNumberId,
+    pub last_inbound_at: i64,
+}
+
 /// Anything that is not a message, status or contact: other webhook fields,
 /// value-level errors, items too malformed to key, and dead letters.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +108,7 @@ pub struct Plan {
     pub messages: Vec<MessageRow>,
     pub statuses: Vec<StatusRow>,
     pub contacts: Vec<ContactRow>,
+    pub windows: Vec<WindowRow>,
     pub events: Vec<EventRow>,
 }
 
@@ -149,7 +158,7 @@ pub fn plan(body: &[u8]) -> Plan {
             return plan;
         }
     };
-    let mut contacts = BTreeMap::new();
+    let mut seen = Seen::default();
     for entry in entries {
         let waba_id = entry.get("id").map(id_string);
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
@@ -166,7 +175,7 @@ pub fn plan(body: &[u8]) -> Plan {
             let field = change.get("field").and_then(Value::as_str).unwrap_or("");
             let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" {
-                plan_messages(&mut plan, &mut contacts, waba_id.as_deref(), change, value);
+                plan_messages(&mut plan, &mut seen, waba_id.as_deref(), change, value);
             } else {
                 let kind = if field.is_empty() {
                     kinds::UNRECOGNIZED
@@ -179,7 +188,16 @@ pub fn plan(body: &[u8]) -> Plan {
             }
         }
     }
-    plan.contacts = contacts.into_values().collect();
+    plan.contacts = seen.contacts.into_values().collect();
+    plan.windows = seen
+        .windows
+        .into_iter()
+        .map(|((wa_id, phone_number_id), last_inbound_at)| WindowRow {
+            wa_id,
+            phone_number_id,
+            last_inbound_at,
+        })
+        .collect();
     plan
 }
 
@@ -233,9 +251,16 @@ fn event(
     }
 }
 
+/// Contacts and windows merged across a delivery's changes.
+#[derive(Default)]
+struct Seen {
+    contacts: BTreeMap<WaId, ContactRow>,
+    windows: BTreeMap<(WaId, PhoneNumberId), i64>,
+}
+
 fn plan_messages(
     plan: &mut Plan,
-    contacts: &mut BTreeMap<WaId, ContactRow>,
+    seen: &mut Seen,
     waba_id: Option<&str>,
     change: &Value,
     value: &Value,
@@ -266,25 +291,32 @@ fn plan_messages(
                 .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
             continue;
         };
-        let seen = m.head.timestamp;
+        let at = m.head.timestamp;
         let name = names.get(&m.head.from).cloned().flatten();
-        contacts
+        seen.contacts
             .entry(m.head.from.clone())
             .and_modify(|c| {
-                if seen >= c.last_seen {
-                    c.last_seen = seen;
+                if at >= c.last_seen {
+                    c.last_seen = at;
                     c.profile_name = name.clone().or(c.profile_name.take());
                     c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
                 }
-                c.first_seen = c.first_seen.min(seen);
+                c.first_seen = c.first_seen.min(at);
             })
             .or_insert_with(|| ContactRow {
                 wa_id: m.head.from.clone(),
                 profile_name: name.clone(),
                 phone_number_id: pnid.cloned(),
-                first_seen: seen,
-                last_seen: seen,
+                first_seen: at,
+                last_seen: at,
             });
+        if let Some(pnid) = pnid {
+            let last = seen
+                .windows
+                .entry((m.head.from.clone(), pnid.clone()))
+                .or_insert(at);
+            *last = (*last).max(at);
+        }
         plan.messages.push(MessageRow {
             text: m.content.text().map(str::to_owned),
             reply_id: m.content.reply_id().map(str::to_owned),
@@ -294,7 +326,7 @@ fn plan_messages(
             display_phone_number: display.cloned(),
             wa_id: m.head.from,
             kind: m.head.kind,
-            timestamp: seen,
+            timestamp: at,
             raw: raw.to_string(),
         });
     }

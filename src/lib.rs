@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod logline;
 pub mod outbound;
 pub mod outbox;
+pub mod send;
 pub mod store;
 pub mod webhook;
 pub mod window;

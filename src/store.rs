@@ -75,6 +75,10 @@ first_seen = min(first_seen, excluded.first_seen), \
 last_seen = max(last_seen, excluded.last_seen), \
 updated_at = excluded.updated_at";
 
+const UPSERT_WINDOW: &str = "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at) \
+VALUES (?1, ?2, ?3) ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET \
+last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)";
+
 const INSERT_EVENT: &str = "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, \
 summary, raw, raw_encoding, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
 ON CONFLICT (id) DO NOTHING";
@@ -133,6 +137,16 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
                 s.errors.clone().into(),
                 s.raw.as_str().into(),
                 now_ms.into(),
+            ],
+        ));
+    }
+    for w in &plan.windows {
+        out.push(Stmt::new(
+            UPSERT_WINDOW,
+            vec![
+                w.wa_id.as_str().into(),
+                w.phone_number_id.as_str().into(),
+                w.last_inbound_at.into(),
             ],
         ));
     }

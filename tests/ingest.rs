@@ -310,8 +310,34 @@ fn every_statement_binds_exactly_its_placeholders() {
 #[test]
 fn statements_carry_the_receipt_time() {
     let stmts = ingest_statements(&plan(&fixture("text")), 1_700_000_000_123);
-    assert_eq!(stmts.len(), 2);
-    for s in stmts {
+    assert_eq!(stmts.len(), 3);
+    for s in stmts.iter().filter(|s| !s.sql.contains("INTO windows")) {
         assert_eq!(s.args.last(), Some(&Arg::Int(1_700_000_000_123)));
     }
+}
+
+#[test]
+fn inbound_messages_open_the_window_per_contact_and_channel() {
+    let p = plan(&fixture("multi_entry"));
+    let mut windows: Vec<(&str, &str, i64)> = p
+        .windows
+        .iter()
+        .map(|w| {
+            (
+                w.wa_id.as_str(),
+                w.phone_number_id.as_str(),
+                w.last_inbound_at,
+            )
+        })
+        .collect();
+    windows.sort_unstable();
+    assert_eq!(
+        windows,
+        [
+            ("16505551234", "106540352242922", 1_739_321_100),
+            ("5511987654321", "106540352242923", 1_739_321_103),
+            ("919876543210", "106540352242922", 1_739_321_101),
+        ]
+    );
+    assert!(plan(&fixture("status_read")).windows.is_empty());
 }

@@ -1,13 +1,22 @@
 //! Typed configuration, read from the Worker's environment once per request.
 
+use crate::graph::{Endpoint, Provider};
 use crate::webhook::signature;
 use worker::Env;
 
 /// Everything wa-edge reads from vars and secrets.
+#[derive(Clone)]
 pub struct Config {
     pub verify_token: Option<String>,
     pub app_secrets: Vec<Vec<u8>>,
     pub admin_token: Option<String>,
+    pub graph_base: String,
+    pub graph_version: String,
+    pub d360_base: String,
+    pub phone_number_id: Option<String>,
+    pub access_token: Option<String>,
+    /// `WHATSAPP_PROVIDER`: who carries the default channel (`meta` unless `360dialog`).
+    pub provider: Provider,
 }
 
 fn string(env: &Env, name: &str) -> Option<String> {
@@ -15,6 +24,7 @@ fn string(env: &Env, name: &str) -> Option<String> {
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
+        .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
 }
 
@@ -28,6 +38,33 @@ impl Config {
                 .map(|s| signature::parse_secrets(&s))
                 .unwrap_or_default(),
             admin_token: string(env, "ADMIN_TOKEN"),
+            graph_base: string(env, "GRAPH_API_BASE")
+                .unwrap_or_else(|| "https://graph.facebook.com".into()),
+            graph_version: string(env, "GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
+            d360_base: string(env, "D360_API_BASE")
+                .unwrap_or_else(|| "https://waba-v2.360dialog.io".into()),
+            phone_number_id: string(env, "WHATSAPP_PHONE_NUMBER_ID"),
+            access_token: string(env, "WHATSAPP_ACCESS_TOKEN"),
+            provider: string(env, "WHATSAPP_PROVIDER")
+                .and_then(|p| Provider::parse(&p))
+                .unwrap_or(Provider::Meta),
         }
+    }
+
+    /// How to reach channel `phone_number_id`, if it is one we can send from.
+    pub fn endpoint(&self, phone_number_id: &str) -> Option<Endpoint> {
+        if self.phone_number_id.as_deref() != Some(phone_number_id) {
+            return None;
+        }
+        Some(Endpoint {
+            provider: self.provider,
+            base: match self.provider {
+                Provider::Meta => self.graph_base.clone(),
+                Provider::Dialog360 => self.d360_base.clone(),
+            },
+            version: self.graph_version.clone(),
+            phone_number_id: phone_number_id.to_owned(),
+            credential: self.access_token.clone()?,
+        })
     }
 }

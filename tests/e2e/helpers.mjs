@@ -108,12 +108,98 @@ export async function startWorker({ bindings = {}, outboundService } = {}) {
       }
       return out;
     },
+    /** Runs the cron trigger as of `time` (ms since the epoch). */
+    async cron(time = Date.now()) {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ scheduledTime: new Date(time), cron: "* * * * *" });
+    },
+    /** The outbox row of an id. */
+    outbox(id) {
+      return db.prepare("SELECT * FROM outbox WHERE id = ?1").bind(id).first();
+    },
+    /** POSTs JSON to an API path with the admin token; returns [status, json]. */
+    async send(path, payload, headers = {}) {
+      const res = await call(path, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json", ...headers },
+        body: typeof payload === "string" ? payload : JSON.stringify(payload),
+      });
+      return [res.status, await res.json()];
+    },
     async reset() {
-      for (const t of ["messages", "statuses", "contacts", "events"]) {
+      for (const t of ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules", "channel_alerts"]) {
         await db.prepare(`DELETE FROM ${t}`).run();
       }
       logs.length = 0;
     },
     close: () => mf.dispose(),
   };
+}
+
+/**
+ * A stand-in for the Graph API (and 360dialog) on the worker's outbound
+ * fetch. Records every request; answers from a script of responses, then 200
+ * with a fresh wamid.
+ */
+export class FakeGraph {
+  constructor() {
+    this.requests = [];
+    this.script = [];
+    this.sent = 0;
+  }
+  /** Queues responses: `{ status, body, headers }` objects, used in order. */
+  respond(...responses) {
+    this.script.push(...responses);
+    return this;
+  }
+  get handler() {
+    return async (request) => {
+      const url = new URL(request.url);
+      const body = await request.text();
+      this.requests.push({
+        method: request.method,
+        url: request.url,
+        path: url.pathname,
+        host: url.host,
+        headers: Object.fromEntries(request.headers),
+        body: body ? JSON.parse(body) : null,
+      });
+      const next = this.script.shift();
+      if (next) {
+        return new Response(JSON.stringify(next.body ?? {}), {
+          status: next.status,
+          headers: { "Content-Type": "application/json", ...(next.headers ?? {}) },
+        });
+      }
+      this.sent++;
+      const parsed = body ? JSON.parse(body) : {};
+      const answer = parsed.status === "read"
+        ? { success: true }
+        : {
+            messaging_product: "whatsapp",
+            contacts: [{ input: parsed.to, wa_id: parsed.to }],
+            messages: [{ id: `wamid.fake${this.sent}`, message_status: "accepted" }],
+          };
+      return new Response(JSON.stringify(answer), {
+        status: 200,
+        headers: { "Content-Type": "application/json" },
+      });
+    };
+  }
+}
+
+/** Graph's error body. */
+export function graphError(code, message = "error", extra = {}) {
+  return { error: { message, type: "OAuthException", code, fbtrace_id: "AbC", ...extra } };
+}
+
+/** Polls `probe` until it returns a truthy value or `ms` pass. */
+export async function eventually(probe, ms = 3000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

@@ -1,0 +1,136 @@
+//! `POST /v1/messages`: validate, check the window and opt-out, store in the
+//! outbox, answer 202, and send after the response.
+
+use super::config::Config;
+use super::{d1, http, outbound};
+use crate::api::ApiError;
+use crate::logline::LogLine;
+use crate::send::{self, Enqueue};
+use crate::window;
+use serde_json::json;
+use worker::{Context, Env, Request, Response};
+
+fn random_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
+    Ok(send::new_id(bytes))
+}
+
+pub async fn send(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: Config,
+) -> Result<Response, ApiError> {
+    let body = http::read_body_capped(req, send::MAX_SEND_BODY).await?;
+    let request = send::parse(&body)?;
+    let pnid = request
+        .from
+        .clone()
+        .or_else(|| config.phone_number_id.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "no_channel",
+                "No channel to send from: pass \"from\" or set WHATSAPP_PHONE_NUMBER_ID.",
+            )
+        })?;
+    if config.endpoint(&pnid).is_none() {
+        return Err(ApiError::new(
+            400,
+            "unknown_channel",
+            "from: no channel with this phone number id has a credential configured.",
+        ));
+    }
+    let db = d1::database(env)?;
+    let idem_key = req
+        .headers()
+        .get("Idempotency-Key")
+        .ok()
+        .flatten()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(|k| format!("idem:{k}"));
+    let hash = send::request_hash(&body);
+    if let Some(key) = &idem_key {
+        if let Some(done) = d1::rows(&db, &send::by_dedupe_key(key)).await?.first() {
+            return replay(done, &hash);
+        }
+    }
+    let mut checks = d1::batch_rows(
+        &db,
+        &[
+            send::opt_out_lookup(&request.to),
+            send::window_lookup(&request.to, &pnid),
+        ],
+    )
+    .await?;
+    let window_rows = checks.pop().unwrap_or_default();
+    let opted_out = !checks.pop().unwrap_or_default().is_empty();
+    if opted_out {
+        return Err(ApiError::new(
+            409,
+            "opted_out",
+            "The recipient has opted out (STOP); nothing is sent until they send START.",
+        ));
+    }
+    let last_inbound = window_rows
+        .first()
+        .and_then(|r| r["last_inbound_at"].as_f64())
+        .map(|t| t as i64);
+    let now = http::now_ms();
+    if crate::outbound::is_free_form(&request.message) && !window::is_open(last_inbound, now / 1000)
+    {
+        return Err(ApiError::new(
+            409,
+            "outside_window",
+            "The 24-hour customer-service window with this contact is closed (no message from them \
+             in the last 24 hours on this number): only template messages can be sent.",
+        ));
+    }
+    let enqueue = Enqueue {
+        id: random_id()?,
+        phone_number_id: pnid,
+        wa_id: request.to.clone(),
+        kind: "message",
+        payload: request.message,
+        source: "api".into(),
+        dedupe_key: idem_key.clone(),
+        request_hash: Some(hash.clone()),
+    };
+    d1::batch(&db, &enqueue.statements(now)).await?;
+    if let Some(key) = &idem_key {
+        // A concurrent request with the same key may have won the insert.
+        if let Some(winner) = d1::rows(&db, &send::by_dedupe_key(key)).await?.first() {
+            if winner["id"].as_str() != Some(enqueue.id.as_str()) {
+                return replay(winner, &hash);
+            }
+        }
+    }
+    http::log(LogLine::new("send.queued").kind("source", "api"));
+    let id = enqueue.id.clone();
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Ok(db) = d1::database(&env) {
+            let _ = outbound::deliver(&db, &config, &id, http::now_ms()).await;
+        }
+    });
+    http::json(202, &json!({"id": enqueue.id, "status": "queued"}))
+}
+
+/// The answer to a repeated `Idempotency-Key`: the first request's result,
+/// or 409 when the key was used for a different request.
+fn replay(row: &serde_json::Value, hash: &str) -> Result<Response, ApiError> {
+    if row["request_hash"].as_str() != Some(hash) {
+        return Err(ApiError::new(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request.",
+        ));
+    }
+    let status = match row["state"].as_str() {
+        Some("sent") => "sent",
+        Some("failed") => "failed",
+        _ => "queued",
+    };
+    http::json(202, &json!({"id": row["id"], "status": status}))
+}
