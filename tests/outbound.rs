@@ -1,0 +1,159 @@
+use serde_json::{json, Value};
+use wa_edge::outbound::{is_free_form, recipient, validate};
+use wa_edge::outbox::{backoff_s, next, Next, MAX_ATTEMPTS};
+use wa_edge::graph::error::Outcome;
+use wa_edge::window;
+
+fn field_of(msg: Value) -> String {
+    validate(&msg, true).unwrap_err().field
+}
+
+fn buttons(n: usize) -> Value {
+    (0..n)
+        .map(|i| json!({"type": "reply", "reply": {"id": format!("b{i}"), "title": format!("Button {i}")}}))
+        .collect()
+}
+
+#[test]
+fn valid_messages_of_every_kind_pass() {
+    let ok = [
+        json!({"to": "+1 650 555 1234", "type": "text", "text": {"body": "hi", "preview_url": true}}),
+        json!({"to": "16505551234", "type": "image", "image": {"link": "https://x.test/a.jpg", "caption": "c"}}),
+        json!({"to": "16505551234", "type": "audio", "audio": {"id": "1"}}),
+        json!({"to": "16505551234", "type": "video", "video": {"id": "1"}}),
+        json!({"to": "16505551234", "type": "document", "document": {"id": "1", "filename": "a.pdf"}}),
+        json!({"to": "16505551234", "type": "sticker", "sticker": {"id": "1"}}),
+        json!({"to": "16505551234", "type": "location", "location": {"latitude": -33.9, "longitude": 151.2, "name": "Opera"}}),
+        json!({"to": "16505551234", "type": "contacts", "contacts": [{"name": {"formatted_name": "Ann"}}]}),
+        json!({"to": "16505551234", "type": "reaction", "reaction": {"message_id": "wamid.1", "emoji": ""}}),
+        json!({"to": "16505551234", "type": "interactive", "interactive": {"type": "button",
+            "body": {"text": "Pick"}, "action": {"buttons": buttons(3)}}}),
+        json!({"to": "16505551234", "type": "interactive", "interactive": {"type": "list",
+            "body": {"text": "Pick"}, "action": {"button": "Options", "sections": [
+                {"title": "A", "rows": [{"id": "r1", "title": "Row 1", "description": "d"}]},
+                {"title": "B", "rows": [{"id": "r2", "title": "Row 2"}]}]}}}),
+        json!({"to": "16505551234", "type": "interactive", "interactive": {"type": "cta_url",
+            "body": {"text": "See"}, "action": {"name": "cta_url",
+            "parameters": {"display_text": "Open", "url": "https://x.test"}}}}),
+        json!({"to": "16505551234", "type": "template", "template": {"name": "order_update",
+            "language": {"code": "en_US"}, "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://x.test/i.png"}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "A-1"}]},
+                {"type": "button", "sub_type": "quick_reply", "index": "0",
+                 "parameters": [{"type": "payload", "payload": "P"}]}]}}),
+        json!({"to": "16505551234", "type": "text", "text": {"body": "re"}, "context": {"message_id": "wamid.1"}}),
+    ];
+    for msg in ok {
+        assert_eq!(validate(&msg, true), Ok(()), "{msg}");
+    }
+}
+
+#[test]
+fn each_rule_names_the_offending_field() {
+    let base = |v: Value| {
+        let mut m = json!({"to": "16505551234"});
+        m.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
+        m
+    };
+    let cases = [
+        (json!({"type": "text", "text": {"body": "x"}, "to": "12"}), "to"),
+        (base(json!({"type": "text", "text": {"body": "x".repeat(4097)}})), "text.body"),
+        (base(json!({"type": "text", "text": {"body": "  "}})), "text.body"),
+        (base(json!({"type": "text"})), "text"),
+        (base(json!({"type": "fax", "fax": {}})), "type"),
+        (base(json!({"type": "image", "image": {}})), "image"),
+        (base(json!({"type": "image", "image": {"id": "1", "link": "https://x"}})), "image"),
+        (base(json!({"type": "image", "image": {"link": "ftp://x"}})), "image.link"),
+        (base(json!({"type": "image", "image": {"id": "1", "caption": "c".repeat(1025)}})), "image.caption"),
+        (base(json!({"type": "audio", "audio": {"id": "1", "caption": "no"}})), "audio.caption"),
+        (base(json!({"type": "location", "location": {"latitude": 91, "longitude": 0}})), "location.latitude"),
+        (base(json!({"type": "contacts", "contacts": []})), "contacts"),
+        (base(json!({"type": "contacts", "contacts": [{"name": {}}]})), "contacts[0].name.formatted_name"),
+        (base(json!({"type": "reaction", "reaction": {"emoji": "x"}})), "reaction.message_id"),
+        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+            "action": {"buttons": buttons(4)}}})), "interactive.action.buttons"),
+        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "1", "title": "x".repeat(21)}}]}}})),
+            "interactive.action.buttons[0].reply.title"),
+        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "1", "title": "a"}},
+                                   {"type": "reply", "reply": {"id": "1", "title": "b"}}]}}})),
+            "interactive.action.buttons[1].reply.id"),
+        (base(json!({"type": "interactive", "interactive": {"type": "button", "action": {"buttons": buttons(1)}}})),
+            "interactive.body.text"),
+        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "x".repeat(21), "sections": []}}})), "interactive.action.button"),
+        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "Go", "sections": [{"rows": (0..11).map(|i| json!({"id": i.to_string(), "title": "t"})).collect::<Vec<_>>()}]}}})),
+            "interactive.action.sections"),
+        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "Go", "sections": [{"rows": [{"id": "1", "title": "x".repeat(25)}]}]}}})),
+            "interactive.action.sections[0].rows[0].title"),
+        (base(json!({"type": "interactive", "interactive": {"type": "cta_url", "body": {"text": "b"},
+            "action": {"parameters": {"display_text": "Open", "url": "javascript:x"}}}})),
+            "interactive.action.parameters.url"),
+        (base(json!({"type": "interactive", "interactive": {"type": "carousel_of_doom"}})), "interactive.type"),
+        (base(json!({"type": "template", "template": {"name": "Bad Name", "language": {"code": "en"}}})), "template.name"),
+        (base(json!({"type": "template", "template": {"name": "ok"}})), "template.language.code"),
+        (base(json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": ""}]}]}})),
+            "template.components[0].parameters[0].text"),
+        (base(json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
+            "components": [{"type": "button", "index": "0", "parameters": []}]}})),
+            "template.components[0].sub_type"),
+        (base(json!({"type": "text", "text": {"body": "x"}, "context": {}})), "context.message_id"),
+    ];
+    for (msg, field) in cases {
+        assert_eq!(field_of(msg.clone()), field, "{msg}");
+    }
+}
+
+#[test]
+fn rule_replies_need_no_recipient() {
+    let reply = json!({"type": "text", "text": {"body": "We are open 9-17"}});
+    assert_eq!(validate(&reply, false), Ok(()));
+    assert_eq!(validate(&reply, true).unwrap_err().field, "to");
+}
+
+#[test]
+fn templates_are_the_only_messages_allowed_outside_the_window() {
+    assert!(is_free_form(&json!({"type": "text"})));
+    assert!(is_free_form(&json!({"type": "interactive"})));
+    assert!(!is_free_form(&json!({"type": "template"})));
+    assert_eq!(recipient(&json!({"to": "+1 (650) 555-1234"})).as_deref(), Some("16505551234"));
+}
+
+#[test]
+fn window_is_open_for_exactly_24_hours_after_the_last_inbound_message() {
+    let t = 1_700_000_000;
+    assert!(!window::is_open(None, t));
+    assert!(window::is_open(Some(t), t));
+    assert!(window::is_open(Some(t), t + 24 * 3600 - 1));
+    assert!(!window::is_open(Some(t), t + 24 * 3600));
+    assert!(window::is_open(Some(t + 10), t), "a clock behind Meta's still counts as open");
+}
+
+#[test]
+fn backoff_doubles_up_to_an_hour_and_honours_retry_after() {
+    let delays: Vec<i64> = (1..=9).map(|a| backoff_s(a, None)).collect();
+    assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    assert_eq!(backoff_s(1, Some(300)), 300);
+    assert_eq!(backoff_s(3, Some(5)), 120);
+}
+
+#[test]
+fn retries_stop_after_max_attempts() {
+    let retry = || Outcome::Retry { reason: "HTTP 500".into(), code: None, retry_after_s: None };
+    assert_eq!(
+        next(1, retry(), 1_000),
+        Next::RetryAt { at_ms: 31_000, error: "HTTP 500".into(), code: None }
+    );
+    match next(MAX_ATTEMPTS, retry(), 1_000) {
+        Next::Failed { error, auth: false, .. } => assert!(error.contains("gave up after 8 attempts")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        next(1, Outcome::AuthFailed { reason: "190".into(), code: Some(190) }, 0),
+        Next::Failed { auth: true, .. }
+    ));
+}
