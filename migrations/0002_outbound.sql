@@ -50,4 +50,6 @@ CREATE TABLE IF NOT EXISTS rules (
 
 -- Opt-out: STOP/UNSUBSCRIBE (or Meta's marketing stop) sets it, START clears it.
 ALTER TABLE contacts ADD COLUMN opted_out INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE contacts ADD COLUMN opted_out_at INTEGER;
+-- When the opt state last changed (message time), so a late redelivery of an
+-- older STOP or START cannot undo a newer one.
+ALTER TABLE contacts ADD COLUMN opt_changed_at INTEGER;

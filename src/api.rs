@@ -60,6 +60,11 @@ pub enum Route {
     GetContact(String),
     ContactMessages(String),
     ListEvents,
+    ListRules,
+    CreateRule,
+    GetRule(String),
+    ReplaceRule(String),
+    DeleteRule(String),
     /// The path exists but not for this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -76,6 +81,11 @@ impl Route {
                 | Route::GetContact(_)
                 | Route::ContactMessages(_)
                 | Route::ListEvents
+                | Route::ListRules
+                | Route::CreateRule
+                | Route::GetRule(_)
+                | Route::ReplaceRule(_)
+                | Route::DeleteRule(_)
         )
     }
 }
@@ -114,6 +124,20 @@ pub fn route(method: &str, path: &str) -> Route {
             get(Route::ContactMessages((*wa_id).to_owned()))
         }
         ["v1", "events"] => get(Route::ListEvents),
+        ["v1", "rules"] => match method {
+            "GET" | "HEAD" => Route::ListRules,
+            "POST" => Route::CreateRule,
+            _ => Route::MethodNotAllowed("GET, POST"),
+        },
+        ["v1", "rules", id] if !id.is_empty() => {
+            let id = (*id).to_owned();
+            match method {
+                "GET" | "HEAD" => Route::GetRule(id),
+                "PUT" => Route::ReplaceRule(id),
+                "DELETE" => Route::DeleteRule(id),
+                _ => Route::MethodNotAllowed("GET, PUT, DELETE"),
+            }
+        }
         _ => Route::NotFound,
     }
 }

@@ -87,6 +87,16 @@ pub struct WindowRow {
     pub last_inbound_at: i64,
 }
 
+/// A change of a contact's opt-out state: a marketing stop or resume from
+/// Meta's `user_preferences`, or a STOP/START keyword.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptRow {
+    pub wa_id: WaId,
+    pub opted_out: bool,
+    /// When the customer asked (unix seconds).
+    pub at: i64,
+}
+
 /// Anything that is not a message, status or contact: other webhook fields,
 /// value-level errors, items too malformed to key, and dead letters.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +119,7 @@ pub struct Plan {
     pub statuses: Vec<StatusRow>,
     pub contacts: Vec<ContactRow>,
     pub windows: Vec<WindowRow>,
+    pub opts: Vec<OptRow>,
     pub events: Vec<EventRow>,
 }
 
@@ -183,6 +194,9 @@ pub fn plan(body: &[u8]) -> Plan {
                     field
                 };
                 let typed = FieldEvent::parse(field, value);
+                if field == "user_preferences" {
+                    plan.opts.extend(marketing_preferences(value));
+                }
                 plan.events
                     .push(event(kind, waba_id.as_deref(), None, change, Some(&typed)));
             }
@@ -199,6 +213,30 @@ pub fn plan(body: &[u8]) -> Plan {
         })
         .collect();
     plan
+}
+
+/// Marketing stop/resume requests in a `user_preferences` change.
+fn marketing_preferences(value: &Value) -> impl Iterator<Item = OptRow> + '_ {
+    value
+        .get("user_preferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p["category"].as_str() == Some("marketing_messages"))
+        .filter_map(|p| {
+            let opted_out = match p["value"].as_str()? {
+                "stop" => true,
+                "resume" => false,
+                _ => return None,
+            };
+            Some(OptRow {
+                wa_id: WaId(p["wa_id"].as_str()?.to_owned()),
+                opted_out,
+                at: p["timestamp"]
+                    .as_i64()
+                    .or_else(|| p["timestamp"].as_str()?.parse().ok())?,
+            })
+        })
 }
 
 fn id_string(v: &Value) -> String {

@@ -4,12 +4,14 @@
 //! on the host; [`edge`] (wasm only) adapts it to the Workers runtime.
 
 pub mod api;
+pub mod autoreply;
 pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod logline;
 pub mod outbound;
 pub mod outbox;
+pub mod rules;
 pub mod send;
 pub mod store;
 pub mod webhook;

@@ -79,6 +79,26 @@ const UPSERT_WINDOW: &str = "INSERT INTO windows (wa_id, phone_number_id, last_i
 VALUES (?1, ?2, ?3) ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET \
 last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)";
 
+// Applies an opt-out change unless a newer one is already recorded.
+const UPSERT_OPT: &str = "INSERT INTO contacts (wa_id, first_seen, last_seen, updated_at, \
+opted_out, opt_changed_at) VALUES (?1, ?3, ?3, ?4, ?2, ?3) \
+ON CONFLICT (wa_id) DO UPDATE SET opted_out = excluded.opted_out, \
+opt_changed_at = excluded.opt_changed_at, updated_at = excluded.updated_at \
+WHERE coalesce(opt_changed_at, 0) <= excluded.opt_changed_at";
+
+/// The statement that records an opt-out change at `now_ms`.
+pub fn opt_statement(o: &crate::ingest::OptRow, now_ms: i64) -> Stmt {
+    Stmt::new(
+        UPSERT_OPT,
+        vec![
+            o.wa_id.as_str().into(),
+            o.opted_out.into(),
+            o.at.into(),
+            now_ms.into(),
+        ],
+    )
+}
+
 const INSERT_EVENT: &str = "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, \
 summary, raw, raw_encoding, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
 ON CONFLICT (id) DO NOTHING";
@@ -150,6 +170,7 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
             ],
         ));
     }
+    out.extend(plan.opts.iter().map(|o| opt_statement(o, now_ms)));
     for e in &plan.events {
         out.push(Stmt::new(
             INSERT_EVENT,

@@ -97,13 +97,21 @@ fn success_yields_the_wamid() {
         "messages": [{"id": "wamid.abc"}]});
     assert_eq!(
         classify(200, &ok.to_string(), None),
-        Outcome::Sent { wamid: "wamid.abc".into() }
+        Outcome::Sent {
+            wamid: "wamid.abc".into()
+        }
     );
 }
 
 #[test]
 fn throttling_is_retried_with_retry_after() {
-    for (status, code) in [(429, 4), (400, 80007), (400, 130429), (400, 131056), (429, 0)] {
+    for (status, code) in [
+        (429, 4),
+        (400, 80007),
+        (400, 130429),
+        (400, 131056),
+        (429, 0),
+    ] {
         match classify(status, &err(code), Some("7")) {
             Outcome::Retry { retry_after_s, .. } => assert_eq!(retry_after_s, Some(7)),
             other => panic!("{status}/{code}: {other:?}"),
@@ -114,8 +122,14 @@ fn throttling_is_retried_with_retry_after() {
 #[test]
 fn server_errors_and_network_failures_are_retried() {
     assert!(matches!(classify(500, "", None), Outcome::Retry { .. }));
-    assert!(matches!(classify(503, "<html>", None), Outcome::Retry { .. }));
-    assert!(matches!(classify(400, &err(131000), None), Outcome::Retry { .. }));
+    assert!(matches!(
+        classify(503, "<html>", None),
+        Outcome::Retry { .. }
+    ));
+    assert!(matches!(
+        classify(400, &err(131000), None),
+        Outcome::Retry { .. }
+    ));
     assert!(matches!(network_failure("reset"), Outcome::Retry { .. }));
 }
 
@@ -130,12 +144,24 @@ fn permanent_errors_fail_without_retry_and_keep_the_reason() {
             other => panic!("{code}: {other:?}"),
         }
     }
-    assert!(matches!(classify(404, "not json", None), Outcome::Failed { code: None, .. }));
+    assert!(matches!(
+        classify(404, "not json", None),
+        Outcome::Failed { code: None, .. }
+    ));
 }
 
 #[test]
 fn auth_errors_are_told_apart() {
-    assert!(matches!(classify(401, &err(190), None), Outcome::AuthFailed { .. }));
-    assert!(matches!(classify(400, &err(190), None), Outcome::AuthFailed { .. }));
-    assert!(matches!(classify(401, "", None), Outcome::AuthFailed { .. }));
+    assert!(matches!(
+        classify(401, &err(190), None),
+        Outcome::AuthFailed { .. }
+    ));
+    assert!(matches!(
+        classify(400, &err(190), None),
+        Outcome::AuthFailed { .. }
+    ));
+    assert!(matches!(
+        classify(401, "", None),
+        Outcome::AuthFailed { .. }
+    ));
 }

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
+use wa_edge::graph::error::Outcome;
 use wa_edge::outbound::{is_free_form, recipient, validate};
 use wa_edge::outbox::{backoff_s, next, Next, MAX_ATTEMPTS};
-use wa_edge::graph::error::Outcome;
 use wa_edge::window;
 
 fn field_of(msg: Value) -> String {
@@ -52,56 +52,147 @@ fn valid_messages_of_every_kind_pass() {
 fn each_rule_names_the_offending_field() {
     let base = |v: Value| {
         let mut m = json!({"to": "16505551234"});
-        m.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
+        m.as_object_mut()
+            .unwrap()
+            .extend(v.as_object().unwrap().clone());
         m
     };
     let cases = [
-        (json!({"type": "text", "text": {"body": "x"}, "to": "12"}), "to"),
-        (base(json!({"type": "text", "text": {"body": "x".repeat(4097)}})), "text.body"),
-        (base(json!({"type": "text", "text": {"body": "  "}})), "text.body"),
+        (
+            json!({"type": "text", "text": {"body": "x"}, "to": "12"}),
+            "to",
+        ),
+        (
+            base(json!({"type": "text", "text": {"body": "x".repeat(4097)}})),
+            "text.body",
+        ),
+        (
+            base(json!({"type": "text", "text": {"body": "  "}})),
+            "text.body",
+        ),
         (base(json!({"type": "text"})), "text"),
         (base(json!({"type": "fax", "fax": {}})), "type"),
         (base(json!({"type": "image", "image": {}})), "image"),
-        (base(json!({"type": "image", "image": {"id": "1", "link": "https://x"}})), "image"),
-        (base(json!({"type": "image", "image": {"link": "ftp://x"}})), "image.link"),
-        (base(json!({"type": "image", "image": {"id": "1", "caption": "c".repeat(1025)}})), "image.caption"),
-        (base(json!({"type": "audio", "audio": {"id": "1", "caption": "no"}})), "audio.caption"),
-        (base(json!({"type": "location", "location": {"latitude": 91, "longitude": 0}})), "location.latitude"),
-        (base(json!({"type": "contacts", "contacts": []})), "contacts"),
-        (base(json!({"type": "contacts", "contacts": [{"name": {}}]})), "contacts[0].name.formatted_name"),
-        (base(json!({"type": "reaction", "reaction": {"emoji": "x"}})), "reaction.message_id"),
-        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
-            "action": {"buttons": buttons(4)}}})), "interactive.action.buttons"),
-        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
-            "action": {"buttons": [{"type": "reply", "reply": {"id": "1", "title": "x".repeat(21)}}]}}})),
-            "interactive.action.buttons[0].reply.title"),
-        (base(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+        (
+            base(json!({"type": "image", "image": {"id": "1", "link": "https://x"}})),
+            "image",
+        ),
+        (
+            base(json!({"type": "image", "image": {"link": "ftp://x"}})),
+            "image.link",
+        ),
+        (
+            base(json!({"type": "image", "image": {"id": "1", "caption": "c".repeat(1025)}})),
+            "image.caption",
+        ),
+        (
+            base(json!({"type": "audio", "audio": {"id": "1", "caption": "no"}})),
+            "audio.caption",
+        ),
+        (
+            base(json!({"type": "location", "location": {"latitude": 91, "longitude": 0}})),
+            "location.latitude",
+        ),
+        (
+            base(json!({"type": "contacts", "contacts": []})),
+            "contacts",
+        ),
+        (
+            base(json!({"type": "contacts", "contacts": [{"name": {}}]})),
+            "contacts[0].name.formatted_name",
+        ),
+        (
+            base(json!({"type": "reaction", "reaction": {"emoji": "x"}})),
+            "reaction.message_id",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+            "action": {"buttons": buttons(4)}}}),
+            ),
+            "interactive.action.buttons",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "1", "title": "x".repeat(21)}}]}}}),
+            ),
+            "interactive.action.buttons[0].reply.title",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "b"},
             "action": {"buttons": [{"type": "reply", "reply": {"id": "1", "title": "a"}},
-                                   {"type": "reply", "reply": {"id": "1", "title": "b"}}]}}})),
-            "interactive.action.buttons[1].reply.id"),
-        (base(json!({"type": "interactive", "interactive": {"type": "button", "action": {"buttons": buttons(1)}}})),
-            "interactive.body.text"),
-        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
-            "action": {"button": "x".repeat(21), "sections": []}}})), "interactive.action.button"),
-        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
-            "action": {"button": "Go", "sections": [{"rows": (0..11).map(|i| json!({"id": i.to_string(), "title": "t"})).collect::<Vec<_>>()}]}}})),
-            "interactive.action.sections"),
-        (base(json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
-            "action": {"button": "Go", "sections": [{"rows": [{"id": "1", "title": "x".repeat(25)}]}]}}})),
-            "interactive.action.sections[0].rows[0].title"),
-        (base(json!({"type": "interactive", "interactive": {"type": "cta_url", "body": {"text": "b"},
-            "action": {"parameters": {"display_text": "Open", "url": "javascript:x"}}}})),
-            "interactive.action.parameters.url"),
-        (base(json!({"type": "interactive", "interactive": {"type": "carousel_of_doom"}})), "interactive.type"),
-        (base(json!({"type": "template", "template": {"name": "Bad Name", "language": {"code": "en"}}})), "template.name"),
-        (base(json!({"type": "template", "template": {"name": "ok"}})), "template.language.code"),
-        (base(json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": ""}]}]}})),
-            "template.components[0].parameters[0].text"),
-        (base(json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
-            "components": [{"type": "button", "index": "0", "parameters": []}]}})),
-            "template.components[0].sub_type"),
-        (base(json!({"type": "text", "text": {"body": "x"}, "context": {}})), "context.message_id"),
+                                   {"type": "reply", "reply": {"id": "1", "title": "b"}}]}}}),
+            ),
+            "interactive.action.buttons[1].reply.id",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "button", "action": {"buttons": buttons(1)}}}),
+            ),
+            "interactive.body.text",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "x".repeat(21), "sections": []}}}),
+            ),
+            "interactive.action.button",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "Go", "sections": [{"rows": (0..11).map(|i| json!({"id": i.to_string(), "title": "t"})).collect::<Vec<_>>()}]}}}),
+            ),
+            "interactive.action.sections",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "b"},
+            "action": {"button": "Go", "sections": [{"rows": [{"id": "1", "title": "x".repeat(25)}]}]}}}),
+            ),
+            "interactive.action.sections[0].rows[0].title",
+        ),
+        (
+            base(
+                json!({"type": "interactive", "interactive": {"type": "cta_url", "body": {"text": "b"},
+            "action": {"parameters": {"display_text": "Open", "url": "javascript:x"}}}}),
+            ),
+            "interactive.action.parameters.url",
+        ),
+        (
+            base(json!({"type": "interactive", "interactive": {"type": "carousel_of_doom"}})),
+            "interactive.type",
+        ),
+        (
+            base(
+                json!({"type": "template", "template": {"name": "Bad Name", "language": {"code": "en"}}}),
+            ),
+            "template.name",
+        ),
+        (
+            base(json!({"type": "template", "template": {"name": "ok"}})),
+            "template.language.code",
+        ),
+        (
+            base(
+                json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": ""}]}]}}),
+            ),
+            "template.components[0].parameters[0].text",
+        ),
+        (
+            base(
+                json!({"type": "template", "template": {"name": "ok", "language": {"code": "en"},
+            "components": [{"type": "button", "index": "0", "parameters": []}]}}),
+            ),
+            "template.components[0].sub_type",
+        ),
+        (
+            base(json!({"type": "text", "text": {"body": "x"}, "context": {}})),
+            "context.message_id",
+        ),
     ];
     for (msg, field) in cases {
         assert_eq!(field_of(msg.clone()), field, "{msg}");
@@ -120,7 +211,10 @@ fn templates_are_the_only_messages_allowed_outside_the_window() {
     assert!(is_free_form(&json!({"type": "text"})));
     assert!(is_free_form(&json!({"type": "interactive"})));
     assert!(!is_free_form(&json!({"type": "template"})));
-    assert_eq!(recipient(&json!({"to": "+1 (650) 555-1234"})).as_deref(), Some("16505551234"));
+    assert_eq!(
+        recipient(&json!({"to": "+1 (650) 555-1234"})).as_deref(),
+        Some("16505551234")
+    );
 }
 
 #[test]
@@ -130,7 +224,10 @@ fn window_is_open_for_exactly_24_hours_after_the_last_inbound_message() {
     assert!(window::is_open(Some(t), t));
     assert!(window::is_open(Some(t), t + 24 * 3600 - 1));
     assert!(!window::is_open(Some(t), t + 24 * 3600));
-    assert!(window::is_open(Some(t + 10), t), "a clock behind Meta's still counts as open");
+    assert!(
+        window::is_open(Some(t + 10), t),
+        "a clock behind Meta's still counts as open"
+    );
 }
 
 #[test]
@@ -143,17 +240,34 @@ fn backoff_doubles_up_to_an_hour_and_honours_retry_after() {
 
 #[test]
 fn retries_stop_after_max_attempts() {
-    let retry = || Outcome::Retry { reason: "HTTP 500".into(), code: None, retry_after_s: None };
+    let retry = || Outcome::Retry {
+        reason: "HTTP 500".into(),
+        code: None,
+        retry_after_s: None,
+    };
     assert_eq!(
         next(1, retry(), 1_000),
-        Next::RetryAt { at_ms: 31_000, error: "HTTP 500".into(), code: None }
+        Next::RetryAt {
+            at_ms: 31_000,
+            error: "HTTP 500".into(),
+            code: None
+        }
     );
     match next(MAX_ATTEMPTS, retry(), 1_000) {
-        Next::Failed { error, auth: false, .. } => assert!(error.contains("gave up after 8 attempts")),
+        Next::Failed {
+            error, auth: false, ..
+        } => assert!(error.contains("gave up after 8 attempts")),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        next(1, Outcome::AuthFailed { reason: "190".into(), code: Some(190) }, 0),
+        next(
+            1,
+            Outcome::AuthFailed {
+                reason: "190".into(),
+                code: Some(190)
+            },
+            0
+        ),
         Next::Failed { auth: true, .. }
     ));
 }

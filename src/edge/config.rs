@@ -1,5 +1,6 @@
 //! Typed configuration, read from the Worker's environment once per request.
 
+use crate::autoreply::OptSettings;
 use crate::graph::{Endpoint, Provider};
 use crate::webhook::signature;
 use worker::Env;
@@ -17,6 +18,8 @@ pub struct Config {
     pub access_token: Option<String>,
     /// `WHATSAPP_PROVIDER`: who carries the default channel (`meta` unless `360dialog`).
     pub provider: Provider,
+    /// Opt-out keywords and confirmations.
+    pub opt: OptSettings,
 }
 
 fn string(env: &Env, name: &str) -> Option<String> {
@@ -48,6 +51,7 @@ impl Config {
             provider: string(env, "WHATSAPP_PROVIDER")
                 .and_then(|p| Provider::parse(&p))
                 .unwrap_or(Provider::Meta),
+            opt: opt_settings(env),
         }
     }
 
@@ -66,5 +70,19 @@ impl Config {
             phone_number_id: phone_number_id.to_owned(),
             credential: self.access_token.clone()?,
         })
+    }
+}
+
+fn opt_settings(env: &Env) -> OptSettings {
+    let defaults = OptSettings::default();
+    OptSettings {
+        out_words: string(env, "OPT_OUT_KEYWORDS")
+            .map(|w| OptSettings::words(&w))
+            .unwrap_or(defaults.out_words),
+        in_words: string(env, "OPT_IN_KEYWORDS")
+            .map(|w| OptSettings::words(&w))
+            .unwrap_or(defaults.in_words),
+        out_reply: string(env, "OPT_OUT_REPLY").unwrap_or(defaults.out_reply),
+        in_reply: string(env, "OPT_IN_REPLY").unwrap_or(defaults.in_reply),
     }
 }

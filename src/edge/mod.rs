@@ -2,11 +2,13 @@
 //! reads the environment into a [`config::Config`], runs the pure core's
 //! decisions against D1 and `fetch`, and maps results onto HTTP responses.
 
+mod clock;
 mod config;
 mod d1;
 mod http;
 mod outbound;
 mod read;
+mod rules_api;
 mod send_api;
 mod webhook;
 
@@ -22,7 +24,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let outcome = match route {
         Route::Health => health(&env).await,
         Route::WebhookVerify => Ok(webhook::verify(&req, &config)),
-        Route::WebhookReceive => webhook::receive(&mut req, &env, &config).await,
+        Route::WebhookReceive => webhook::receive(&mut req, &env, &ctx, &config).await,
         Route::MethodNotAllowed(allow) => Err(ApiError::new(
             405,
             "method_not_allowed",
@@ -35,6 +37,11 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                 Err(e) => Err(e),
                 Ok(()) => match api_route {
                     Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
+                    Route::ListRules
+                    | Route::CreateRule
+                    | Route::GetRule(_)
+                    | Route::ReplaceRule(_)
+                    | Route::DeleteRule(_) => rules_api::handle(api_route, &mut req, &env).await,
                     other => read::handle(other, &req, &env).await,
                 },
             }

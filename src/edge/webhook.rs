@@ -1,13 +1,15 @@
 //! `GET /webhook` and `POST /webhook`.
 
 use super::config::Config;
-use super::{d1, http};
+use super::{clock, d1, http, outbound, rules_api};
 use crate::api::ApiError;
+use crate::autoreply::{self, Effects};
 use crate::ingest;
 use crate::logline::LogLine;
+use crate::send;
 use crate::store;
 use crate::webhook::{self, signature, verify};
-use worker::{Env, Request, Response};
+use worker::{Context, D1Database, Env, Request, Response};
 
 pub fn verify(req: &Request, config: &Config) -> Response {
     let query = http::query_pairs(req);
@@ -26,6 +28,7 @@ pub fn verify(req: &Request, config: &Config) -> Response {
 pub async fn receive(
     req: &mut Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
 ) -> std::result::Result<Response, ApiError> {
     if config.app_secrets.is_empty() {
@@ -55,9 +58,26 @@ pub async fn receive(
         return Err(ApiError::new(401, "invalid_signature", e.to_string()));
     }
     let plan = ingest::plan(&body);
-    let statements = store::ingest_statements(&plan, http::now_ms());
     let db = d1::database(env)?;
+    let now = http::now_ms();
+    let effects = effects(&db, &plan, config).await?;
+    let mut statements = store::ingest_statements(&plan, now);
+    statements.extend(effects.opts.iter().map(|o| store::opt_statement(o, now)));
+    for e in &effects.enqueue {
+        statements.extend(e.statements(now));
+    }
     d1::batch(&db, &statements).await?;
+    if !effects.enqueue.is_empty() {
+        let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
+        let (env, config) = (env.clone(), config.clone());
+        ctx.wait_until(async move {
+            if let Ok(db) = d1::database(&env) {
+                for id in ids {
+                    let _ = outbound::deliver(&db, &config, &id, http::now_ms()).await;
+                }
+            }
+        });
+    }
     let counts = plan.counts();
     http::log(
         LogLine::new("webhook.stored")
@@ -65,7 +85,45 @@ pub async fn receive(
             .count("statuses", counts.statuses)
             .count("contacts", counts.contacts)
             .count("events", counts.events)
+            .count("queued", effects.enqueue.len())
             .count("bytes", body.len()),
     );
     http::json(200, &counts)
+}
+
+/// What the delivery's new messages make us send: opt-out handling and rule
+/// replies. Reads D1 only when there are rules or an opt keyword arrived.
+async fn effects(
+    db: &D1Database,
+    plan: &ingest::Plan,
+    config: &Config,
+) -> std::result::Result<Effects, ApiError> {
+    let rules = if plan.messages.is_empty() {
+        Vec::new()
+    } else {
+        rules_api::load(db).await?
+    };
+    if !autoreply::needs_lookup(plan, &rules, &config.opt) {
+        return Ok(Effects::default());
+    }
+    let known =
+        autoreply::known_from_rows(&d1::batch_rows(db, &autoreply::known_statements(plan)).await?);
+    let mut failed = false;
+    let mut new_id = || {
+        let mut bytes = [0u8; 16];
+        failed |= getrandom::fill(&mut bytes).is_err();
+        send::new_id(bytes)
+    };
+    let effects = autoreply::decide(
+        plan,
+        &rules,
+        &known,
+        &config.opt,
+        &clock::local_time,
+        &mut new_id,
+    );
+    if failed {
+        return Err(ApiError::internal());
+    }
+    Ok(effects)
 }

@@ -1,0 +1,267 @@
+//! Decides what a delivery's new inbound messages make wa-edge send: opt-out
+//! and opt-in confirmations, rule replies, away messages, read receipts.
+//!
+//! Every effect carries a dedupe key derived from the inbound wamid
+//! (`reply:`, `read:`, `optout:`, `optin:`), so however often a delivery
+//! arrives, and however many copies race, each effect is queued once.
+
+use crate::ingest::{OptRow, Plan};
+use crate::rules::{self, normalize, Inbound, LocalTime, Rule};
+use crate::send::Enqueue;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+/// Opt-out settings (`OPT_OUT_KEYWORDS`, `OPT_IN_KEYWORDS`, `OPT_OUT_REPLY`,
+/// `OPT_IN_REPLY`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptSettings {
+    pub out_words: Vec<String>,
+    pub in_words: Vec<String>,
+    pub out_reply: String,
+    pub in_reply: String,
+}
+
+impl Default for OptSettings {
+    fn default() -> Self {
+        OptSettings {
+            out_words: vec!["stop".into(), "unsubscribe".into()],
+            in_words: vec!["start".into()],
+            out_reply: "You have been unsubscribed and will receive no more messages from us. \
+                        Reply START to subscribe again."
+                .into(),
+            in_reply: "You are subscribed again. Reply STOP to unsubscribe.".into(),
+        }
+    }
+}
+
+impl OptSettings {
+    /// Parses a comma-separated keyword list, normalised.
+    pub fn words(list: &str) -> Vec<String> {
+        list.split(',')
+            .map(normalize)
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+}
+
+/// What D1 already knows about the delivery's senders and messages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Known {
+    /// Inbound wamids already stored (a redelivery: nothing to do).
+    pub stored: HashSet<String>,
+    /// Contacts with an earlier inbound message.
+    pub returning: HashSet<String>,
+    /// Contacts currently opted out.
+    pub opted_out: HashSet<String>,
+}
+
+/// The effects of a delivery.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub enqueue: Vec<Enqueue>,
+    pub opts: Vec<OptRow>,
+}
+
+/// True when deciding needs [`Known`] from D1: there are rules, or a
+/// message could be an opt keyword.
+pub fn needs_lookup(plan: &Plan, rules: &[Rule], opt: &OptSettings) -> bool {
+    !plan.messages.is_empty()
+        && (!rules.is_empty()
+            || plan.messages.iter().any(|m| {
+                m.text
+                    .as_deref()
+                    .map(normalize)
+                    .is_some_and(|t| opt.out_words.contains(&t) || opt.in_words.contains(&t))
+            }))
+}
+
+/// Message types no rule answers unless it names the type: answering a
+/// reaction or a system notice with a text would be noise.
+const QUIET_TYPES: [&str; 2] = ["reaction", "system"];
+
+fn text_message(body: &str) -> Value {
+    json!({"type": "text", "text": {"body": body}})
+}
+
+/// Who an effect goes to.
+struct Target<'a> {
+    pnid: &'a str,
+    wa_id: &'a str,
+}
+
+impl Target<'_> {
+    /// `msg` addressed to the sender.
+    fn message(&self, msg: &Value) -> Value {
+        let mut payload = msg.clone();
+        payload["to"] = json!(self.wa_id);
+        payload
+    }
+
+    fn enqueue(
+        &self,
+        kind: &'static str,
+        payload: Value,
+        source: &str,
+        key: String,
+        id: String,
+    ) -> Enqueue {
+        Enqueue {
+            id,
+            phone_number_id: self.pnid.to_owned(),
+            wa_id: self.wa_id.to_owned(),
+            kind,
+            payload,
+            source: source.to_owned(),
+            dedupe_key: Some(key),
+            request_hash: None,
+        }
+    }
+}
+
+/// Decides the effects of `plan`. `local(tz, unix_s)` gives wall-clock time;
+/// `new_id()` mints outbox ids.
+pub fn decide(
+    plan: &Plan,
+    rules: &[Rule],
+    known: &Known,
+    opt: &OptSettings,
+    local: &dyn Fn(&str, i64) -> Option<LocalTime>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Effects {
+    let mut effects = Effects::default();
+    let mut opted_out = known.opted_out.clone();
+    let mut returning = known.returning.clone();
+    let mut handled: HashSet<&str> = HashSet::new();
+    let mut messages: Vec<_> = plan.messages.iter().collect();
+    messages.sort_by_key(|m| m.timestamp);
+
+    for m in messages {
+        let wamid = m.id.as_str();
+        if known.stored.contains(wamid) || !handled.insert(wamid) {
+            continue;
+        }
+        let Some(pnid) = m.phone_number_id.as_ref() else {
+            continue;
+        };
+        let wa_id = m.wa_id.as_str();
+        let target = Target {
+            pnid: pnid.as_str(),
+            wa_id,
+        };
+        let text = m.text.as_deref().map(normalize);
+        let first_message = returning.insert(wa_id.to_owned());
+
+        if text.as_ref().is_some_and(|t| opt.out_words.contains(t)) {
+            let newly = opted_out.insert(wa_id.to_owned());
+            effects.opts.push(OptRow {
+                wa_id: m.wa_id.clone(),
+                opted_out: true,
+                at: m.timestamp,
+            });
+            if newly {
+                let reply = target.message(&text_message(&opt.out_reply));
+                let key = format!("optout:{wamid}");
+                effects
+                    .enqueue
+                    .push(target.enqueue("message", reply, "opt_out", key, new_id()));
+            }
+            continue;
+        }
+        if text.as_ref().is_some_and(|t| opt.in_words.contains(t)) && opted_out.remove(wa_id) {
+            effects.opts.push(OptRow {
+                wa_id: m.wa_id.clone(),
+                opted_out: false,
+                at: m.timestamp,
+            });
+            let reply = target.message(&text_message(&opt.in_reply));
+            let key = format!("optin:{wamid}");
+            effects
+                .enqueue
+                .push(target.enqueue("message", reply, "opt_in", key, new_id()));
+            continue;
+        }
+        if opted_out.contains(wa_id) {
+            continue;
+        }
+        let inbound = Inbound {
+            kind: &m.kind,
+            text: m.text.as_deref(),
+            reply_id: m.reply_id.as_deref(),
+            first_message,
+        };
+        let at = m.timestamp;
+        let Some(answer) = rules::answer(rules, &inbound, &|tz| local(tz, at)) else {
+            continue;
+        };
+        if QUIET_TYPES.contains(&m.kind.as_str()) && answer.rule.matcher.kind.is_none() {
+            continue;
+        }
+        let source = format!("rule:{}", answer.rule.id);
+        if answer.mark_read {
+            let read = json!({"message_id": wamid});
+            let key = format!("read:{wamid}");
+            effects
+                .enqueue
+                .push(target.enqueue("mark_read", read, &source, key, new_id()));
+        }
+        if let Some(msg) = answer.message {
+            let key = format!("reply:{wamid}");
+            let reply = target.message(msg);
+            effects
+                .enqueue
+                .push(target.enqueue("message", reply, &source, key, new_id()));
+        }
+    }
+    effects
+}
+
+/// The three lookups that fill [`Known`] for `plan`, run as one batch.
+pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
+    use crate::store::Stmt;
+    let wamids = Value::from(
+        plan.messages
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    let senders = Value::from(
+        plan.messages
+            .iter()
+            .map(|m| m.wa_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    [
+        Stmt::new(
+            "SELECT id AS v FROM messages WHERE id IN (SELECT value FROM json_each(?1))",
+            vec![wamids.into()],
+        ),
+        Stmt::new(
+            "SELECT DISTINCT wa_id AS v FROM messages WHERE direction = 'in' \
+AND wa_id IN (SELECT value FROM json_each(?1))",
+            vec![senders.clone().into()],
+        ),
+        Stmt::new(
+            "SELECT wa_id AS v FROM contacts WHERE opted_out = 1 \
+AND wa_id IN (SELECT value FROM json_each(?1))",
+            vec![senders.into()],
+        ),
+    ]
+}
+
+/// Builds [`Known`] from the rows of [`known_statements`], in order.
+pub fn known_from_rows(rows: &[Vec<Value>]) -> Known {
+    let set = |i: usize| -> HashSet<String> {
+        rows.get(i)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["v"].as_str().map(str::to_owned))
+            .collect()
+    };
+    Known {
+        stored: set(0),
+        returning: set(1),
+        opted_out: set(2),
+    }
+}
