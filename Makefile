@@ -27,9 +27,13 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## build: optimised worker bundle in build/.
+WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
+
+## build: optimised worker bundle in build/. worker-build keeps the wasm name
+## section for readable stack traces; dropping it saves ~13% of the gzip size.
 build:
 	worker-build --release
+	$(WASM_OPT_BIN) build/index_bg.wasm $(WASM_FEATURES) --strip-debug -o build/index_bg.wasm
 
 ## dev: build, apply migrations to the local D1, serve on 127.0.0.1:$(PORT).
 dev: setup
