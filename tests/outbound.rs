@@ -271,3 +271,77 @@ fn retries_stop_after_max_attempts() {
         Next::Failed { auth: true, .. }
     ));
 }
+
+#[test]
+fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
+    use wa_edge::send::parse;
+    let r = parse(
+        br#"{"from": "pn2", "to": "+44 7700 900123", "type": "text", "text": {"body": "hi"}}"#,
+    )
+    .unwrap();
+    assert_eq!(r.from.as_deref(), Some("pn2"));
+    assert_eq!(r.to, "447700900123");
+    assert!(r.message.get("from").is_none());
+    let bad =
+        parse(br#"{"to": "447700900123", "type": "text", "text": {"body": ""}}"#).unwrap_err();
+    assert_eq!((bad.status, bad.code), (400, "invalid_message"));
+    assert!(bad.message.starts_with("text.body"));
+    assert_eq!(parse(b"nope").unwrap_err().code, "invalid_json");
+    assert_eq!(
+        parse(br#"{"from": 5, "to": "447700900123", "type": "text", "text": {"body": "x"}}"#)
+            .unwrap_err()
+            .code,
+        "invalid_message"
+    );
+}
+
+#[test]
+fn outbox_statements_bind_exactly_their_placeholders() {
+    use wa_edge::send::{claim, due, expire_leases, record, Enqueue};
+    let e = Enqueue {
+        id: "out_1".into(),
+        phone_number_id: "pn".into(),
+        wa_id: "111".into(),
+        kind: "message",
+        payload: json!({"to": "111", "type": "text", "text": {"body": "x"}}),
+        source: "api".into(),
+        dedupe_key: Some("idem:k".into()),
+        request_hash: None,
+    };
+    let mut stmts = e.statements(1);
+    assert_eq!(stmts.len(), 2, "a message gets its messages row");
+    assert_eq!(
+        Enqueue {
+            kind: "mark_read",
+            ..e.clone()
+        }
+        .statements(1)
+        .len(),
+        1
+    );
+    stmts.extend([claim("out_1", 1), due(1, 5), expire_leases(1)]);
+    for next in [
+        Next::Sent {
+            wamid: "wamid.x".into(),
+        },
+        Next::RetryAt {
+            at_ms: 5,
+            error: "e".into(),
+            code: Some(4),
+        },
+        Next::Failed {
+            error: "e".into(),
+            code: Some(190),
+            auth: true,
+        },
+    ] {
+        stmts.extend(record("out_1", "pn", &next, 1));
+    }
+    for s in stmts {
+        let max = (1..=20)
+            .rev()
+            .find(|n| s.sql.contains(&format!("?{n}")))
+            .unwrap_or(0);
+        assert_eq!(max, s.args.len(), "{}", s.sql);
+    }
+}
