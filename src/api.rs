@@ -60,6 +60,17 @@ pub enum Route {
     GetContact(String),
     ContactMessages(String),
     ListEvents,
+    /// `POST /webhook/360dialog/{phone_number_id}`.
+    Webhook360(String),
+    /// `/v1/channels`, any method.
+    Channels,
+    /// `/v1/channels/{id}[/rest...]`, any method.
+    Channel {
+        id: String,
+        rest: Vec<String>,
+    },
+    /// `/v1/media[/{id}]`, any method.
+    Media(Option<String>),
     ListRules,
     CreateRule,
     GetRule(String),
@@ -81,6 +92,9 @@ impl Route {
                 | Route::GetContact(_)
                 | Route::ContactMessages(_)
                 | Route::ListEvents
+                | Route::Channels
+                | Route::Channel { .. }
+                | Route::Media(_)
                 | Route::ListRules
                 | Route::CreateRule
                 | Route::GetRule(_)
@@ -124,6 +138,17 @@ pub fn route(method: &str, path: &str) -> Route {
             get(Route::ContactMessages((*wa_id).to_owned()))
         }
         ["v1", "events"] => get(Route::ListEvents),
+        ["webhook", "360dialog", pnid] if !pnid.is_empty() => match method {
+            "POST" => Route::Webhook360((*pnid).to_owned()),
+            _ => Route::MethodNotAllowed("POST"),
+        },
+        ["v1", "channels"] => Route::Channels,
+        ["v1", "channels", id, rest @ ..] if !id.is_empty() => Route::Channel {
+            id: (*id).to_owned(),
+            rest: rest.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        ["v1", "media"] => Route::Media(None),
+        ["v1", "media", id] if !id.is_empty() => Route::Media(Some((*id).to_owned())),
         ["v1", "rules"] => match method {
             "GET" | "HEAD" => Route::ListRules,
             "POST" => Route::CreateRule,

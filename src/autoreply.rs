@@ -86,14 +86,17 @@ fn text_message(body: &str) -> Value {
 /// Who an effect goes to.
 struct Target<'a> {
     pnid: &'a str,
+    /// The contact's canonical wa_id.
     wa_id: &'a str,
+    /// The form WhatsApp sent, which replies are addressed to.
+    to: &'a str,
 }
 
 impl Target<'_> {
     /// `msg` addressed to the sender.
     fn message(&self, msg: &Value) -> Value {
         let mut payload = msg.clone();
-        payload["to"] = json!(self.wa_id);
+        payload["to"] = json!(self.to);
         payload
     }
 
@@ -147,6 +150,7 @@ pub fn decide(
         let target = Target {
             pnid: pnid.as_str(),
             wa_id,
+            to: m.sender.as_str(),
         };
         let text = m.text.as_deref().map(normalize);
         let first_message = returning.insert(wa_id.to_owned());

@@ -41,7 +41,10 @@ pub struct MessageRow {
     pub id: WaMessageId,
     pub phone_number_id: Option<PhoneNumberId>,
     pub display_phone_number: Option<String>,
+    /// The sender's canonical wa_id (see [`crate::phone`]).
     pub wa_id: WaId,
+    /// The sender's wa_id as WhatsApp sent it; replies go to this form.
+    pub sender: WaId,
     /// The `type` exactly as Meta sent it.
     pub kind: String,
     pub timestamp: i64,
@@ -72,7 +75,10 @@ pub struct StatusRow {
 /// A customer seen in a delivery, merged across the delivery's items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactRow {
+    /// Canonical wa_id.
     pub wa_id: WaId,
+    /// The form WhatsApp used in the newest message.
+    pub last_wa_id: WaId,
     pub profile_name: Option<String>,
     pub phone_number_id: Option<PhoneNumberId>,
     pub first_seen: i64,
@@ -95,6 +101,17 @@ pub struct OptRow {
     pub opted_out: bool,
     /// When the customer asked (unix seconds).
     pub at: i64,
+}
+
+/// A template's new status from `message_template_status_update`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateStatusRow {
+    pub template_id: String,
+    pub waba_id: String,
+    pub name: String,
+    pub language: String,
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 /// Anything that is not a message, status or contact: other webhook fields,
@@ -120,6 +137,7 @@ pub struct Plan {
     pub contacts: Vec<ContactRow>,
     pub windows: Vec<WindowRow>,
     pub opts: Vec<OptRow>,
+    pub templates: Vec<TemplateStatusRow>,
     pub events: Vec<EventRow>,
 }
 
@@ -197,6 +215,23 @@ pub fn plan(body: &[u8]) -> Plan {
                 if field == "user_preferences" {
                     plan.opts.extend(marketing_preferences(value));
                 }
+                if let FieldEvent::TemplateStatus {
+                    template_id: Some(template_id),
+                    name,
+                    language,
+                    event: Some(status),
+                    reason,
+                } = &typed
+                {
+                    plan.templates.push(TemplateStatusRow {
+                        template_id: template_id.clone(),
+                        waba_id: waba_id.clone().unwrap_or_default(),
+                        name: name.clone().unwrap_or_default(),
+                        language: language.clone().unwrap_or_default(),
+                        status: status.clone(),
+                        reason: reason.clone(),
+                    });
+                }
                 plan.events
                     .push(event(kind, waba_id.as_deref(), None, change, Some(&typed)));
             }
@@ -230,13 +265,17 @@ fn marketing_preferences(value: &Value) -> impl Iterator<Item = OptRow> + '_ {
                 _ => return None,
             };
             Some(OptRow {
-                wa_id: WaId(p["wa_id"].as_str()?.to_owned()),
+                wa_id: WaId(crate::phone::canonical_wa_id(p["wa_id"].as_str()?)),
                 opted_out,
                 at: p["timestamp"]
                     .as_i64()
                     .or_else(|| p["timestamp"].as_str()?.parse().ok())?,
             })
         })
+}
+
+fn canonical(wa_id: &WaId) -> WaId {
+    WaId(crate::phone::canonical_wa_id(wa_id.as_str()))
 }
 
 fn id_string(v: &Value) -> String {
@@ -315,7 +354,7 @@ fn plan_messages(
     for raw in &v.contacts {
         match Contact::deserialize(raw) {
             Ok(c) => {
-                names.insert(c.wa_id, c.profile.and_then(|p| p.name));
+                names.insert(canonical(&c.wa_id), c.profile.and_then(|p| p.name));
             }
             Err(_) => plan
                 .events
@@ -330,19 +369,22 @@ fn plan_messages(
             continue;
         };
         let at = m.head.timestamp;
-        let name = names.get(&m.head.from).cloned().flatten();
+        let wa_id = canonical(&m.head.from);
+        let name = names.get(&wa_id).cloned().flatten();
         seen.contacts
-            .entry(m.head.from.clone())
+            .entry(wa_id.clone())
             .and_modify(|c| {
                 if at >= c.last_seen {
                     c.last_seen = at;
+                    c.last_wa_id = m.head.from.clone();
                     c.profile_name = name.clone().or(c.profile_name.take());
                     c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
                 }
                 c.first_seen = c.first_seen.min(at);
             })
             .or_insert_with(|| ContactRow {
-                wa_id: m.head.from.clone(),
+                wa_id: wa_id.clone(),
+                last_wa_id: m.head.from.clone(),
                 profile_name: name.clone(),
                 phone_number_id: pnid.cloned(),
                 first_seen: at,
@@ -351,7 +393,7 @@ fn plan_messages(
         if let Some(pnid) = pnid {
             let last = seen
                 .windows
-                .entry((m.head.from.clone(), pnid.clone()))
+                .entry((wa_id.clone(), pnid.clone()))
                 .or_insert(at);
             *last = (*last).max(at);
         }
@@ -362,7 +404,8 @@ fn plan_messages(
             id: m.head.id,
             phone_number_id: pnid.cloned(),
             display_phone_number: display.cloned(),
-            wa_id: m.head.from,
+            wa_id,
+            sender: m.head.from,
             kind: m.head.kind,
             timestamp: at,
             raw: raw.to_string(),

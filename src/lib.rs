@@ -3,14 +3,17 @@
 //! Everything that decides is plain Rust in the modules below and is tested
 //! on the host; [`edge`] (wasm only) adapts it to the Workers runtime.
 
+pub mod account;
 pub mod api;
 pub mod autoreply;
+pub mod channels;
 pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod logline;
 pub mod outbound;
 pub mod outbox;
+pub mod phone;
 pub mod rules;
 pub mod send;
 pub mod store;

@@ -16,7 +16,7 @@ pub const MAX_SEND_BODY: usize = 64 * 1024;
 pub struct SendRequest {
     /// The channel (`from`), when the caller chose one.
     pub from: Option<String>,
-    /// The recipient's digits.
+    /// The recipient's canonical wa_id (see [`crate::phone`]).
     pub to: String,
     /// Graph's message object, without `from`.
     pub message: Value,
@@ -39,7 +39,7 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, ApiError> {
     };
     outbound::validate(&message, true)
         .map_err(|e| ApiError::new(400, "invalid_message", e.to_string()))?;
-    let to = outbound::recipient(&message).unwrap_or_default();
+    let to = crate::phone::canonical_wa_id(&outbound::recipient(&message).unwrap_or_default());
     Ok(SendRequest { from, to, message })
 }
 

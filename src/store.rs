@@ -65,8 +65,10 @@ ON CONFLICT (wamid, status) DO NOTHING";
 // the profile name and channel follow whichever message is newest no matter
 // in which order deliveries arrive.
 const UPSERT_CONTACT: &str = "INSERT INTO contacts (wa_id, profile_name, phone_number_id, \
-first_seen, last_seen, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+first_seen, last_seen, updated_at, last_wa_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
 ON CONFLICT (wa_id) DO UPDATE SET \
+last_wa_id = CASE WHEN excluded.last_seen >= last_seen \
+  THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, \
 profile_name = CASE WHEN excluded.last_seen >= last_seen \
   THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, \
 phone_number_id = CASE WHEN excluded.last_seen >= last_seen \
@@ -119,6 +121,7 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
                 c.first_seen.into(),
                 c.last_seen.into(),
                 now_ms.into(),
+                c.last_wa_id.as_str().into(),
             ],
         ));
     }
@@ -171,6 +174,17 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
         ));
     }
     out.extend(plan.opts.iter().map(|o| opt_statement(o, now_ms)));
+    out.extend(plan.templates.iter().map(|t| {
+        crate::account::sql::status_update(
+            &t.template_id,
+            &t.waba_id,
+            &t.name,
+            &t.language,
+            &t.status,
+            t.reason.as_deref(),
+            now_ms,
+        )
+    }));
     for e in &plan.events {
         out.push(Stmt::new(
             INSERT_EVENT,

@@ -1,7 +1,8 @@
 //! Typed configuration, read from the Worker's environment once per request.
 
 use crate::autoreply::OptSettings;
-use crate::graph::{Endpoint, Provider};
+use crate::channels::{Bases, Channel};
+use crate::graph::Provider;
 use crate::webhook::signature;
 use worker::Env;
 
@@ -15,14 +16,16 @@ pub struct Config {
     pub graph_version: String,
     pub d360_base: String,
     pub phone_number_id: Option<String>,
-    pub access_token: Option<String>,
+    /// `WHATSAPP_BUSINESS_ACCOUNT_ID` of the default channel.
+    pub waba_id: Option<String>,
     /// `WHATSAPP_PROVIDER`: who carries the default channel (`meta` unless `360dialog`).
     pub provider: Provider,
     /// Opt-out keywords and confirmations.
     pub opt: OptSettings,
 }
 
-fn string(env: &Env, name: &str) -> Option<String> {
+/// A secret (or var) by name, trimmed; `None` when unset or empty.
+pub fn string(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
@@ -47,7 +50,7 @@ impl Config {
             d360_base: string(env, "D360_API_BASE")
                 .unwrap_or_else(|| "https://waba-v2.360dialog.io".into()),
             phone_number_id: string(env, "WHATSAPP_PHONE_NUMBER_ID"),
-            access_token: string(env, "WHATSAPP_ACCESS_TOKEN"),
+            waba_id: string(env, "WHATSAPP_BUSINESS_ACCOUNT_ID"),
             provider: string(env, "WHATSAPP_PROVIDER")
                 .and_then(|p| Provider::parse(&p))
                 .unwrap_or(Provider::Meta),
@@ -55,20 +58,28 @@ impl Config {
         }
     }
 
-    /// How to reach channel `phone_number_id`, if it is one we can send from.
-    pub fn endpoint(&self, phone_number_id: &str) -> Option<Endpoint> {
-        if self.phone_number_id.as_deref() != Some(phone_number_id) {
-            return None;
-        }
-        Some(Endpoint {
-            provider: self.provider,
-            base: match self.provider {
-                Provider::Meta => self.graph_base.clone(),
-                Provider::Dialog360 => self.d360_base.clone(),
-            },
+    /// The API bases.
+    pub fn bases(&self) -> Bases {
+        Bases {
+            graph: self.graph_base.clone(),
             version: self.graph_version.clone(),
-            phone_number_id: phone_number_id.to_owned(),
-            credential: self.access_token.clone()?,
+            d360: self.d360_base.clone(),
+        }
+    }
+
+    /// The channel configured by the environment, if any.
+    pub fn default_channel(&self) -> Option<Channel> {
+        Some(Channel {
+            phone_number_id: self.phone_number_id.clone()?,
+            waba_id: self.waba_id.clone(),
+            display_phone_number: None,
+            name: None,
+            provider: self.provider.as_str().to_owned(),
+            credential_secret: "WHATSAPP_ACCESS_TOKEN".into(),
+            webhook_auth_secret: None,
+            tier: "250".into(),
+            test_number: false,
+            test_recipients: Vec::new(),
         })
     }
 }

@@ -2,10 +2,11 @@
 //! and error responses, the clock and the log.
 
 use crate::api::ApiError;
+use crate::graph::HttpRequest;
 use crate::logline::LogLine;
 use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{console_log, Request, Response};
+use worker::{console_log, Fetch, Headers, Method, Request, RequestInit, Response};
 
 /// Writes a structured log line.
 pub fn log(line: LogLine) {
@@ -84,4 +85,66 @@ pub fn text(status: u16, body: &str) -> Response {
 /// The API's error response.
 pub fn error(e: &ApiError) -> worker::Result<Response> {
     Ok(Response::from_json(&e.body())?.with_status(e.status))
+}
+
+/// Performs an outbound request built by the pure core.
+pub async fn send(req: &HttpRequest) -> Result<Response, String> {
+    let headers = Headers::new();
+    for (k, v) in &req.headers {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(req.method.to_owned()))
+        .with_headers(headers)
+        .with_body(req.body.as_deref().map(Into::into));
+    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
+    Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Performs a management call and returns Graph's JSON, mapping failures to
+/// API errors: Graph's 4xx become 422 `graph_rejected` with Graph's message,
+/// anything else 502 `upstream_unavailable`.
+pub async fn call_json(req: &HttpRequest) -> Result<serde_json::Value, ApiError> {
+    let unavailable = || {
+        ApiError::new(
+            502,
+            "upstream_unavailable",
+            "The WhatsApp API did not answer usefully; try again later.",
+        )
+    };
+    let mut res = send(req).await.map_err(|e| {
+        log(LogLine::new("graph.network_error").error(&e));
+        unavailable()
+    })?;
+    let status = res.status_code();
+    let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+    match status {
+        200..=299 => Ok(body),
+        400..=499 => {
+            let message = body
+                .pointer("/error/error_data/details")
+                .or_else(|| body.pointer("/error/error_user_msg"))
+                .or_else(|| body.pointer("/error/message"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("The request was refused.");
+            let code = body
+                .pointer("/error/code")
+                .and_then(serde_json::Value::as_i64);
+            Err(ApiError::new(
+                422,
+                "graph_rejected",
+                match code {
+                    Some(c) => format!("WhatsApp refused the request ({c}): {message}"),
+                    None => format!("WhatsApp refused the request (HTTP {status}): {message}"),
+                },
+            ))
+        }
+        _ => {
+            log(LogLine::new("graph.upstream_error").count("status", status as usize));
+            Err(unavailable())
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! reads the environment into a [`config::Config`], runs the pure core's
 //! decisions against D1 and `fetch`, and maps results onto HTTP responses.
 
+mod channels;
 mod clock;
 mod config;
 mod d1;
@@ -25,6 +26,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::Health => health(&env).await,
         Route::WebhookVerify => Ok(webhook::verify(&req, &config)),
         Route::WebhookReceive => webhook::receive(&mut req, &env, &ctx, &config).await,
+        Route::Webhook360(pnid) => webhook::receive_360(&mut req, &env, &ctx, &config, &pnid).await,
         Route::MethodNotAllowed(allow) => Err(ApiError::new(
             405,
             "method_not_allowed",
@@ -37,6 +39,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                 Err(e) => Err(e),
                 Ok(()) => match api_route {
                     Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
+                    Route::Channels | Route::Channel { .. } => {
+                        channels::handle(api_route, &mut req, &env, &config).await
+                    }
                     Route::ListRules
                     | Route::CreateRule
                     | Route::GetRule(_)
@@ -60,7 +65,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // The scheduled time is the cron's clock, so a run can be replayed "as of" a time.
     let now = (event.schedule() as i64).max(http::now_ms());
     let result = match d1::database(&env) {
-        Ok(db) => outbound::run_due(&db, &config, now).await,
+        Ok(db) => outbound::run_due(&env, &db, &config, now).await,
         Err(e) => Err(e),
     };
     match result {

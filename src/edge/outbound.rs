@@ -1,7 +1,7 @@
 //! Sends outbox rows: claim, fetch, classify, record.
 
 use super::config::Config;
-use super::{d1, http};
+use super::{channels, d1, http};
 use crate::api::ApiError;
 use crate::graph::error::{classify, network_failure, Outcome};
 use crate::graph::HttpRequest;
@@ -9,32 +9,20 @@ use crate::logline::LogLine;
 use crate::outbox::{self, Next};
 use crate::send;
 use serde_json::Value;
-use worker::{D1Database, Fetch, Headers, Method, Request, RequestInit};
+use worker::{D1Database, Env};
 
 /// Rows one cron run attempts at most.
 const CRON_BATCH: i64 = 50;
 
 async fn fetch(req: &HttpRequest) -> Outcome {
-    let headers = Headers::new();
-    for (k, v) in &req.headers {
-        let _ = headers.set(k, v);
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(req.method.to_owned()))
-        .with_headers(headers)
-        .with_body(req.body.as_deref().map(Into::into));
-    let request = match Request::new_with_init(&req.url, &init) {
-        Ok(r) => r,
-        Err(e) => return network_failure(&e.to_string()),
-    };
-    match Fetch::Request(request).send().await {
+    match http::send(req).await {
         Ok(mut res) => {
             let status = res.status_code();
             let retry_after = res.headers().get("Retry-After").ok().flatten();
             let body = res.text().await.unwrap_or_default();
             classify(status, &body, retry_after.as_deref())
         }
-        Err(e) => network_failure(&e.to_string()),
+        Err(e) => network_failure(&e),
     }
 }
 
@@ -48,7 +36,13 @@ fn outcome_kind(next: &Next) -> &'static str {
 }
 
 /// Attempts outbox row `id` if it is due at `now` and nobody else holds it.
-pub async fn deliver(db: &D1Database, config: &Config, id: &str, now: i64) -> Result<(), ApiError> {
+pub async fn deliver(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     let rows = d1::rows(db, &send::claim(id, now)).await?;
     let Some(row) = rows.first() else {
         return Ok(());
@@ -62,12 +56,12 @@ pub async fn deliver(db: &D1Database, config: &Config, id: &str, now: i64) -> Re
         .as_str()
         .and_then(|p| serde_json::from_str(p).ok())
         .unwrap_or(Value::Null);
-    let outcome = match config.endpoint(&pnid) {
+    let outcome = match channels::resolve(env, db, config, &pnid).await? {
         None => Outcome::Failed {
             reason: "no credential is configured for this channel".into(),
             code: None,
         },
-        Some(endpoint) => {
+        Some(channels::Resolved { endpoint, .. }) => {
             let request = if row["kind"].as_str() == Some("mark_read") {
                 endpoint.mark_read(
                     payload["message_id"].as_str().unwrap_or_default(),
@@ -90,12 +84,17 @@ pub async fn deliver(db: &D1Database, config: &Config, id: &str, now: i64) -> Re
 }
 
 /// Sends everything due at `now_ms`; called by the cron trigger.
-pub async fn run_due(db: &D1Database, config: &Config, now_ms: i64) -> Result<usize, ApiError> {
+pub async fn run_due(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    now_ms: i64,
+) -> Result<usize, ApiError> {
     d1::rows(db, &send::expire_leases(now_ms)).await?;
     let due = d1::rows(db, &send::due(now_ms, CRON_BATCH)).await?;
     for row in &due {
         if let Some(id) = row["id"].as_str() {
-            deliver(db, config, id, now_ms).await?;
+            deliver(env, db, config, id, now_ms).await?;
         }
     }
     Ok(due.len())

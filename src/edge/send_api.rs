@@ -2,8 +2,9 @@
 //! outbox, answer 202, and send after the response.
 
 use super::config::Config;
-use super::{d1, http, outbound};
+use super::{channels, d1, http, outbound};
 use crate::api::ApiError;
+use crate::channels::LimitRefusal;
 use crate::logline::LogLine;
 use crate::send::{self, Enqueue};
 use crate::window;
@@ -35,14 +36,17 @@ pub async fn send(
                 "No channel to send from: pass \"from\" or set WHATSAPP_PHONE_NUMBER_ID.",
             )
         })?;
-    if config.endpoint(&pnid).is_none() {
-        return Err(ApiError::new(
-            400,
-            "unknown_channel",
-            "from: no channel with this phone number id has a credential configured.",
-        ));
-    }
     let db = d1::database(env)?;
+    let channel = channels::resolve(env, &db, &config, &pnid)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "unknown_channel",
+                "from: no channel with this phone number id has a credential configured.",
+            )
+        })?
+        .channel;
     let idem_key = req
         .headers()
         .get("Idempotency-Key")
@@ -87,6 +91,38 @@ pub async fn send(
              in the last 24 hours on this number): only template messages can be sent.",
         ));
     }
+    let template = !crate::outbound::is_free_form(&request.message);
+    if channel.test_number || (template && channel.limit().is_some()) {
+        let since = now - window::WINDOW_SECONDS * 1000;
+        let rows = d1::rows(
+            &db,
+            &crate::channels::sql::recipients_since(&pnid, &request.to, since),
+        )
+        .await?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let count = row["n"].as_f64().unwrap_or(0.0) as i64;
+        let counted = row["counted"].as_f64().unwrap_or(0.0) > 0.0;
+        match crate::channels::check_limits(&channel, &request.to, template, count, counted) {
+            Ok(()) => {}
+            Err(LimitRefusal::NotATestRecipient) => {
+                return Err(ApiError::new(
+                    403,
+                    "recipient_not_allowed",
+                    "This channel is a test number: it can only message its test_recipients.",
+                ))
+            }
+            Err(LimitRefusal::TierReached { limit }) => {
+                return Err(ApiError::new(
+                    429,
+                    "messaging_limit_reached",
+                    format!(
+                        "The channel reached its messaging limit of {limit} unique recipients of \
+                         business-initiated messages in 24 hours."
+                    ),
+                ))
+            }
+        }
+    }
     let enqueue = Enqueue {
         id: random_id()?,
         phone_number_id: pnid,
@@ -111,7 +147,7 @@ pub async fn send(
     let env = env.clone();
     ctx.wait_until(async move {
         if let Ok(db) = d1::database(&env) {
-            let _ = outbound::deliver(&db, &config, &id, http::now_ms()).await;
+            let _ = outbound::deliver(&env, &db, &config, &id, http::now_ms()).await;
         }
     });
     http::json(202, &json!({"id": enqueue.id, "status": "queued"}))

@@ -1,7 +1,7 @@
 //! `GET /webhook` and `POST /webhook`.
 
 use super::config::Config;
-use super::{clock, d1, http, outbound, rules_api};
+use super::{channels, clock, d1, http, outbound, rules_api};
 use crate::api::ApiError;
 use crate::autoreply::{self, Effects};
 use crate::ingest;
@@ -35,15 +35,7 @@ pub async fn receive(
         http::log(LogLine::new("config.missing").kind("name", "WHATSAPP_APP_SECRET"));
         return Err(ApiError::internal());
     }
-    let content_type = req.headers().get("Content-Type").ok().flatten();
-    if !webhook::is_json_content_type(content_type.as_deref()) {
-        return Err(ApiError::new(
-            415,
-            "unsupported_media_type",
-            "Webhook notifications must be sent as application/json.",
-        ));
-    }
-    let body = http::read_body_capped(req, webhook::MAX_BODY_BYTES).await?;
+    let body = read_json_body(req).await?;
     let header = req.headers().get("X-Hub-Signature-256").ok().flatten();
     if let Err(e) = signature::verify(header.as_deref(), &body, &config.app_secrets) {
         http::log(LogLine::new("webhook.unauthenticated").kind(
@@ -57,7 +49,65 @@ pub async fn receive(
         ));
         return Err(ApiError::new(401, "invalid_signature", e.to_string()));
     }
-    let plan = ingest::plan(&body);
+    store_delivery(&body, env, ctx, config).await
+}
+
+/// `POST /webhook/360dialog/{phone_number_id}`: a 360dialog delivery,
+/// authenticated by the channel's Basic credentials (360dialog does not sign).
+pub async fn receive_360(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    phone_number_id: &str,
+) -> std::result::Result<Response, ApiError> {
+    let unauthorized = || {
+        http::log(LogLine::new("webhook360.unauthenticated"));
+        ApiError::new(
+            401,
+            "unauthorized",
+            "This webhook needs the Authorization header configured for the channel.",
+        )
+    };
+    let db = d1::database(env)?;
+    let channel = channels::find(&db, config, phone_number_id)
+        .await?
+        .filter(|c| c.provider() == crate::graph::Provider::Dialog360)
+        .ok_or_else(unauthorized)?;
+    let expected = channels::d360_auth_header(env, &channel).ok_or_else(unauthorized)?;
+    let given = req.headers().get("Authorization").ok().flatten();
+    if !given
+        .as_deref()
+        .is_some_and(|g| verify::secrets_equal(g.trim(), &expected))
+    {
+        return Err(unauthorized());
+    }
+    let body = read_json_body(req).await?;
+    store_delivery(&body, env, ctx, config).await
+}
+
+/// Checks the content type and reads the body under the size limit.
+async fn read_json_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let content_type = req.headers().get("Content-Type").ok().flatten();
+    if !webhook::is_json_content_type(content_type.as_deref()) {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "Webhook notifications must be sent as application/json.",
+        ));
+    }
+    http::read_body_capped(req, webhook::MAX_BODY_BYTES).await
+}
+
+/// Stores an authenticated delivery and its effects in one batch, answers,
+/// and sends the effects after the response.
+async fn store_delivery(
+    body: &[u8],
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+) -> std::result::Result<Response, ApiError> {
+    let plan = ingest::plan(body);
     let db = d1::database(env)?;
     let now = http::now_ms();
     let effects = effects(&db, &plan, config).await?;
@@ -73,7 +123,7 @@ pub async fn receive(
         ctx.wait_until(async move {
             if let Ok(db) = d1::database(&env) {
                 for id in ids {
-                    let _ = outbound::deliver(&db, &config, &id, http::now_ms()).await;
+                    let _ = outbound::deliver(&env, &db, &config, &id, http::now_ms()).await;
                 }
             }
         });

@@ -6,6 +6,7 @@
 //! <https://docs.360dialog.com/docs/waba-messaging/messaging>.
 
 pub mod error;
+pub mod manage;
 
 use serde_json::{json, Value};
 

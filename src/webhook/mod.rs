@@ -15,3 +15,18 @@ pub fn is_json_content_type(value: Option<&str>) -> bool {
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
+
+/// The `Authorization` value for HTTP Basic credentials `user:pass`.
+pub fn basic_auth_value(user_pass: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
+}
+
+/// Checks a 360dialog delivery's `Authorization` header against the
+/// channel's `user:pass` secret, in constant time.
+pub fn check_basic_auth(header: Option<&str>, user_pass: &str) -> bool {
+    header.is_some_and(|h| verify::secrets_equal(h.trim(), &basic_auth_value(user_pass)))
+}

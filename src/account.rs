@@ -1,0 +1,559 @@
+//! Local validation of business-profile updates and template submissions, in
+//! Graph's own shapes, so mistakes get a 400 naming the field before Graph
+//! sees them. See
+//! <https://developers.facebook.com/docs/whatsapp/cloud-api/reference/business-profiles>
+//! and <https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates>.
+
+use crate::store::Stmt;
+use serde_json::{Map, Value};
+
+/// A refused field: `(field, reason)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Business verticals Meta accepts.
+pub const VERTICALS: [&str; 23] = [
+    "UNDEFINED",
+    "OTHER",
+    "AUTO",
+    "BEAUTY",
+    "APPAREL",
+    "EDU",
+    "ENTERTAIN",
+    "EVENT_PLAN",
+    "FINANCE",
+    "GROCERY",
+    "GOVT",
+    "HOTEL",
+    "HEALTH",
+    "NONPROFIT",
+    "PROF_SERVICES",
+    "RETAIL",
+    "TRAVEL",
+    "RESTAURANT",
+    "NOT_A_BIZ",
+    "ALCOHOL",
+    "ONLINE_GAMBLING",
+    "PHYSICAL_GAMBLING",
+    "OTC_DRUGS",
+];
+
+fn text_field<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<&'a str>, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() > max => Err(bad(
+            key,
+            format!("is {} characters; the limit is {max}", s.chars().count()),
+        )),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(key, "must be a string")),
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+        host.contains('.') && !r.chars().any(char::is_whitespace)
+    })
+}
+
+/// A plausible e-mail address: one `@`, a local part, a dotted domain.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Validates a business-profile PATCH.
+pub fn validate_profile(patch: &Value) -> Result<(), FieldError> {
+    let obj = patch
+        .as_object()
+        .ok_or_else(|| bad("", "the profile must be a JSON object"))?;
+    if obj.is_empty() {
+        return Err(bad("", "give at least one field to change"));
+    }
+    const KNOWN: [&str; 7] = [
+        "about",
+        "address",
+        "description",
+        "email",
+        "vertical",
+        "websites",
+        "profile_picture_handle",
+    ];
+    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(bad(
+            k.as_str(),
+            format!("is not a profile field ({})", KNOWN.join(", ")),
+        ));
+    }
+    if let Some(about) = text_field(obj, "about", 139)? {
+        if about.trim().is_empty() {
+            return Err(bad("about", "must not be empty"));
+        }
+    }
+    text_field(obj, "address", 256)?;
+    text_field(obj, "description", 512)?;
+    if let Some(email) = text_field(obj, "email", 128)? {
+        if !is_email(email) {
+            return Err(bad("email", "is not a valid e-mail address"));
+        }
+    }
+    if let Some(v) = text_field(obj, "vertical", 32)? {
+        if !VERTICALS.contains(&v) {
+            return Err(bad(
+                "vertical",
+                format!("must be one of {}", VERTICALS.join(", ")),
+            ));
+        }
+    }
+    text_field(obj, "profile_picture_handle", 4096)?;
+    if let Some(w) = obj.get("websites") {
+        let sites = w
+            .as_array()
+            .ok_or_else(|| bad("websites", "must be an array of URLs"))?;
+        if sites.len() > 2 {
+            return Err(bad("websites", "at most 2 websites"));
+        }
+        for (i, site) in sites.iter().enumerate() {
+            let s = site.as_str().unwrap_or_default();
+            if !is_http_url(s) || s.len() > 256 {
+                return Err(bad(
+                    format!("websites[{i}]"),
+                    "must be an http(s) URL of at most 256 characters",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Template categories Meta accepts.
+pub const CATEGORIES: [&str; 3] = ["MARKETING", "UTILITY", "AUTHENTICATION"];
+
+/// Positional variables (`{{1}}`, `{{2}}`, ...) in order of appearance.
+/// Anything else between `{{` and `}}` is an error.
+pub fn variables(text: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or("has an unclosed {{")?;
+        let inner = after[..end].trim();
+        let n: u32 = inner
+            .parse()
+            .map_err(|_| format!("{{{{{inner}}}}} is not a positional variable like {{{{1}}}}"))?;
+        out.push(n);
+        rest = &after[end + 2..];
+    }
+    Ok(out)
+}
+
+fn check_sequence(field: &str, vars: &[u32]) -> Result<usize, FieldError> {
+    let mut distinct: Vec<u32> = vars.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for (i, v) in distinct.iter().enumerate() {
+        if *v != i as u32 + 1 {
+            return Err(bad(
+                field,
+                format!("variables must be numbered {{{{1}}}}, {{{{2}}}}, ... without gaps; found {{{{{v}}}}}"),
+            ));
+        }
+    }
+    let mut first_seen = Vec::new();
+    for v in vars {
+        if !first_seen.contains(v) {
+            first_seen.push(*v);
+        }
+    }
+    if first_seen.windows(2).any(|w| w[0] > w[1]) {
+        return Err(bad(
+            field,
+            "variables must first appear in order ({{1}} before {{2}})",
+        ));
+    }
+    Ok(distinct.len())
+}
+
+/// Validates a template submission in Graph's shape
+/// (`{"name", "category", "language", "components": [...]}`).
+pub fn validate_template(t: &Value) -> Result<(), FieldError> {
+    let obj = t
+        .as_object()
+        .ok_or_else(|| bad("", "the template must be a JSON object"))?;
+    let name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
+    if name.is_empty()
+        || name.len() > 512
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(bad(
+            "name",
+            "must be 1-512 lowercase letters, digits and underscores",
+        ));
+    }
+    let category = obj
+        .get("category")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !CATEGORIES.contains(&category) {
+        return Err(bad(
+            "category",
+            "must be MARKETING, UTILITY or AUTHENTICATION",
+        ));
+    }
+    let language = obj
+        .get("language")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let lang_ok = match language.split_once('_') {
+        None => {
+            (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_lowercase())
+        }
+        Some((l, r)) => {
+            (2..=3).contains(&l.len())
+                && l.chars().all(|c| c.is_ascii_lowercase())
+                && (2..=4).contains(&r.len())
+                && r.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+    };
+    if !lang_ok {
+        return Err(bad(
+            "language",
+            "must be a language code such as en, en_US or pt_BR",
+        ));
+    }
+    let components = obj
+        .get("components")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("components", "is required: at least a BODY"))?;
+    let mut seen: Vec<String> = Vec::new();
+    for (i, c) in components.iter().enumerate() {
+        let at = |f: &str| {
+            if f.is_empty() {
+                format!("components[{i}]")
+            } else {
+                format!("components[{i}].{f}")
+            }
+        };
+        let kind = c["type"].as_str().unwrap_or_default().to_ascii_uppercase();
+        if seen.contains(&kind) {
+            return Err(bad(
+                at("type"),
+                format!("only one {kind} component is allowed"),
+            ));
+        }
+        seen.push(kind.clone());
+        match kind.as_str() {
+            "HEADER" => header(c, &at)?,
+            "BODY" => body(c, &at)?,
+            "FOOTER" => {
+                let text = c["text"].as_str().unwrap_or_default();
+                if text.is_empty() || text.chars().count() > 60 {
+                    return Err(bad(at("text"), "must be 1-60 characters"));
+                }
+                if text.contains("{{") {
+                    return Err(bad(at("text"), "a footer cannot have variables"));
+                }
+            }
+            "BUTTONS" => buttons(c, &at)?,
+            _ => return Err(bad(at("type"), "must be HEADER, BODY, FOOTER or BUTTONS")),
+        }
+    }
+    if !seen.iter().any(|k| k == "BODY") {
+        return Err(bad("components", "a BODY component is required"));
+    }
+    Ok(())
+}
+
+fn header(c: &Value, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let format = c["format"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match format.as_str() {
+        "TEXT" => {
+            let text = c["text"].as_str().unwrap_or_default();
+            if text.is_empty() || text.chars().count() > 60 {
+                return Err(bad(at("text"), "must be 1-60 characters"));
+            }
+            let vars = variables(text).map_err(|e| bad(at("text"), e))?;
+            let n = check_sequence(&at("text"), &vars)?;
+            if n > 1 {
+                return Err(bad(at("text"), "a header can have at most one variable"));
+            }
+            if n == 1 {
+                let example = c.pointer("/example/header_text/0").and_then(Value::as_str);
+                if example.is_none_or(str::is_empty) {
+                    return Err(bad(
+                        at("example.header_text"),
+                        "give an example value for {{1}}",
+                    ));
+                }
+            }
+        }
+        "IMAGE" | "VIDEO" | "DOCUMENT" => {
+            let handle = c
+                .pointer("/example/header_handle/0")
+                .and_then(Value::as_str);
+            if handle.is_none_or(str::is_empty) {
+                return Err(bad(
+                    at("example.header_handle"),
+                    "give an uploaded sample (a resumable-upload handle) for a media header",
+                ));
+            }
+        }
+        "LOCATION" => {}
+        _ => {
+            return Err(bad(
+                at("format"),
+                "must be TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION",
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn body(c: &Value, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let text = c["text"].as_str().unwrap_or_default();
+    if text.trim().is_empty() || text.chars().count() > 1024 {
+        return Err(bad(at("text"), "must be 1-1024 characters"));
+    }
+    let vars = variables(text).map_err(|e| bad(at("text"), e))?;
+    let n = check_sequence(&at("text"), &vars)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let examples = c
+        .pointer("/example/body_text/0")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            bad(
+                at("example.body_text"),
+                format!("give an example value for each of the {n} variables"),
+            )
+        })?;
+    if examples.len() != n {
+        return Err(bad(
+            at("example.body_text"),
+            format!("has {} example values for {n} variables", examples.len()),
+        ));
+    }
+    if let Some(i) = examples
+        .iter()
+        .position(|e| e.as_str().is_none_or(|s| s.trim().is_empty()))
+    {
+        return Err(bad(
+            format!("{}[0][{i}]", at("example.body_text")),
+            "must be a non-empty example value",
+        ));
+    }
+    Ok(())
+}
+
+fn buttons(c: &Value, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let list = c["buttons"]
+        .as_array()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad(at("buttons"), "must hold at least one button"))?;
+    if list.len() > 10 {
+        return Err(bad(at("buttons"), "at most 10 buttons"));
+    }
+    let (mut urls, mut phones, mut quick) = (0, 0, 0);
+    for (j, b) in list.iter().enumerate() {
+        let bat = |f: &str| format!("{}[{j}].{f}", at("buttons"));
+        let text = b["text"].as_str().unwrap_or_default();
+        match b["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "QUICK_REPLY" => {
+                quick += 1;
+                if text.is_empty() || text.chars().count() > 20 {
+                    return Err(bad(bat("text"), "a quick reply must be 1-20 characters"));
+                }
+            }
+            "URL" => {
+                urls += 1;
+                if text.is_empty() || text.chars().count() > 25 {
+                    return Err(bad(bat("text"), "must be 1-25 characters"));
+                }
+                let url = b["url"].as_str().unwrap_or_default();
+                if !is_http_url(url) || url.len() > 2000 {
+                    return Err(bad(bat("url"), "must be an http(s) URL"));
+                }
+            }
+            "PHONE_NUMBER" => {
+                phones += 1;
+                if text.is_empty() || text.chars().count() > 25 {
+                    return Err(bad(bat("text"), "must be 1-25 characters"));
+                }
+                let digits = crate::phone::digits(b["phone_number"].as_str().unwrap_or_default());
+                if !(5..=20).contains(&digits.len()) {
+                    return Err(bad(bat("phone_number"), "must be a phone number"));
+                }
+            }
+            "COPY_CODE" | "OTP" | "FLOW" | "CATALOG" | "MPM" | "VOICE_CALL" => {}
+            _ => {
+                return Err(bad(
+                    bat("type"),
+                    "must be QUICK_REPLY, URL, PHONE_NUMBER, COPY_CODE, OTP or FLOW",
+                ))
+            }
+        }
+    }
+    if urls > 1 {
+        return Err(bad(at("buttons"), "at most one URL button"));
+    }
+    if phones > 1 {
+        return Err(bad(at("buttons"), "at most one PHONE_NUMBER button"));
+    }
+    if quick > 3 {
+        return Err(bad(at("buttons"), "at most 3 quick replies"));
+    }
+    Ok(())
+}
+
+/// One template as Graph lists it, reduced to what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateRow {
+    pub id: String,
+    pub waba_id: String,
+    pub name: String,
+    pub language: String,
+    pub category: Option<String>,
+    pub status: String,
+    pub rejected_reason: Option<String>,
+    pub body: String,
+}
+
+/// Reads one page of Graph's `message_templates` answer: the templates and
+/// the cursor of the next page (when `paging.next` is present).
+pub fn template_page(waba_id: &str, page: &Value) -> (Vec<TemplateRow>, Option<String>) {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let rows = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(TemplateRow {
+                id: s(t, "id")?,
+                waba_id: waba_id.to_owned(),
+                name: s(t, "name")?,
+                language: s(t, "language").unwrap_or_default(),
+                category: s(t, "category"),
+                status: s(t, "status").unwrap_or_else(|| "UNKNOWN".into()),
+                rejected_reason: s(t, "rejected_reason").filter(|r| r != "NONE"),
+                body: t.to_string(),
+            })
+        })
+        .collect();
+    let next = page
+        .pointer("/paging/next")
+        .and_then(Value::as_str)
+        .and_then(|_| page.pointer("/paging/cursors/after"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    (rows, next)
+}
+
+/// Statements over the `templates` table.
+pub mod sql {
+    use super::*;
+
+    /// Stores a synced template.
+    pub fn upsert(t: &TemplateRow, now_ms: i64) -> Stmt {
+        Stmt::new(
+            "INSERT INTO templates (id, waba_id, name, language, category, status, rejected_reason, \
+body, synced_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, language = excluded.language, \
+category = excluded.category, status = excluded.status, rejected_reason = excluded.rejected_reason, \
+body = excluded.body, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+            vec![
+                t.id.as_str().into(),
+                t.waba_id.as_str().into(),
+                t.name.as_str().into(),
+                t.language.as_str().into(),
+                t.category.clone().into(),
+                t.status.as_str().into(),
+                t.rejected_reason.clone().into(),
+                t.body.as_str().into(),
+                now_ms.into(),
+            ],
+        )
+    }
+
+    /// Records a `message_template_status_update`: the template's new status
+    /// and, when rejected, the reason.
+    #[allow(clippy::too_many_arguments)]
+    pub fn status_update(
+        id: &str,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+        status: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Stmt {
+        Stmt::new(
+            "INSERT INTO templates (id, waba_id, name, language, status, rejected_reason, updated_at) \
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+rejected_reason = excluded.rejected_reason, updated_at = excluded.updated_at",
+            vec![
+                id.into(),
+                waba_id.into(),
+                name.into(),
+                language.into(),
+                status.into(),
+                reason.filter(|r| *r != "NONE").into(),
+                now_ms.into(),
+            ],
+        )
+    }
+
+    /// Templates of a WABA, optionally filtered by a name fragment and status.
+    pub fn list(waba_id: &str, name: Option<&str>, status: Option<&str>) -> Stmt {
+        Stmt::new(
+            "SELECT id, name, language, category, status, rejected_reason, body, synced_at, updated_at \
+FROM templates WHERE waba_id = ?1 AND (?2 IS NULL OR instr(name, ?2) > 0) \
+AND (?3 IS NULL OR status = ?3) ORDER BY name, language",
+            vec![waba_id.into(), name.into(), status.into()],
+        )
+    }
+
+    /// Deletes a template name (all its languages) from a WABA.
+    pub fn delete(waba_id: &str, name: &str) -> Stmt {
+        Stmt::new(
+            "DELETE FROM templates WHERE waba_id = ?1 AND name = ?2",
+            vec![waba_id.into(), name.into()],
+        )
+    }
+}
