@@ -274,7 +274,7 @@ FROM messages m LEFT JOIN outbox o ON o.id = m.id "
 }
 macro_rules! contact_select {
     () => {
-        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen FROM contacts "
+        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen, opted_out FROM contacts "
     };
 }
 
@@ -474,12 +474,15 @@ pub fn status_only_message_json(wamid: &str, statuses: &[Value]) -> Value {
 
 /// A contact row as the API shows it.
 pub fn contact_json(row: &Value) -> Value {
+    let wa_id = text(row, "wa_id");
     json!({
-        "wa_id": text(row, "wa_id"),
+        "phone": wa_id.as_str().map(crate::phone::e164),
+        "wa_id": wa_id,
         "profile_name": text(row, "profile_name"),
         "phone_number_id": text(row, "phone_number_id"),
         "first_seen": int(row.get("first_seen")),
         "last_seen": int(row.get("last_seen")),
+        "opted_out": int(row.get("opted_out")).is_some_and(|o| o != 0),
     })
 }
 

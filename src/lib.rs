@@ -11,6 +11,7 @@ pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod logline;
+pub mod media;
 pub mod outbound;
 pub mod outbox;
 pub mod phone;

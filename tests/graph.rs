@@ -23,7 +23,7 @@ fn d360() -> Endpoint {
 }
 
 fn body(req: &wa_edge::graph::HttpRequest) -> Value {
-    serde_json::from_str(req.body.as_deref().unwrap()).unwrap()
+    serde_json::from_slice(req.body.as_deref().unwrap()).unwrap()
 }
 
 #[test]

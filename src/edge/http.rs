@@ -96,7 +96,11 @@ pub async fn send(req: &HttpRequest) -> Result<Response, String> {
     let mut init = RequestInit::new();
     init.with_method(Method::from(req.method.to_owned()))
         .with_headers(headers)
-        .with_body(req.body.as_deref().map(Into::into));
+        .with_body(
+            req.body
+                .as_deref()
+                .map(|b| js_sys::Uint8Array::from(b).into()),
+        );
     let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
     Fetch::Request(request)
         .send()

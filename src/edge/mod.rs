@@ -7,6 +7,7 @@ mod clock;
 mod config;
 mod d1;
 mod http;
+mod media;
 mod outbound;
 mod read;
 mod rules_api;
@@ -39,6 +40,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                 Err(e) => Err(e),
                 Ok(()) => match api_route {
                     Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
+                    Route::Media(_) => media::handle(api_route, &mut req, &env, &config).await,
                     Route::Channels | Route::Channel { .. } => {
                         channels::handle(api_route, &mut req, &env, &config).await
                     }

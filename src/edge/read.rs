@@ -35,6 +35,7 @@ pub async fn handle(
             ))
         }
         Route::GetContact(wa_id) => {
+            let wa_id = crate::phone::canonical_wa_id(&wa_id);
             let rows = d1::rows(&db, &api::get_contact(&wa_id)).await?;
             rows.first()
                 .map(api::contact_json)
@@ -42,6 +43,7 @@ pub async fn handle(
         }
         Route::ContactMessages(wa_id) => {
             let page = Page::from_query(&query)?;
+            let wa_id = crate::phone::canonical_wa_id(&wa_id);
             let rows = d1::rows(&db, &api::contact_messages(&wa_id, &page)).await?;
             to_value(api::listing(
                 rows,

@@ -44,7 +44,7 @@ impl Endpoint {
             method,
             url,
             headers,
-            body: body.map(|b| b.to_string()),
+            body: body.map(|b| b.to_string().into_bytes()),
         }
     }
 
@@ -221,4 +221,28 @@ pub fn check_d360_webhook_url(url: &str) -> Result<(), String> {
         return Err("url: must not contain spaces".into());
     }
     Ok(())
+}
+
+impl Endpoint {
+    /// Uploads media as multipart (see [`crate::media::multipart`]).
+    pub fn media_upload(
+        &self,
+        mime: &str,
+        filename: &str,
+        data: &[u8],
+        boundary: &str,
+    ) -> HttpRequest {
+        HttpRequest {
+            method: "POST",
+            url: self.media_upload_url(),
+            headers: vec![
+                self.auth_header(),
+                (
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                ),
+            ],
+            body: Some(crate::media::multipart(boundary, mime, filename, data)),
+        }
+    }
 }

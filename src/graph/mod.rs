@@ -57,7 +57,7 @@ pub struct HttpRequest {
     pub method: &'static str,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Option<String>,
+    pub body: Option<Vec<u8>>,
 }
 
 impl Endpoint {
@@ -84,7 +84,7 @@ impl Endpoint {
                 self.auth_header(),
                 ("Content-Type", "application/json".to_owned()),
             ],
-            body: Some(body.to_string()),
+            body: Some(body.to_string().into_bytes()),
         }
     }
 

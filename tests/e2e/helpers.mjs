@@ -38,7 +38,7 @@ function migrationStatements() {
 }
 
 /** Starts a worker. `bindings` override the default test configuration. */
-export async function startWorker({ bindings = {}, outboundService } = {}) {
+export async function startWorker({ bindings = {}, outboundService, r2Buckets } = {}) {
   const logs = [];
   const mf = new Miniflare({
     modules: true,
@@ -47,6 +47,7 @@ export async function startWorker({ bindings = {}, outboundService } = {}) {
     compatibilityDate: "2026-05-01",
     d1Databases: { DB: `wa-edge-e2e-${randomUUID()}` },
     kvNamespaces: ["CACHE"],
+    r2Buckets,
     bindings: {
       WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
       WHATSAPP_APP_SECRET: SECRET,
@@ -117,17 +118,18 @@ export async function startWorker({ bindings = {}, outboundService } = {}) {
     outbox(id) {
       return db.prepare("SELECT * FROM outbox WHERE id = ?1").bind(id).first();
     },
-    /** POSTs JSON to an API path with the admin token; returns [status, json]. */
-    async send(path, payload, headers = {}) {
+    /** Sends JSON to an API path with the admin token; returns [status, json]. */
+    async send(path, payload, headers = {}, method = "POST") {
       const res = await call(path, {
-        method: "POST",
+        method,
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json", ...headers },
         body: typeof payload === "string" ? payload : JSON.stringify(payload),
       });
-      return [res.status, await res.json()];
+      const text = await res.text();
+      return [res.status, text ? JSON.parse(text) : null];
     },
     async reset() {
-      for (const t of ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules", "channel_alerts"]) {
+      for (const t of ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules", "channel_alerts", "channels", "templates"]) {
         await db.prepare(`DELETE FROM ${t}`).run();
       }
       logs.length = 0;
@@ -145,7 +147,19 @@ export class FakeGraph {
   constructor() {
     this.requests = [];
     this.script = [];
+    this.routes = [];
     this.sent = 0;
+  }
+  /** Answers requests whose method and URL match with `responder(request)`:
+   * a Response, or `{ status, body, headers }`. Routes win over the script. */
+  on(method, pattern, responder) {
+    this.routes.push({ method, pattern, responder });
+    return this;
+  }
+  reset() {
+    this.requests.length = 0;
+    this.script.length = 0;
+    this.routes.length = 0;
   }
   /** Queues responses: `{ status, body, headers }` objects, used in order. */
   respond(...responses) {
@@ -155,15 +169,34 @@ export class FakeGraph {
   get handler() {
     return async (request) => {
       const url = new URL(request.url);
-      const body = await request.text();
-      this.requests.push({
+      const raw = Buffer.from(await request.arrayBuffer());
+      const body = raw.toString("latin1");
+      let parsed = null;
+      try {
+        parsed = body ? JSON.parse(body) : null;
+      } catch {
+        parsed = null;
+      }
+      const record = {
         method: request.method,
         url: request.url,
         path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
         host: url.host,
         headers: Object.fromEntries(request.headers),
-        body: body ? JSON.parse(body) : null,
-      });
+        body: parsed,
+        raw,
+      };
+      this.requests.push(record);
+      const route = this.routes.find((r) => r.method === request.method && r.pattern.test(request.url));
+      if (route) {
+        const out = await route.responder(record);
+        if (out instanceof Response) return out;
+        return new Response(JSON.stringify(out.body ?? {}), {
+          status: out.status ?? 200,
+          headers: { "Content-Type": "application/json", ...(out.headers ?? {}) },
+        });
+      }
       const next = this.script.shift();
       if (next) {
         return new Response(JSON.stringify(next.body ?? {}), {
@@ -172,12 +205,11 @@ export class FakeGraph {
         });
       }
       this.sent++;
-      const parsed = body ? JSON.parse(body) : {};
-      const answer = parsed.status === "read"
+      const answer = parsed?.status === "read"
         ? { success: true }
         : {
             messaging_product: "whatsapp",
-            contacts: [{ input: parsed.to, wa_id: parsed.to }],
+            contacts: [{ input: parsed?.to, wa_id: parsed?.to }],
             messages: [{ id: `wamid.fake${this.sent}`, message_status: "accepted" }],
           };
       return new Response(JSON.stringify(answer), {

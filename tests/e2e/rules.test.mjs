@@ -38,12 +38,12 @@ describe("auto-reply rules", () => {
   before(async () => (w = await startWorker({ outboundService: graph.handler })));
   after(() => w.close());
   beforeEach(async () => {
-    await w.reset();
-    graph.requests.length = 0;
-    graph.script.length = 0;
+    // Deleting through the API also clears the isolate's rule cache.
     for (const r of (await w.api("/v1/rules"))[1].data) {
       await w.fetch(`/v1/rules/${r.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
     }
+    await w.reset();
+    graph.reset();
   });
 
   const sentMessages = () => graph.requests.filter((r) => r.body?.type);

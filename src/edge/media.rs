@@ -1,0 +1,197 @@
+//! `/v1/media`: download inbound media by id (streamed, and kept in R2 when
+//! a `MEDIA` bucket is bound) and upload outbound media within WhatsApp's
+//! type and size limits.
+
+use super::channels::{self, Resolved};
+use super::config::Config;
+use super::{d1, http};
+use crate::api::{ApiError, Route};
+use crate::media;
+use serde_json::json;
+use worker::{Bucket, Env, HttpMetadata, Request, Response};
+
+/// The optional R2 binding media is kept in.
+pub const BUCKET: &str = "MEDIA";
+
+fn channel_id(req: &Request, config: &Config) -> Result<String, ApiError> {
+    http::query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == "channel")
+        .map(|(_, v)| v)
+        .or_else(|| config.phone_number_id.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "no_channel",
+                "Pass ?channel=<phone_number_id> or set WHATSAPP_PHONE_NUMBER_ID.",
+            )
+        })
+}
+
+async fn resolved(req: &Request, env: &Env, config: &Config) -> Result<Resolved, ApiError> {
+    let db = d1::database(env)?;
+    let id = channel_id(req, config)?;
+    channels::resolve(env, &db, config, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel with a configured credential"))
+}
+
+fn bytes_response(bytes: Vec<u8>, mime: &str) -> Result<Response, ApiError> {
+    let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
+    let _ = response.headers().set("Content-Type", mime);
+    let _ = response
+        .headers()
+        .set("Cache-Control", "private, max-age=3600");
+    Ok(response)
+}
+
+/// Handles the media routes.
+pub async fn handle(
+    route: Route,
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let method = req.method().to_string();
+    match (route, method.as_str()) {
+        (Route::Media(Some(id)), "GET") => download(&id, req, env, config).await,
+        (Route::Media(None), "POST") => upload(req, env, config).await,
+        (Route::Media(Some(_)), _) => Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            "This path accepts GET.",
+        )),
+        _ => Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            "This path accepts POST.",
+        )),
+    }
+}
+
+async fn download(
+    id: &str,
+    req: &Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let bucket: Option<Bucket> = env.bucket(BUCKET).ok();
+    let key = format!("media/{id}");
+    if let Some(b) = &bucket {
+        if let Ok(Some(object)) = b.get(&key).execute().await {
+            let mime = object
+                .http_metadata()
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into());
+            if let Some(body) = object.body() {
+                let bytes = body.bytes().await.map_err(|_| ApiError::internal())?;
+                return bytes_response(bytes, &mime);
+            }
+        }
+    }
+    let r = resolved(req, env, config).await?;
+    let info = http::call_json(&r.endpoint.media_info(id)).await?;
+    let url = info["url"]
+        .as_str()
+        .ok_or_else(|| ApiError::not_found("media"))?;
+    let mime = info["mime_type"]
+        .as_str()
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let mut upstream = http::send(&r.endpoint.media_download(url))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                502,
+                "upstream_unavailable",
+                "The media could not be fetched.",
+            )
+        })?;
+    if !(200..300).contains(&upstream.status_code()) {
+        return Err(ApiError::new(
+            502,
+            "upstream_unavailable",
+            "The media could not be fetched; media URLs expire after 5 minutes, so try again.",
+        ));
+    }
+    match bucket {
+        Some(b) => {
+            let bytes = upstream.bytes().await.map_err(|_| ApiError::internal())?;
+            let meta = HttpMetadata {
+                content_type: Some(mime.clone()),
+                ..HttpMetadata::default()
+            };
+            if b.put(&key, bytes.clone())
+                .http_metadata(meta)
+                .execute()
+                .await
+                .is_err()
+            {
+                http::log(crate::logline::LogLine::new("media.r2_put_failed"));
+            }
+            bytes_response(bytes, &mime)
+        }
+        None => {
+            let stream = upstream.stream().map_err(|_| ApiError::internal())?;
+            let response = Response::from_stream(stream).map_err(|_| ApiError::internal())?;
+            let _ = response.headers().set("Content-Type", &mime);
+            Ok(response)
+        }
+    }
+}
+
+async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Response, ApiError> {
+    let mime = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let refuse = |e: media::UploadError| match e {
+        media::UploadError::UnsupportedType(_) => {
+            ApiError::new(415, "unsupported_media_type", e.to_string())
+        }
+        media::UploadError::TooLarge { .. } => {
+            ApiError::new(413, "payload_too_large", e.to_string())
+        }
+    };
+    let kind = media::check_upload(&mime, declared).map_err(refuse)?;
+    let data = http::read_body_capped(req, kind.limit())
+        .await
+        .map_err(|e| {
+            if e.status == 413 {
+                refuse(media::UploadError::TooLarge {
+                    kind: kind.as_str(),
+                    limit: kind.limit(),
+                    size: kind.limit() + 1,
+                })
+            } else {
+                e
+            }
+        })?;
+    if data.is_empty() {
+        return Err(ApiError::invalid("The upload is empty."));
+    }
+    let r = resolved(req, env, config).await?;
+    let filename = http::query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == "filename")
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| format!("upload.{}", kind.as_str()));
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|_| ApiError::internal())?;
+    let boundary = format!("wa-edge-{}", hex::encode(random));
+    let answer =
+        http::call_json(&r.endpoint.media_upload(&mime, &filename, &data, &boundary)).await?;
+    http::json(
+        201,
+        &json!({"id": answer["id"], "type": kind.as_str(), "mime_type": mime, "size": data.len()}),
+    )
+}

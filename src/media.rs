@@ -1,0 +1,121 @@
+//! WhatsApp's media rules: which MIME types each media kind takes, its size
+//! limit, and the multipart body an upload is sent as. See
+//! <https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types>.
+
+/// A kind of media, with its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+}
+
+impl MediaKind {
+    /// Largest upload WhatsApp accepts for this kind, in bytes.
+    pub fn limit(self) -> usize {
+        const MB: usize = 1024 * 1024;
+        match self {
+            MediaKind::Image => 5 * MB,
+            MediaKind::Audio | MediaKind::Video => 16 * MB,
+            MediaKind::Document => 100 * MB,
+            MediaKind::Sticker => 100 * 1024,
+        }
+    }
+
+    /// The kind's name in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+}
+
+const DOCUMENT_TYPES: [&str; 8] = [
+    "text/plain",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+
+/// The kind a MIME type uploads as, if WhatsApp accepts it.
+pub fn kind_of(mime: &str) -> Option<MediaKind> {
+    let mime = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "image/jpeg" | "image/png" => Some(MediaKind::Image),
+        "image/webp" => Some(MediaKind::Sticker),
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => {
+            Some(MediaKind::Audio)
+        }
+        "video/mp4" | "video/3gpp" => Some(MediaKind::Video),
+        m if DOCUMENT_TYPES.contains(&m) => Some(MediaKind::Document),
+        _ => None,
+    }
+}
+
+/// Why an upload is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    #[error("Content-Type {0:?} is not a media type WhatsApp accepts (JPEG/PNG images, WebP stickers, AAC/AMR/MP3/MP4/OGG audio, MP4/3GPP video, PDF/Office/text documents).")]
+    UnsupportedType(String),
+    #[error("{kind} media is limited to {limit} bytes; this upload is {size} bytes.")]
+    TooLarge {
+        kind: &'static str,
+        limit: usize,
+        size: usize,
+    },
+}
+
+/// Checks an upload of `size` bytes of `mime`.
+pub fn check_upload(mime: &str, size: usize) -> Result<MediaKind, UploadError> {
+    let kind = kind_of(mime).ok_or_else(|| UploadError::UnsupportedType(mime.to_owned()))?;
+    if size > kind.limit() {
+        return Err(UploadError::TooLarge {
+            kind: kind.as_str(),
+            limit: kind.limit(),
+            size,
+        });
+    }
+    Ok(kind)
+}
+
+/// A `multipart/form-data` upload body as Graph's `/media` takes it:
+/// `messaging_product`, `type` and the `file`.
+pub fn multipart(boundary: &str, mime: &str, filename: &str, data: &[u8]) -> Vec<u8> {
+    let safe_name: String = filename
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\r' | '\n' | '\\'))
+        .collect();
+    let mut out = Vec::with_capacity(data.len() + 512);
+    for (name, value) in [("messaging_product", "whatsapp"), ("type", mime)] {
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    out.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{safe_name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(data);
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
