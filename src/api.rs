@@ -167,6 +167,31 @@ pub fn route(method: &str, path: &str) -> Route {
     }
 }
 
+/// Splits a request URL into its path and decoded query pairs
+/// (`application/x-www-form-urlencoded`: `+` is a space).
+pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path_and_query = path_and_query.split('#').next().unwrap_or_default();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pairs = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    (path.to_owned(), pairs)
+}
+
 /// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time. With no
 /// token configured the API is closed.
 pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), ApiError> {

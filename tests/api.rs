@@ -162,3 +162,26 @@ fn events_show_json_raw_or_the_text_that_arrived() {
         "raw_encoding": "text"}));
     assert_eq!(dead["raw"], "{oops");
 }
+
+#[test]
+fn urls_split_into_path_and_decoded_query() {
+    use wa_edge::api::split_url;
+    let (path, q) = split_url(
+        "https://x.workers.dev/webhook?hub.mode=subscribe&hub.challenge=a%20b+c&empty=&flag#frag",
+    );
+    assert_eq!(path, "/webhook");
+    assert_eq!(
+        q,
+        [
+            ("hub.mode".to_owned(), "subscribe".to_owned()),
+            ("hub.challenge".to_owned(), "a b c".to_owned()),
+            ("empty".to_owned(), String::new()),
+            ("flag".to_owned(), String::new()),
+        ]
+    );
+    assert_eq!(split_url("http://h").0, "/");
+    assert_eq!(
+        split_url("http://h/v1/messages/wamid.A%3D%3D").0,
+        "/v1/messages/wamid.A%3D%3D"
+    );
+}

@@ -20,9 +20,7 @@ pub fn now_ms() -> i64 {
 
 /// Decoded query pairs of the request URL.
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    req.url()
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default()
+    crate::api::split_url(&req.inner().url()).1
 }
 
 fn too_large(limit: usize) -> ApiError {

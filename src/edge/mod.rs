@@ -22,7 +22,10 @@ use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, Sc
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = Config::from_env(&env);
-    let route = api::route(req.method().as_ref(), &req.path());
+    // The URL is split here rather than with `Request::url`, which would
+    // link the `url` crate's IDNA tables into the bundle.
+    let (path, _) = api::split_url(&req.inner().url());
+    let route = api::route(req.method().as_ref(), &path);
     let outcome = match route {
         Route::Health => health(&env).await,
         Route::WebhookVerify => Ok(webhook::verify(&req, &config)),
