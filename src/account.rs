@@ -7,13 +7,8 @@
 use crate::store::Stmt;
 use serde_json::{Map, Value};
 
-/// A refused field: `(field, reason)`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+/// A refused field, as for outbound messages.
+pub use crate::outbound::Invalid as FieldError;
 
 fn bad(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-/// A message that breaks one of WhatsApp's rules.
+/// A value that breaks one of WhatsApp's rules, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct Invalid {

@@ -1,15 +1,11 @@
+mod common;
+
+use common::q;
 use serde_json::json;
 use wa_edge::api::{
     authorize, contact_json, event_json, listing, message_json, route, status_only_message_json,
     Cursor, Page, Route,
 };
-
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 #[test]
 fn routes_map_paths_and_methods() {

@@ -1,11 +1,7 @@
-use wa_edge::webhook::verify::challenge_response;
+mod common;
 
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use common::q;
+use wa_edge::webhook::verify::challenge_response;
 
 #[test]
 fn subscribe_with_matching_token_echoes_the_challenge() {

@@ -2,6 +2,7 @@
 //! and the `/v1/channels` API: CRUD, onboarding, business profile,
 //! templates, and 360dialog webhook registration.
 
+use super::cache::{self, Slot};
 use super::config::{self, Config};
 use super::{d1, http};
 use crate::account::{self, sql as template_sql};
@@ -20,35 +21,20 @@ pub const CACHE_MS: i64 = 15_000;
 const MAX_TEMPLATE_PAGES: usize = 50;
 
 thread_local! {
-    static CACHE: RefCell<Option<(i64, Vec<Channel>)>> = const { RefCell::new(None) };
+    static CACHE: Slot<Channel> = const { RefCell::new(None) };
 }
 
 fn invalidate() {
-    CACHE.with(|c| *c.borrow_mut() = None);
+    cache::clear(&CACHE);
 }
 
 fn parse_rows(rows: &[Value]) -> Vec<Channel> {
-    rows.iter()
-        .filter_map(|r| r["body"].as_str())
-        .filter_map(|b| serde_json::from_str(b).ok())
-        .collect()
+    cache::body_rows(rows)
 }
 
-/// The channel rows, from the isolate cache when fresh.
+/// Every row, from the isolate cache when it is fresh.
 pub async fn load(db: &D1Database) -> Result<Vec<Channel>, ApiError> {
-    let now = http::now_ms();
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < CACHE_MS)
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(channels) = cached {
-        return Ok(channels);
-    }
-    let channels = parse_rows(&d1::rows(db, &sql::list()).await?);
-    CACHE.with(|c| *c.borrow_mut() = Some((now, channels.clone())));
-    Ok(channels)
+    cache::load(&CACHE, db, &sql::list(), CACHE_MS).await
 }
 
 /// A channel, by row or from the environment.
@@ -151,14 +137,6 @@ fn method_not_allowed(allow: &'static str) -> ApiError {
         "method_not_allowed",
         format!("This path accepts {allow}."),
     )
-}
-
-fn query(req: &Request, name: &str) -> Option<String> {
-    http::query_pairs(req)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
 }
 
 /// Handles `/v1/channels` and `/v1/channels/{id}/...`.
@@ -280,8 +258,8 @@ pub async fn handle(
             let channel = find(&db, config, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("channel"))?;
-            let name = query(req, "name");
-            let status = query(req, "status").map(|s| s.to_ascii_uppercase());
+            let name = http::query_value(req, "name");
+            let status = http::query_value(req, "status").map(|s| s.to_ascii_uppercase());
             let rows = d1::rows(
                 &db,
                 &template_sql::list(&waba(&channel)?, name.as_deref(), status.as_deref()),

@@ -18,6 +18,14 @@ pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
+/// The first non-empty value of query parameter `name`.
+pub fn query_value(req: &Request, name: &str) -> Option<String> {
+    query_pairs(req)
+        .into_iter()
+        .find(|(k, v)| k == name && !v.is_empty())
+        .map(|(_, v)| v)
+}
+
 /// Decoded query pairs of the request URL.
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     crate::api::split_url(&req.inner().url()).1

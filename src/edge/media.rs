@@ -14,10 +14,7 @@ use worker::{Bucket, Env, HttpMetadata, Request, Response};
 pub const BUCKET: &str = "MEDIA";
 
 fn channel_id(req: &Request, config: &Config) -> Result<String, ApiError> {
-    http::query_pairs(req)
-        .into_iter()
-        .find(|(k, _)| k == "channel")
-        .map(|(_, v)| v)
+    http::query_value(req, "channel")
         .or_else(|| config.phone_number_id.clone())
         .ok_or_else(|| {
             ApiError::new(
@@ -180,11 +177,8 @@ async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Respons
         return Err(ApiError::invalid("The upload is empty."));
     }
     let r = resolved(req, env, config).await?;
-    let filename = http::query_pairs(req)
-        .into_iter()
-        .find(|(k, _)| k == "filename")
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| format!("upload.{}", kind.as_str()));
+    let filename =
+        http::query_value(req, "filename").unwrap_or_else(|| format!("upload.{}", kind.as_str()));
     let mut random = [0u8; 12];
     getrandom::fill(&mut random).map_err(|_| ApiError::internal())?;
     let boundary = format!("wa-edge-{}", hex::encode(random));

@@ -2,6 +2,7 @@
 //! reads the environment into a [`config::Config`], runs the pure core's
 //! decisions against D1 and `fetch`, and maps results onto HTTP responses.
 
+mod cache;
 mod channels;
 mod clock;
 mod config;

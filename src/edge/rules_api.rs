@@ -1,6 +1,7 @@
 //! `/v1/rules`: create, list, read, replace and delete auto-reply rules, and
 //! the per-isolate cache the webhook reads them through.
 
+use super::cache::{self, Slot};
 use super::{clock, d1, http};
 use crate::api::{ApiError, Route};
 use crate::rules::{sql, Rule};
@@ -14,34 +15,20 @@ use worker::{D1Database, Env, Request, Response};
 pub const CACHE_MS: i64 = 15_000;
 
 thread_local! {
-    static CACHE: RefCell<Option<(i64, Vec<Rule>)>> = const { RefCell::new(None) };
+    static CACHE: Slot<Rule> = const { RefCell::new(None) };
 }
 
 fn invalidate() {
-    CACHE.with(|c| *c.borrow_mut() = None);
+    cache::clear(&CACHE);
 }
 
 fn parse_rows(rows: &[Value]) -> Vec<Rule> {
-    rows.iter()
-        .filter_map(|r| r["body"].as_str())
-        .filter_map(|b| serde_json::from_str(b).ok())
-        .collect()
+    cache::body_rows(rows)
 }
 
-/// The rules, from the isolate cache when it is fresh.
+/// Every row, from the isolate cache when it is fresh.
 pub async fn load(db: &D1Database) -> Result<Vec<Rule>, ApiError> {
-    let now = http::now_ms();
-    if let Some(rules) = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < CACHE_MS)
-            .map(|(_, r)| r.clone())
-    }) {
-        return Ok(rules);
-    }
-    let rules = parse_rows(&d1::rows(db, &sql::list()).await?);
-    CACHE.with(|c| *c.borrow_mut() = Some((now, rules.clone())));
-    Ok(rules)
+    cache::load(&CACHE, db, &sql::list(), CACHE_MS).await
 }
 
 fn rule_id() -> Result<String, ApiError> {

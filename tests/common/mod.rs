@@ -20,3 +20,11 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn sign(body: &[u8], secret: &str) -> String {
     wa_edge::webhook::signature::sign(body, secret.as_bytes())
 }
+
+/// Query pairs from string pairs.
+pub fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}

@@ -1,0 +1,51 @@
+//! Per-isolate caches of small configuration tables (rules, channels) whose
+//! rows keep their JSON in a `body` column: D1 is read at most once per TTL,
+//! and an edit clears the cache of the isolate that served it.
+
+use super::d1;
+use super::http;
+use crate::api::ApiError;
+use crate::store::Stmt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::thread::LocalKey;
+use worker::D1Database;
+
+/// One cached table: when it was loaded and its rows.
+pub type Slot<T> = RefCell<Option<(i64, Vec<T>)>>;
+
+/// Parses the `body` column of each row, skipping rows that do not parse.
+pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
+    rows.iter()
+        .filter_map(|r| r["body"].as_str())
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect()
+}
+
+/// The rows of `stmt`, from `slot` when loaded less than `ttl_ms` ago.
+pub async fn load<T: Clone + DeserializeOwned + 'static>(
+    slot: &'static LocalKey<Slot<T>>,
+    db: &D1Database,
+    stmt: &Stmt,
+    ttl_ms: i64,
+) -> Result<Vec<T>, ApiError> {
+    let now = http::now_ms();
+    let fresh = slot.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|(at, _)| now - at < ttl_ms)
+            .map(|(_, rows)| rows.clone())
+    });
+    if let Some(rows) = fresh {
+        return Ok(rows);
+    }
+    let rows: Vec<T> = body_rows(&d1::rows(db, stmt).await?);
+    slot.with(|s| *s.borrow_mut() = Some((now, rows.clone())));
+    Ok(rows)
+}
+
+/// Forgets `slot`'s rows.
+pub fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
+    slot.with(|s| *s.borrow_mut() = None);
+}
