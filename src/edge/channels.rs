@@ -238,11 +238,8 @@ pub async fn handle(
         ("GET", ["profile"]) => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
-            let profile = answer
-                .pointer("/data/0")
-                .cloned()
-                .unwrap_or_else(|| answer.clone());
-            http::json(200, &json!({"profile": profile}))
+            let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
+            store_profile(&db, &id, &profile).await
         }
         ("PATCH", ["profile"]) => {
             let r = resolved_or_error(env, &db, config, &id).await?;
@@ -252,7 +249,7 @@ pub async fn handle(
             http::call_json(&r.endpoint.update_profile(&patch)).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
-            http::json(200, &json!({"profile": profile}))
+            store_profile(&db, &id, &profile).await
         }
         ("GET", ["templates"]) => {
             let channel = find(&db, config, &id)
@@ -323,6 +320,20 @@ pub async fn handle(
         ("POST", ["webhook"]) => register_d360_webhook(req, env, &db, config, &id).await,
         _ => Err(ApiError::new(404, "not_found", "No such route.")),
     }
+}
+
+/// Keeps the profile Graph returned on the channel row and answers with it.
+async fn store_profile(db: &D1Database, id: &str, profile: &Value) -> Result<Response, ApiError> {
+    let now = http::now_ms();
+    d1::rows(
+        db,
+        &crate::store::Stmt::new(
+            "UPDATE channels SET profile = ?2, profile_synced_at = ?3 WHERE phone_number_id = ?1",
+            vec![id.into(), profile.to_string().into(), now.into()],
+        ),
+    )
+    .await?;
+    http::json(200, &json!({"profile": profile, "synced_at": now}))
 }
 
 fn no_content() -> Result<Response, ApiError> {

@@ -197,6 +197,9 @@ describe("channels", () => {
     });
     const [, got] = await w.api(`/v1/channels/${META_PN}/profile`);
     assert.equal(got.profile.email, "old@example.com");
+    assert.equal(typeof got.synced_at, "number");
+    const row = await w.db.prepare("SELECT profile FROM channels WHERE phone_number_id = ?1").bind(META_PN).first();
+    assert.equal(JSON.parse(row.profile).email, "old@example.com");
     for (const [patch, field] of [
       [{ email: "not-an-email" }, "email"],
       [{ address: "x".repeat(257) }, "address"],
