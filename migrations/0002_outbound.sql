@@ -3,6 +3,7 @@ CREATE TABLE IF NOT EXISTS windows (
   wa_id           TEXT NOT NULL,
   phone_number_id TEXT NOT NULL,
   last_inbound_at INTEGER NOT NULL,
+  updated_at      INTEGER,
   PRIMARY KEY (wa_id, phone_number_id)
 );
 

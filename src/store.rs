@@ -3,6 +3,7 @@
 //! host tests check every statement's arguments against its placeholders.
 
 use crate::ingest::Plan;
+use serde_json::{json, Value};
 
 /// A bound SQL argument.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,34 +53,150 @@ impl Stmt {
     }
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, wamid, direction, phone_number_id, \
-display_phone_number, wa_id, type, timestamp, text, reply_id, context_id, raw, received_at) \
-VALUES (?1, ?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING";
+// Each table's rows travel as one JSON array bound to ?1 and are unpacked
+// with json_each, so a delivery of 1000 items is a handful of statements
+// (D1 counts every statement against a per-invocation query limit) and the
+// 100-parameter limit never binds. `r(i)` reads column i of the row.
+macro_rules! r {
+    ($i:literal) => {
+        concat!("json_extract(value, '$[", $i, "]')")
+    };
+}
 
-const INSERT_STATUS: &str = "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, \
-phone_number_id, conversation_id, conversation_category, pricing_category, billable, errors, raw, \
-received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-ON CONFLICT (wamid, status) DO NOTHING";
+const INSERT_MESSAGES: &str =
+    concat!(
+    "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
+    "type, timestamp, text, reply_id, context_id, raw, received_at) SELECT ",
+    r!(0), ", ", r!(0), ", 'in', ", r!(1), ", ", r!(2), ", ", r!(3), ", ", r!(4), ", ",
+    r!(5), ", ", r!(6), ", ", r!(7), ", ", r!(8), ", ", r!(9), ", ?2 ",
+    "FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
+);
+
+const INSERT_STATUSES: &str = concat!(
+    "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, phone_number_id, ",
+    "conversation_id, conversation_category, pricing_category, billable, errors, raw, ",
+    "received_at) SELECT ",
+    r!(0),
+    ", ",
+    r!(1),
+    ", ",
+    r!(2),
+    ", ",
+    r!(3),
+    ", ",
+    r!(4),
+    ", ",
+    r!(5),
+    ", ",
+    r!(6),
+    ", ",
+    r!(7),
+    ", ",
+    r!(8),
+    ", ",
+    r!(9),
+    ", ",
+    r!(10),
+    ", ",
+    r!(11),
+    ", ?2 ",
+    "FROM json_each(?1) WHERE true ON CONFLICT (wamid, status) DO NOTHING"
+);
 
 // In an upsert, column names on the right of SET refer to the stored row, so
 // the profile name and channel follow whichever message is newest no matter
 // in which order deliveries arrive.
-const UPSERT_CONTACT: &str = "INSERT INTO contacts (wa_id, profile_name, phone_number_id, \
-first_seen, last_seen, updated_at, last_wa_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-ON CONFLICT (wa_id) DO UPDATE SET \
-last_wa_id = CASE WHEN excluded.last_seen >= last_seen \
-  THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, \
-profile_name = CASE WHEN excluded.last_seen >= last_seen \
-  THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, \
-phone_number_id = CASE WHEN excluded.last_seen >= last_seen \
-  THEN coalesce(excluded.phone_number_id, phone_number_id) ELSE phone_number_id END, \
-first_seen = min(first_seen, excluded.first_seen), \
-last_seen = max(last_seen, excluded.last_seen), \
-updated_at = excluded.updated_at";
+const UPSERT_CONTACTS: &str = concat!(
+    "INSERT INTO contacts (wa_id, profile_name, phone_number_id, first_seen, last_seen, ",
+    "last_wa_id, updated_at) SELECT ",
+    r!(0),
+    ", ",
+    r!(1),
+    ", ",
+    r!(2),
+    ", ",
+    r!(3),
+    ", ",
+    r!(4),
+    ", ",
+    r!(5),
+    ", ?2 ",
+    "FROM json_each(?1) WHERE true ON CONFLICT (wa_id) DO UPDATE SET ",
+    "last_wa_id = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, ",
+    "profile_name = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, ",
+    "phone_number_id = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN coalesce(excluded.phone_number_id, phone_number_id) ELSE phone_number_id END, ",
+    "first_seen = min(first_seen, excluded.first_seen), ",
+    "last_seen = max(last_seen, excluded.last_seen), ",
+    "updated_at = excluded.updated_at"
+);
 
-const UPSERT_WINDOW: &str = "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at) \
-VALUES (?1, ?2, ?3) ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET \
-last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)";
+const UPSERT_WINDOWS: &str = concat!(
+    "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
+    r!(0),
+    ", ",
+    r!(1),
+    ", ",
+    r!(2),
+    ", ?2 ",
+    "FROM json_each(?1) WHERE true ",
+    "ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET ",
+    "last_inbound_at = max(last_inbound_at, excluded.last_inbound_at), ",
+    "updated_at = excluded.updated_at"
+);
+
+const INSERT_EVENTS: &str = concat!(
+    "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
+    "raw_encoding, received_at) SELECT ",
+    r!(0),
+    ", ",
+    r!(1),
+    ", ",
+    r!(2),
+    ", ",
+    r!(3),
+    ", ",
+    r!(4),
+    ", ",
+    r!(5),
+    ", ",
+    r!(6),
+    ", ",
+    r!(7),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
+);
+
+/// Largest JSON array bound to one statement (D1 caps a value at 1 MB).
+pub const MAX_CHUNK_BYTES: usize = 800_000;
+
+/// One statement per chunk of `rows`, each chunk's JSON under
+/// [`MAX_CHUNK_BYTES`] (a single larger row gets a chunk of its own).
+fn bulk(out: &mut Vec<Stmt>, sql: &'static str, rows: impl Iterator<Item = Value>, now_ms: i64) {
+    let mut chunk = String::from("[");
+    let mut flush = |chunk: &mut String| {
+        if chunk.len() > 1 {
+            chunk.push(']');
+            out.push(Stmt::new(
+                sql,
+                vec![std::mem::take(chunk).into(), now_ms.into()],
+            ));
+            chunk.push('[');
+        }
+    };
+    for row in rows {
+        let text = row.to_string();
+        if chunk.len() > 1 && chunk.len() + text.len() + 2 > MAX_CHUNK_BYTES {
+            flush(&mut chunk);
+        }
+        if chunk.len() > 1 {
+            chunk.push(',');
+        }
+        chunk.push_str(&text);
+    }
+    flush(&mut chunk);
+}
 
 // Applies an opt-out change unless a newer one is already recorded.
 const UPSERT_OPT: &str = "INSERT INTO contacts (wa_id, first_seen, last_seen, updated_at, \
@@ -101,78 +218,73 @@ pub fn opt_statement(o: &crate::ingest::OptRow, now_ms: i64) -> Stmt {
     )
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, \
-summary, raw, raw_encoding, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-ON CONFLICT (id) DO NOTHING";
-
 /// The statements that store `plan`; the edge runs them as one D1 batch
 /// (one transaction). `now_ms` is the receipt time.
 pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(
-        plan.messages.len() + plan.statuses.len() + plan.contacts.len() + plan.events.len(),
+    let mut out = Vec::new();
+    bulk(
+        &mut out,
+        UPSERT_CONTACTS,
+        plan.contacts.iter().map(|c| {
+            json!([
+                c.wa_id,
+                c.profile_name,
+                c.phone_number_id,
+                c.first_seen,
+                c.last_seen,
+                c.last_wa_id
+            ])
+        }),
+        now_ms,
     );
-    for c in &plan.contacts {
-        out.push(Stmt::new(
-            UPSERT_CONTACT,
-            vec![
-                c.wa_id.as_str().into(),
-                c.profile_name.clone().into(),
-                c.phone_number_id.as_ref().map(|p| p.as_str()).into(),
-                c.first_seen.into(),
-                c.last_seen.into(),
-                now_ms.into(),
-                c.last_wa_id.as_str().into(),
-            ],
-        ));
-    }
-    for m in &plan.messages {
-        out.push(Stmt::new(
-            INSERT_MESSAGE,
-            vec![
-                m.id.as_str().into(),
-                m.phone_number_id.as_ref().map(|p| p.as_str()).into(),
-                m.display_phone_number.clone().into(),
-                m.wa_id.as_str().into(),
-                m.kind.as_str().into(),
-                m.timestamp.into(),
-                m.text.clone().into(),
-                m.reply_id.clone().into(),
-                m.context_id.as_ref().map(|c| c.as_str()).into(),
-                m.raw.as_str().into(),
-                now_ms.into(),
-            ],
-        ));
-    }
-    for s in &plan.statuses {
-        out.push(Stmt::new(
-            INSERT_STATUS,
-            vec![
-                s.wamid.as_str().into(),
-                s.status.as_str().into(),
-                s.rank.into(),
-                s.timestamp.into(),
-                s.recipient_id.as_ref().map(|r| r.as_str()).into(),
-                s.phone_number_id.as_ref().map(|p| p.as_str()).into(),
-                s.conversation_id.clone().into(),
-                s.conversation_category.clone().into(),
-                s.pricing_category.clone().into(),
-                s.billable.into(),
-                s.errors.clone().into(),
-                s.raw.as_str().into(),
-                now_ms.into(),
-            ],
-        ));
-    }
-    for w in &plan.windows {
-        out.push(Stmt::new(
-            UPSERT_WINDOW,
-            vec![
-                w.wa_id.as_str().into(),
-                w.phone_number_id.as_str().into(),
-                w.last_inbound_at.into(),
-            ],
-        ));
-    }
+    bulk(
+        &mut out,
+        INSERT_MESSAGES,
+        plan.messages.iter().map(|m| {
+            json!([
+                m.id,
+                m.phone_number_id,
+                m.display_phone_number,
+                m.wa_id,
+                m.kind,
+                m.timestamp,
+                m.text,
+                m.reply_id,
+                m.context_id,
+                m.raw
+            ])
+        }),
+        now_ms,
+    );
+    bulk(
+        &mut out,
+        INSERT_STATUSES,
+        plan.statuses.iter().map(|s| {
+            json!([
+                s.wamid,
+                s.status,
+                s.rank,
+                s.timestamp,
+                s.recipient_id,
+                s.phone_number_id,
+                s.conversation_id,
+                s.conversation_category,
+                s.pricing_category,
+                s.billable.map(i64::from),
+                s.errors,
+                s.raw
+            ])
+        }),
+        now_ms,
+    );
+    bulk(
+        &mut out,
+        UPSERT_WINDOWS,
+        plan.windows
+            .iter()
+            .map(|w| json!([w.wa_id, w.phone_number_id, w.last_inbound_at])),
+        now_ms,
+    );
     out.extend(plan.opts.iter().map(|o| opt_statement(o, now_ms)));
     out.extend(plan.templates.iter().map(|t| {
         crate::account::sql::status_update(
@@ -185,21 +297,22 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
             now_ms,
         )
     }));
-    for e in &plan.events {
-        out.push(Stmt::new(
-            INSERT_EVENT,
-            vec![
-                e.id.as_str().into(),
-                e.kind.as_str().into(),
-                e.waba_id.clone().into(),
-                e.phone_number_id.as_ref().map(|p| p.as_str()).into(),
-                e.reference.clone().into(),
-                e.summary.clone().into(),
-                e.raw.as_str().into(),
-                e.raw_encoding.as_str().into(),
-                now_ms.into(),
-            ],
-        ));
-    }
+    bulk(
+        &mut out,
+        INSERT_EVENTS,
+        plan.events.iter().map(|e| {
+            json!([
+                e.id,
+                e.kind,
+                e.waba_id,
+                e.phone_number_id,
+                e.reference,
+                e.summary,
+                e.raw,
+                e.raw_encoding.as_str()
+            ])
+        }),
+        now_ms,
+    );
     out
 }

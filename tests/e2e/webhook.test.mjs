@@ -238,6 +238,28 @@ describe("storing every notification shape", () => {
     assert.equal(ana.phone_number_id, "106540352242923");
   });
 
+  it("stores a delivery of 1000 updates in one go", async () => {
+    const root = JSON.parse(fixture("text"));
+    const value = root.entry[0].changes[0].value;
+    const template = value.messages[0];
+    value.messages = Array.from({ length: 700 }, (_, i) => ({
+      ...template, id: `wamid.bulk.${i}`, from: `4477009${String(i).padStart(5, "0")}`,
+    }));
+    value.contacts = value.messages.map((m) => ({ wa_id: m.from, profile: { name: `Customer ${m.from.slice(-3)}` } }));
+    value.statuses = Array.from({ length: 300 }, (_, i) => ({
+      id: `wamid.bulkout.${i}`, status: "delivered", timestamp: "1739321031", recipient_id: "16505551234",
+    }));
+    const body = Buffer.from(JSON.stringify(root));
+    const res = await w.post(body);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { messages: 700, statuses: 300, contacts: 700, events: 0 });
+    assert.deepEqual(await w.counts(), { messages: 700, statuses: 300, contacts: 700, events: 0 });
+    const again = await w.post(body);
+    assert.equal(again.status, 200);
+    await again.arrayBuffer();
+    assert.deepEqual(await w.counts(), { messages: 700, statuses: 300, contacts: 700, events: 0 });
+  });
+
   it("keeps the good items of a batch with malformed ones, and the bad ones as events", async () => {
     const res = await w.post(fixture("malformed_item"));
     assert.equal(res.status, 200);
