@@ -437,6 +437,52 @@ fn buttons(c: &Value, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks a template message's parameters against the template as Graph
+/// stores it (`stored`, with its `components`): the header and body need one
+/// parameter per variable, and a media header its media.
+pub fn check_template_parameters(stored: &Value, message: &Value) -> Result<(), FieldError> {
+    let given = |kind: &str| -> usize {
+        message
+            .pointer("/template/components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                c["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+            })
+            .map(|c| c["parameters"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let name = stored["name"].as_str().unwrap_or("the template");
+    let language = stored["language"].as_str().unwrap_or("");
+    for c in stored["components"].as_array().into_iter().flatten() {
+        let kind = c["type"].as_str().unwrap_or_default().to_ascii_lowercase();
+        if kind != "header" && kind != "body" {
+            continue;
+        }
+        let needed = match c["format"].as_str().map(str::to_ascii_uppercase).as_deref() {
+            Some("IMAGE" | "VIDEO" | "DOCUMENT" | "LOCATION") => 1,
+            _ => {
+                let mut vars =
+                    variables(c["text"].as_str().unwrap_or_default()).unwrap_or_default();
+                vars.sort_unstable();
+                vars.dedup();
+                vars.len()
+            }
+        };
+        let got = given(&kind);
+        if got != needed {
+            return Err(bad(
+                "template.components",
+                format!("{name} ({language}) needs {needed} {kind} parameter(s); got {got}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One template as Graph lists it, reduced to what is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateRow {
@@ -541,6 +587,14 @@ rejected_reason = excluded.rejected_reason, updated_at = excluded.updated_at",
 FROM templates WHERE waba_id = ?1 AND (?2 IS NULL OR instr(name, ?2) > 0) \
 AND (?3 IS NULL OR status = ?3) ORDER BY name, language",
             vec![waba_id.into(), name.into(), status.into()],
+        )
+    }
+
+    /// One template by WABA, name and language.
+    pub fn find(waba_id: &str, name: &str, language: &str) -> Stmt {
+        Stmt::new(
+            "SELECT status, body FROM templates WHERE waba_id = ?1 AND name = ?2 AND language = ?3",
+            vec![waba_id.into(), name.into(), language.into()],
         )
     }
 

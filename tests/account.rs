@@ -534,3 +534,37 @@ fn multipart_body_carries_the_fields_and_the_bytes() {
     assert!(body.windows(3).any(|w| w == [0, 159, 255]));
     assert!(text.ends_with("\r\n--BOUND--\r\n"));
 }
+
+#[test]
+fn template_sends_need_a_parameter_per_variable_of_the_synced_template() {
+    use wa_edge::account::check_template_parameters;
+    let stored = json!({"name": "order_update", "language": "en_US", "components": [
+        {"type": "HEADER", "format": "IMAGE"},
+        {"type": "BODY", "text": "Hi {{1}}, order {{2}} ({{1}})"},
+        {"type": "FOOTER", "text": "Shop"}]});
+    let send = |header: usize, body: usize| {
+        let p = |n: usize| {
+            (0..n)
+                .map(|i| json!({"type": "text", "text": format!("v{i}")}))
+                .collect::<Vec<_>>()
+        };
+        json!({"type": "template", "template": {"name": "order_update", "language": {"code": "en_US"},
+            "components": [{"type": "header", "parameters": p(header)}, {"type": "BODY", "parameters": p(body)}]}})
+    };
+    assert_eq!(check_template_parameters(&stored, &send(1, 2)), Ok(()));
+    let e = check_template_parameters(&stored, &send(1, 1)).unwrap_err();
+    assert_eq!(e.field, "template.components");
+    assert_eq!(
+        e.message,
+        "order_update (en_US) needs 2 body parameter(s); got 1"
+    );
+    assert!(check_template_parameters(&stored, &send(0, 2))
+        .unwrap_err()
+        .message
+        .contains("1 header"));
+    let plain = json!({"name": "hello", "components": [{"type": "BODY", "text": "Hello"}]});
+    assert_eq!(
+        check_template_parameters(&plain, &json!({"template": {"name": "hello"}})),
+        Ok(())
+    );
+}

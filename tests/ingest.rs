@@ -346,8 +346,10 @@ fn inbound_messages_open_the_window_per_contact_and_channel() {
 fn large_deliveries_become_a_few_chunked_statements() {
     let big = "x".repeat(3_000);
     let messages: Vec<_> = (0..1000)
-        .map(|i| serde_json::json!({"id": format!("wamid.{i}"), "from": format!("1650555{i:04}"),
-            "timestamp": "100", "type": "text", "text": {"body": big}}))
+        .map(|i| {
+            serde_json::json!({"id": format!("wamid.{i}"), "from": format!("1650555{i:04}"),
+            "timestamp": "100", "type": "text", "text": {"body": big}})
+        })
         .collect();
     let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
         "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": "9"},
@@ -355,14 +357,21 @@ fn large_deliveries_become_a_few_chunked_statements() {
     let p = plan(&serde_json::to_vec(&body).unwrap());
     assert_eq!(p.messages.len(), 1000);
     let stmts = ingest_statements(&p, 1);
-    let message_stmts: Vec<_> = stmts.iter().filter(|s| s.sql.contains("INTO messages")).collect();
+    let message_stmts: Vec<_> = stmts
+        .iter()
+        .filter(|s| s.sql.contains("INTO messages"))
+        .collect();
     assert!(message_stmts.len() > 1, "3 MB of messages must be split");
     assert!(stmts.len() < 12, "{} statements", stmts.len());
     let mut rows = 0;
     for s in &message_stmts {
-        let Arg::Text(json) = &s.args[0] else { panic!("rows are bound as JSON text") };
+        let Arg::Text(json) = &s.args[0] else {
+            panic!("rows are bound as JSON text")
+        };
         assert!(json.len() <= wa_edge::store::MAX_CHUNK_BYTES);
-        rows += serde_json::from_str::<Vec<serde_json::Value>>(json).unwrap().len();
+        rows += serde_json::from_str::<Vec<serde_json::Value>>(json)
+            .unwrap()
+            .len();
     }
     assert_eq!(rows, 1000, "every row is in exactly one chunk");
 }

@@ -92,6 +92,9 @@ pub async fn send(
         ));
     }
     let template = !crate::outbound::is_free_form(&request.message);
+    if template {
+        check_template(&db, &channel, &request.message).await?;
+    }
     if channel.test_number || (template && channel.limit().is_some()) {
         let since = now - window::WINDOW_SECONDS * 1000;
         let rows = d1::rows(
@@ -169,4 +172,42 @@ fn replay(row: &serde_json::Value, hash: &str) -> Result<Response, ApiError> {
         _ => "queued",
     };
     http::json(202, &json!({"id": row["id"], "status": status}))
+}
+
+/// Checks a template send against the synced template, when there is one:
+/// it must be approved and get one parameter per variable.
+async fn check_template(
+    db: &worker::D1Database,
+    channel: &crate::channels::Channel,
+    message: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let (Some(waba), Some(name), Some(language)) = (
+        channel.waba_id.as_deref(),
+        message.pointer("/template/name").and_then(|v| v.as_str()),
+        message
+            .pointer("/template/language/code")
+            .and_then(|v| v.as_str()),
+    ) else {
+        return Ok(());
+    };
+    let rows = d1::rows(db, &crate::account::sql::find(waba, name, language)).await?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
+    let status = row["status"].as_str().unwrap_or_default();
+    if status != "APPROVED" {
+        return Err(ApiError::new(
+            409,
+            "template_not_approved",
+            format!(
+                "Template {name} ({language}) is {status}; only approved templates can be sent."
+            ),
+        ));
+    }
+    let stored: serde_json::Value = row["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    crate::account::check_template_parameters(&stored, message)
+        .map_err(|e| ApiError::new(400, "invalid_message", e.to_string()))
 }

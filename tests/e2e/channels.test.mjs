@@ -252,6 +252,19 @@ describe("channels", () => {
     assert.equal(rejected.data[0].rejected_reason, "PROMOTIONAL");
     assert.equal(all.data[0].components[0].text, "Order {{1}}");
 
+    // Sends are checked against the synced templates.
+    const send = (name, params) => w.send("/v1/messages", {
+      from: META_PN, to: "16505551234", type: "template",
+      template: { name, language: { code: "en_US" }, components: [{ type: "body", parameters: params }] },
+    });
+    const [missing, missingJson] = await send("order_update", []);
+    assert.equal(missing, 400);
+    assert.equal(missingJson.error.message, "template.components: order_update (en_US) needs 1 body parameter(s); got 0");
+    const [pending, pendingJson] = await send("promo_summer", []);
+    assert.equal(pending, 409);
+    assert.equal(pendingJson.error.code, "template_not_approved");
+    assert.equal((await send("order_update", [{ type: "text", text: "A-1" }]))[0], 202);
+
     // A status webhook for t2 updates the same row.
     const hook = JSON.parse(fixture("template_status_update"));
     hook.entry[0].id = WABA;
