@@ -202,7 +202,7 @@ pub fn decide(
         }
         let source = format!("rule:{}", answer.rule.id);
         if answer.mark_read {
-            let read = json!({"message_id": wamid});
+            let read = json!({"message_id": wamid, "typing": answer.typing});
             let key = format!("read:{wamid}");
             effects
                 .enqueue

@@ -77,6 +77,10 @@ pub struct Rule {
     /// Also mark the message read (blue ticks).
     #[serde(default)]
     pub mark_read: bool,
+    /// With `mark_read`, also show the typing indicator until the reply
+    /// arrives (or 25 s pass).
+    #[serde(default)]
+    pub typing: bool,
     #[serde(default = "enabled_default")]
     pub enabled: bool,
 }
@@ -167,6 +171,9 @@ impl Rule {
         }
         if m.first_message == Some(false) || m.any == Some(false) {
             return Err(err("match: first_message and any can only be true"));
+        }
+        if self.typing && !self.mark_read {
+            return Err(err("typing: needs mark_read, which carries the indicator"));
         }
         match &self.reply {
             Some(reply) => check_reply("reply", reply)?,
@@ -284,6 +291,8 @@ pub struct Answer<'a> {
     /// The message to send (the reply, or the away message), if any.
     pub message: Option<&'a Value>,
     pub mark_read: bool,
+    /// Show the typing indicator with the read receipt.
+    pub typing: bool,
 }
 
 /// The first enabled rule (by priority, then id) that matches `m`.
@@ -306,6 +315,7 @@ pub fn answer<'a>(
     };
     Some(Answer {
         rule,
+        typing: rule.typing && message.is_some(),
         message,
         mark_read: rule.mark_read,
     })

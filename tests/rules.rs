@@ -237,6 +237,8 @@ fn invalid_rules_are_refused_with_the_field() {
         assert!(e.0.contains(needle), "{} should mention {needle}", e.0);
     }
     assert!(Rule::parse(br#"{"priority": 1, "match": {"any": true}, "mark_read": true}"#).is_ok());
+    let typing = Rule::parse(br#"{"priority": 1, "match": {"any": true}, "reply": {"type": "text", "text": {"body": "x"}}, "typing": true}"#);
+    assert!(typing.unwrap_err().0.contains("typing"));
 }
 
 fn delivery(messages: &[(&str, &str, &str, i64)]) -> Vec<u8> {

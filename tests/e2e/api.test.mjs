@@ -2,7 +2,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startWorker, fixture, ADMIN_TOKEN, ACCESS_TOKEN, SECRET, VERIFY_TOKEN,
+  startWorker, fixture, ADMIN_TOKEN, ACCESS_TOKEN, SECRET, VERIFY_TOKEN, FakeGraph, eventually, graphError,
 } from "./helpers.mjs";
 
 /** A text message from `from` with id `wamid.<n>` at time `ts`. */
@@ -106,8 +106,12 @@ describe("read API", () => {
 
 describe("logs", () => {
   it("name event kinds and counts, never bodies, phone numbers, tokens or secrets", async () => {
-    const w = await startWorker();
+    const graph = new FakeGraph();
+    const w = await startWorker({ outboundService: graph.handler });
     try {
+      const replyText = "private reply about your account";
+      await w.send("/v1/rules", { priority: 1, match: { any: true }, reply: { type: "text", text: { body: replyText } } });
+      graph.respond({ status: 429, body: graphError(130429, "Rate limit hit"), headers: { "Retry-After": "1" } });
       const secretBody = "my card number is 4111 1111 1111 1111";
       await (await w.post(text(1, 1000, "5215512345678", secretBody))).arrayBuffer();
       await (await w.post(fixture("multi_entry"))).arrayBuffer();
@@ -116,14 +120,18 @@ describe("logs", () => {
       await (await w.fetch(`/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=9`)).arrayBuffer();
       await w.api("/v1/contacts");
       await w.api("/v1/contacts", "guess");
+      await w.send("/v1/messages", { to: "5215512345678", type: "text", text: { body: "api text 9876" } });
+      await eventually(() => graph.requests.length >= 3);
       // Let workerd flush its stdout.
       await new Promise((r) => setTimeout(r, 200));
       const log = w.logs.join("");
       assert.match(log, /webhook\.stored/);
       assert.match(log, /webhook\.unauthenticated/);
+      assert.match(log, /outbox\.attempt/);
       for (const forbidden of [
         secretBody, "4111", "5215512345678", "16505551234", "919876543210", "Sheena",
         "first", SECRET, ADMIN_TOKEN, ACCESS_TOKEN, VERIFY_TOKEN, "guess", "{not json",
+        replyText, "api text", "525512345678", "Rate limit hit",
       ]) {
         assert.ok(!log.includes(forbidden), `log contains ${forbidden}`);
       }

@@ -122,12 +122,16 @@ describe("auto-reply rules", () => {
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM outbox").first()).n, 1);
   });
 
-  it("marks the message read when the rule asks", async () => {
-    await rule(w, { priority: 10, match: { any: true }, reply: hoursReply, mark_read: true });
+  it("marks the message read, with the typing indicator, when the rule asks", async () => {
+    await rule(w, { priority: 10, match: { any: true }, reply: hoursReply, mark_read: true, typing: true });
     await (await w.post(inbound({ body: "anything", id: "wamid.readme" }))).arrayBuffer();
     await eventually(() => graph.requests.length === 2);
     const read = graph.requests.find((r) => r.body.status === "read");
-    assert.deepEqual(read.body, { messaging_product: "whatsapp", status: "read", message_id: "wamid.readme" });
+    assert.deepEqual(read.body, {
+      messaging_product: "whatsapp", status: "read", message_id: "wamid.readme", typing_indicator: { type: "text" },
+    });
+    // The read receipt goes first, so the indicator shows until the reply lands.
+    assert.equal(graph.requests.indexOf(read), 0);
   });
 
   it("answers with the away message outside business hours, in the rule's time zone", async () => {
