@@ -37,8 +37,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             "method_not_allowed",
             format!("This path accepts {allow}."),
         )),
-        Route::NotFound => Err(ApiError::new(404, "not_found", "No such route.")),
-        api_route => {
+        api_route if api_route.needs_admin() => {
             let auth = req.headers().get("Authorization").ok().flatten();
             match api::authorize(auth.as_deref(), config.admin_token.as_deref()) {
                 Err(e) => Err(e),
@@ -57,6 +56,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                 },
             }
         }
+        _ => Err(ApiError::new(404, "not_found", "No such route.")),
     };
     match outcome {
         Ok(response) => Ok(response),

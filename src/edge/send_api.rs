@@ -55,21 +55,18 @@ pub async fn send(
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .map(|k| format!("idem:{k}"));
     let hash = send::request_hash(&body);
-    if let Some(key) = &idem_key {
-        if let Some(done) = d1::rows(&db, &send::by_dedupe_key(key)).await?.first() {
-            return replay(done, &hash);
-        }
+    // One round trip for every pre-check: opt-out, window, idempotency.
+    let mut lookups = vec![
+        send::opt_out_lookup(&request.to),
+        send::window_lookup(&request.to, &pnid),
+    ];
+    lookups.extend(idem_key.as_deref().map(send::by_dedupe_key));
+    let mut checks = d1::batch_rows(&db, &lookups).await?.into_iter();
+    let opted_out = !checks.next().unwrap_or_default().is_empty();
+    let window_rows = checks.next().unwrap_or_default();
+    if let Some(done) = checks.next().unwrap_or_default().first() {
+        return replay(done, &hash);
     }
-    let mut checks = d1::batch_rows(
-        &db,
-        &[
-            send::opt_out_lookup(&request.to),
-            send::window_lookup(&request.to, &pnid),
-        ],
-    )
-    .await?;
-    let window_rows = checks.pop().unwrap_or_default();
-    let opted_out = !checks.pop().unwrap_or_default().is_empty();
     if opted_out {
         return Err(ApiError::new(
             409,
@@ -82,8 +79,8 @@ pub async fn send(
         .and_then(|r| r["last_inbound_at"].as_f64())
         .map(|t| t as i64);
     let now = http::now_ms();
-    if crate::outbound::is_free_form(&request.message) && !window::is_open(last_inbound, now / 1000)
-    {
+    let template = !crate::outbound::is_free_form(&request.message);
+    if !template && !window::is_open(last_inbound, now / 1000) {
         return Err(ApiError::new(
             409,
             "outside_window",
@@ -91,7 +88,6 @@ pub async fn send(
              in the last 24 hours on this number): only template messages can be sent.",
         ));
     }
-    let template = !crate::outbound::is_free_form(&request.message);
     if template {
         check_template(&db, &channel, &request.message).await?;
     }
