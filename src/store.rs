@@ -56,51 +56,32 @@ impl Stmt {
 // Each table's rows travel as one JSON array bound to ?1 and are unpacked
 // with json_each, so a delivery of 1000 items is a handful of statements
 // (D1 counts every statement against a per-invocation query limit) and the
-// 100-parameter limit never binds. `r(i)` reads column i of the row.
-macro_rules! r {
-    ($i:literal) => {
-        concat!("json_extract(value, '$[", $i, "]')")
+// 100-parameter limit never binds. `cols!(0, 1)` reads columns 0 and 1 of
+// each row.
+macro_rules! cols {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!(
+            "json_extract(value, '$[", $first, "]')"
+            $(, ", json_extract(value, '$[", $rest, "]')")*
+        )
     };
 }
 
-const INSERT_MESSAGES: &str =
-    concat!(
+const INSERT_MESSAGES: &str = concat!(
     "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
     "type, timestamp, text, reply_id, context_id, raw, received_at) SELECT ",
-    r!(0), ", ", r!(0), ", 'in', ", r!(1), ", ", r!(2), ", ", r!(3), ", ", r!(4), ", ",
-    r!(5), ", ", r!(6), ", ", r!(7), ", ", r!(8), ", ", r!(9), ", ?2 ",
-    "FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
+    cols!(0, 0),
+    ", 'in', ",
+    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
 );
 
 const INSERT_STATUSES: &str = concat!(
     "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, phone_number_id, ",
     "conversation_id, conversation_category, pricing_category, billable, errors, raw, ",
     "received_at) SELECT ",
-    r!(0),
-    ", ",
-    r!(1),
-    ", ",
-    r!(2),
-    ", ",
-    r!(3),
-    ", ",
-    r!(4),
-    ", ",
-    r!(5),
-    ", ",
-    r!(6),
-    ", ",
-    r!(7),
-    ", ",
-    r!(8),
-    ", ",
-    r!(9),
-    ", ",
-    r!(10),
-    ", ",
-    r!(11),
-    ", ?2 ",
-    "FROM json_each(?1) WHERE true ON CONFLICT (wamid, status) DO NOTHING"
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wamid, status) DO NOTHING"
 );
 
 // In an upsert, column names on the right of SET refer to the stored row, so
@@ -109,19 +90,8 @@ const INSERT_STATUSES: &str = concat!(
 const UPSERT_CONTACTS: &str = concat!(
     "INSERT INTO contacts (wa_id, profile_name, phone_number_id, first_seen, last_seen, ",
     "last_wa_id, updated_at) SELECT ",
-    r!(0),
-    ", ",
-    r!(1),
-    ", ",
-    r!(2),
-    ", ",
-    r!(3),
-    ", ",
-    r!(4),
-    ", ",
-    r!(5),
-    ", ?2 ",
-    "FROM json_each(?1) WHERE true ON CONFLICT (wa_id) DO UPDATE SET ",
+    cols!(0, 1, 2, 3, 4, 5),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wa_id) DO UPDATE SET ",
     "last_wa_id = CASE WHEN excluded.last_seen >= last_seen ",
     "THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, ",
     "profile_name = CASE WHEN excluded.last_seen >= last_seen ",
@@ -135,13 +105,8 @@ const UPSERT_CONTACTS: &str = concat!(
 
 const UPSERT_WINDOWS: &str = concat!(
     "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
-    r!(0),
-    ", ",
-    r!(1),
-    ", ",
-    r!(2),
-    ", ?2 ",
-    "FROM json_each(?1) WHERE true ",
+    cols!(0, 1, 2),
+    ", ?2 FROM json_each(?1) WHERE true ",
     "ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET ",
     "last_inbound_at = max(last_inbound_at, excluded.last_inbound_at), ",
     "updated_at = excluded.updated_at"
@@ -150,21 +115,7 @@ const UPSERT_WINDOWS: &str = concat!(
 const INSERT_EVENTS: &str = concat!(
     "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
     "raw_encoding, received_at) SELECT ",
-    r!(0),
-    ", ",
-    r!(1),
-    ", ",
-    r!(2),
-    ", ",
-    r!(3),
-    ", ",
-    r!(4),
-    ", ",
-    r!(5),
-    ", ",
-    r!(6),
-    ", ",
-    r!(7),
+    cols!(0, 1, 2, 3, 4, 5, 6, 7),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
 );
 
