@@ -441,12 +441,15 @@ fn buttons(c: &Value, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
 /// stores it (`stored`, with its `components`): the header and body need one
 /// parameter per variable, and a media header its media.
 pub fn check_template_parameters(stored: &Value, message: &Value) -> Result<(), FieldError> {
-    let given = |kind: &str| -> usize {
+    let components = || {
         message
             .pointer("/template/components")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+    };
+    let given = |kind: &str| -> usize {
+        components()
             .filter(|c| {
                 c["type"]
                     .as_str()
@@ -459,6 +462,25 @@ pub fn check_template_parameters(stored: &Value, message: &Value) -> Result<(), 
     let language = stored["language"].as_str().unwrap_or("");
     for c in stored["components"].as_array().into_iter().flatten() {
         let kind = c["type"].as_str().unwrap_or_default().to_ascii_lowercase();
+        if kind == "buttons" {
+            // A URL button with a variable needs its suffix as a parameter.
+            for (i, b) in c["buttons"].as_array().into_iter().flatten().enumerate() {
+                let dynamic = b["type"].as_str() == Some("URL")
+                    && b["url"].as_str().is_some_and(|u| u.contains("{{"));
+                let supplied = components().any(|m| {
+                    m["type"].as_str() == Some("button")
+                        && index_of(&m["index"]) == Some(i)
+                        && m["parameters"].as_array().is_some_and(|p| !p.is_empty())
+                });
+                if dynamic && !supplied {
+                    return Err(bad(
+                        "template.components",
+                        format!("{name} ({language}) needs a parameter for URL button {i}"),
+                    ));
+                }
+            }
+            continue;
+        }
         if kind != "header" && kind != "body" {
             continue;
         }
@@ -481,6 +503,13 @@ pub fn check_template_parameters(stored: &Value, message: &Value) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// A button component's `index`, given as a number or a string.
+fn index_of(v: &Value) -> Option<usize> {
+    v.as_u64()
+        .map(|i| i as usize)
+        .or_else(|| v.as_str()?.parse().ok())
 }
 
 /// One template as Graph lists it, reduced to what is stored.

@@ -568,3 +568,18 @@ fn template_sends_need_a_parameter_per_variable_of_the_synced_template() {
         Ok(())
     );
 }
+
+#[test]
+fn a_dynamic_url_button_needs_its_parameter() {
+    use wa_edge::account::check_template_parameters;
+    let stored = json!({"name": "track", "language": "en", "components": [
+        {"type": "BODY", "text": "Your parcel"},
+        {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"},
+            {"type": "URL", "text": "Track", "url": "https://shop.example.com/t/{{1}}"}]}]});
+    let without = json!({"template": {"name": "track", "components": []}});
+    let e = check_template_parameters(&stored, &without).unwrap_err();
+    assert_eq!(e.message, "track (en) needs a parameter for URL button 1");
+    let with = json!({"template": {"name": "track", "components": [{"type": "button", "sub_type": "url",
+        "index": "1", "parameters": [{"type": "text", "text": "A-1"}]}]}});
+    assert_eq!(check_template_parameters(&stored, &with), Ok(()));
+}
