@@ -37,36 +37,95 @@ function migrationStatements() {
     );
 }
 
+// A second worker bound to the same D1 database: tests read and reset state
+// through it with ordinary (async) fetches instead of Miniflare's D1 proxy,
+// whose synchronous calls proved flaky on a loaded machine.
+const SQL_WORKER = `export default {
+  async fetch(request, env) {
+    const { statements } = await request.json();
+    try {
+      const results = await env.DB.batch(
+        statements.map(([sql, params]) => env.DB.prepare(sql).bind(...params)));
+      return Response.json(results.map((r) => r.results));
+    } catch (e) {
+      return new Response(String(e && e.message || e), { status: 500 });
+    }
+  },
+};`;
+
+/** A D1-like client (prepare/bind/first/all/run/batch) over the SQL worker. */
+function sqlClient(fetcher) {
+  const exec = async (statements) => {
+    const res = await fetcher.fetch("http://sql.test/", {
+      method: "POST",
+      body: JSON.stringify({ statements }),
+    });
+    if (!res.ok) throw new Error(`SQL failed: ${await res.text()}`);
+    return res.json();
+  };
+  const statement = (sql, params = []) => ({
+    sql,
+    params,
+    bind: (...values) => statement(sql, values),
+    all: async () => ({ results: (await exec([[sql, params]]))[0] }),
+    first: async () => (await exec([[sql, params]]))[0][0] ?? null,
+    run: async () => {
+      await exec([[sql, params]]);
+      return { success: true };
+    },
+  });
+  return {
+    prepare: (sql) => statement(sql),
+    batch: async (statements) =>
+      (await exec(statements.map((st) => [st.sql, st.params]))).map((results) => ({ results })),
+  };
+}
+
 /** Starts a worker. `bindings` override the default test configuration. */
 export async function startWorker({ bindings = {}, outboundService, r2Buckets } = {}) {
   const logs = [];
+  const database = `wa-edge-e2e-${randomUUID()}`;
+  const compatibilityDate = "2026-05-01";
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(root, "build", "index.js"),
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2026-05-01",
-    d1Databases: { DB: `wa-edge-e2e-${randomUUID()}` },
-    kvNamespaces: ["CACHE"],
-    r2Buckets,
-    bindings: {
-      WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
-      WHATSAPP_APP_SECRET: SECRET,
-      WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
-      WHATSAPP_PHONE_NUMBER_ID: "106540352242922",
-      ADMIN_TOKEN,
-      GRAPH_API_BASE: "http://graph.test",
-      GRAPH_API_VERSION: "v23.0",
-      ...bindings,
-    },
-    outboundService,
+    unsafeTriggerHandlers: true,
     handleRuntimeStdio(stdout, stderr) {
       stdout.on("data", (d) => logs.push(d.toString()));
       stderr.on("data", (d) => logs.push(d.toString()));
     },
+    workers: [
+      {
+        name: "wa-edge",
+        modules: true,
+        scriptPath: join(root, "build", "index.js"),
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+        compatibilityDate,
+        d1Databases: { DB: database },
+        kvNamespaces: ["CACHE"],
+        r2Buckets,
+        bindings: {
+          WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+          WHATSAPP_APP_SECRET: SECRET,
+          WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+          WHATSAPP_PHONE_NUMBER_ID: "106540352242922",
+          ADMIN_TOKEN,
+          GRAPH_API_BASE: "http://graph.test",
+          GRAPH_API_VERSION: "v23.0",
+          ...bindings,
+        },
+        outboundService,
+      },
+      {
+        name: "sql",
+        modules: true,
+        script: SQL_WORKER,
+        compatibilityDate,
+        d1Databases: { DB: database },
+      },
+    ],
   });
   await mf.ready;
-  const db = await mf.getD1Database("DB");
-  for (const sql of migrationStatements()) await db.prepare(sql).run();
+  const db = sqlClient(await mf.getWorker("sql"));
+  await db.batch(migrationStatements().map((sql) => db.prepare(sql)));
 
   const call = (path, init = {}) => mf.dispatchFetch(`http://wa-edge.test${path}`, init);
   return {
@@ -111,8 +170,9 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
     },
     /** Runs the cron trigger as of `time` (ms since the epoch). */
     async cron(time = Date.now()) {
-      const worker = await mf.getWorker();
-      return worker.scheduled({ scheduledTime: new Date(time), cron: "* * * * *" });
+      const res = await call(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}&time=${time}`);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`scheduled handler failed: ${res.status}`);
     },
     /** The outbox row of an id. */
     outbox(id) {
@@ -129,9 +189,9 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
       return [res.status, text ? JSON.parse(text) : null];
     },
     async reset() {
-      for (const t of ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules", "channel_alerts", "channels", "templates"]) {
-        await db.prepare(`DELETE FROM ${t}`).run();
-      }
+      const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
+        "channel_alerts", "channels", "templates"];
+      await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },
     close: () => mf.dispose(),
