@@ -286,7 +286,7 @@ export function graphError(code, message = "error", extra = {}) {
 }
 
 /** Polls `probe` until it returns a truthy value or `ms` pass. */
-export async function eventually(probe, ms = 3000) {
+export async function eventually(probe, ms = 10000) {
   const end = Date.now() + ms;
   for (;;) {
     const value = await probe();
