@@ -2,6 +2,7 @@
 //! each route runs, and the JSON each row becomes. The edge only executes.
 
 use crate::store::{Arg, Stmt};
+use crate::webhook::payload::KNOWN_TYPES;
 use crate::webhook::verify::secrets_equal;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
@@ -420,7 +421,17 @@ pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
     out.insert("id".into(), text(row, "id"));
     out.insert("wamid".into(), text(row, "wamid"));
     out.insert("direction".into(), text(row, "direction"));
-    out.insert("type".into(), kind.clone());
+    // An inbound type this version does not model is shown as unsupported,
+    // naming its type; its content stays under its own key.
+    match kind.as_str() {
+        Some(k) if inbound && !KNOWN_TYPES.contains(&k) => {
+            out.insert("type".into(), "unsupported".into());
+            out.insert("unsupported".into(), json!({ "type": k }));
+        }
+        _ => {
+            out.insert("type".into(), kind.clone());
+        }
+    }
     out.insert("from".into(), from);
     out.insert("to".into(), to);
     out.insert("timestamp".into(), int(row.get("timestamp")).into());

@@ -207,3 +207,19 @@ fn template_status_update_is_summarised() {
     assert_eq!(s["event"], "REJECTED");
     assert_eq!(s["reason"], "INVALID_FORMAT");
 }
+
+#[test]
+fn every_known_type_is_modelled_and_nothing_else() {
+    use wa_edge::webhook::payload::KNOWN_TYPES;
+    for kind in KNOWN_TYPES {
+        let raw = serde_json::json!({"id": "wamid.k", "from": "1", "timestamp": "1", "type": kind,
+            kind: {"body": "b", "id": "1", "type": "button_reply", "button_reply": {"id": "x"}}});
+        assert_ne!(
+            Message::parse(&raw).unwrap().content,
+            Content::Unknown,
+            "{kind}"
+        );
+    }
+    let raw = serde_json::json!({"id": "wamid.k", "from": "1", "timestamp": "1", "type": "edit"});
+    assert_eq!(Message::parse(&raw).unwrap().content, Content::Unknown);
+}

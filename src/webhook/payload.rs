@@ -232,6 +232,25 @@ pub struct System {
     pub customer: Option<String>,
 }
 
+/// Message types this version models; anything else is shown as unsupported.
+pub const KNOWN_TYPES: [&str; 15] = [
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "unsupported",
+    "unknown",
+];
+
 /// A message's content, chosen by its `type`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
