@@ -4,6 +4,7 @@ use super::{d1, http};
 use crate::api::{self, ApiError, Page, Route};
 use worker::{Env, Request, Response};
 
+/// Answers a read route.
 pub async fn handle(
     route: Route,
     req: &Request,

@@ -17,6 +17,7 @@ fn random_id() -> Result<String, ApiError> {
     Ok(send::new_id(bytes))
 }
 
+/// `POST /v1/messages`.
 pub async fn send(
     req: &mut Request,
     env: &Env,

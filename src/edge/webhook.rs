@@ -1,4 +1,5 @@
-//! `GET /webhook` and `POST /webhook`.
+//! The webhook endpoints: Meta's verification handshake and signed
+//! deliveries, and 360dialog's per-channel deliveries.
 
 use super::config::Config;
 use super::{channels, clock, d1, http, outbound, rules_api};
@@ -11,6 +12,7 @@ use crate::store;
 use crate::webhook::{self, signature, verify};
 use worker::{Context, D1Database, Env, Request, Response};
 
+/// `GET /webhook`: echoes the challenge for our verify token, else 403.
 pub fn verify(req: &Request, config: &Config) -> Response {
     let query = http::query_pairs(req);
     match verify::challenge_response(&query, config.verify_token.as_deref()) {
@@ -25,6 +27,7 @@ pub fn verify(req: &Request, config: &Config) -> Response {
     }
 }
 
+/// `POST /webhook`: a Meta delivery, authenticated by `X-Hub-Signature-256`.
 pub async fn receive(
     req: &mut Request,
     env: &Env,
