@@ -1,6 +1,6 @@
 use serde_json::json;
 use std::collections::HashSet;
-use wa_edge::autoreply::{decide, known_statements, needs_lookup, Known, OptSettings};
+use wa_edge::autoreply::{decide, known_statements, needs_lookup, Effects, Known, OptSettings};
 use wa_edge::ingest::plan;
 use wa_edge::rules::{answer, normalize, Hours, Inbound, LocalTime, Rule, Span};
 
@@ -255,6 +255,19 @@ fn delivery(messages: &[(&str, &str, &str, i64)]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Decides `p` with no time zones and sequential ids.
+fn effects(p: &wa_edge::ingest::Plan, rules: &[Rule], known: &Known, opt: &OptSettings) -> Effects {
+    decide(p, rules, known, opt, &|_, _| None, &mut ids())
+}
+
+/// The dedupe keys of the queued effects, in order.
+fn keys(e: &Effects) -> Vec<String> {
+    e.enqueue
+        .iter()
+        .map(|q| q.dedupe_key.clone().unwrap())
+        .collect()
+}
+
 fn ids() -> impl FnMut() -> String {
     let mut n = 0;
     move || {
@@ -269,19 +282,8 @@ fn replies_carry_dedupe_keys_from_the_inbound_wamid() {
         json!({"id": "r1", "priority": 1, "match": {"any": true}, "reply": reply("hi"), "mark_read": true}),
     )];
     let p = plan(&delivery(&[("wamid.a", "111", "hello", 10)]));
-    let e = decide(
-        &p,
-        &rules,
-        &Known::default(),
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids(),
-    );
-    let keys: Vec<_> = e
-        .enqueue
-        .iter()
-        .map(|q| q.dedupe_key.clone().unwrap())
-        .collect();
+    let e = effects(&p, &rules, &Known::default(), &OptSettings::default());
+    let keys = keys(&e);
     assert_eq!(keys, ["read:wamid.a", "reply:wamid.a"]);
     assert_eq!(
         e.enqueue[1].payload,
@@ -304,23 +306,9 @@ fn stored_messages_get_no_second_reply() {
         stored: HashSet::from(["wamid.a".to_owned()]),
         ..Known::default()
     };
-    let e = decide(
-        &p,
-        &rules,
-        &known,
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids(),
-    );
+    let e = effects(&p, &rules, &known, &OptSettings::default());
     assert!(e.enqueue.is_empty());
-    let fresh = decide(
-        &p,
-        &rules,
-        &Known::default(),
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids(),
-    );
+    let fresh = effects(&p, &rules, &Known::default(), &OptSettings::default());
     assert_eq!(
         fresh.enqueue.len(),
         1,
@@ -337,30 +325,16 @@ fn only_the_first_message_of_a_new_contact_is_a_first_message() {
         ("wamid.b", "111", "second", 20),
         ("wamid.a", "111", "first", 10),
     ]));
-    let e = decide(
-        &p,
-        &rules,
-        &Known::default(),
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids(),
-    );
+    let e = effects(&p, &rules, &Known::default(), &OptSettings::default());
     assert_eq!(e.enqueue.len(), 1);
     assert_eq!(e.enqueue[0].dedupe_key.as_deref(), Some("reply:wamid.a"));
     let known = Known {
         returning: HashSet::from(["111".to_owned()]),
         ..Known::default()
     };
-    assert!(decide(
-        &p,
-        &rules,
-        &known,
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids()
-    )
-    .enqueue
-    .is_empty());
+    assert!(effects(&p, &rules, &known, &OptSettings::default())
+        .enqueue
+        .is_empty());
 }
 
 #[test]
@@ -376,19 +350,8 @@ fn stop_opts_out_once_and_silences_rules_until_start() {
         ("wamid.4", "111", "start", 13),
         ("wamid.5", "111", "hello", 14),
     ]));
-    let e = decide(
-        &p,
-        &rules,
-        &Known::default(),
-        &opt,
-        &|_, _| None,
-        &mut ids(),
-    );
-    let keys: Vec<_> = e
-        .enqueue
-        .iter()
-        .map(|q| q.dedupe_key.clone().unwrap())
-        .collect();
+    let e = effects(&p, &rules, &Known::default(), &opt);
+    let keys = keys(&e);
     assert_eq!(keys, ["optout:wamid.1", "optin:wamid.4", "reply:wamid.5"]);
     let opts: Vec<_> = e.opts.iter().map(|o| (o.opted_out, o.at)).collect();
     assert_eq!(opts, [(true, 10), (true, 11), (false, 13)]);
@@ -400,14 +363,7 @@ fn start_from_a_subscribed_contact_is_an_ordinary_message() {
         json!({"priority": 1, "match": {"keyword": "start"}, "reply": reply("let's begin")}),
     )];
     let p = plan(&delivery(&[("wamid.1", "111", "START", 10)]));
-    let e = decide(
-        &p,
-        &rules,
-        &Known::default(),
-        &OptSettings::default(),
-        &|_, _| None,
-        &mut ids(),
-    );
+    let e = effects(&p, &rules, &Known::default(), &OptSettings::default());
     assert_eq!(e.enqueue[0].payload["text"]["body"], "let's begin");
     assert!(e.opts.is_empty());
 }
