@@ -128,6 +128,15 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
   await db.batch(migrationStatements().map((sql) => db.prepare(sql)));
 
   const call = (path, init = {}) => mf.dispatchFetch(`http://wa-edge.test${path}`, init);
+  const api = async (path, token = ADMIN_TOKEN) => {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const res = await call(path, { headers });
+    return [res.status, await res.json()];
+  };
+  const remove = async (path) => {
+    const res = await call(path, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    await res.arrayBuffer();
+  };
   return {
     mf,
     db,
@@ -141,11 +150,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
       return call("/webhook", { method: "POST", headers: h, body });
     },
     /** GETs an API path with the admin token and returns [status, json]. */
-    async api(path, token = ADMIN_TOKEN) {
-      const headers = token ? { Authorization: `Bearer ${token}` } : {};
-      const res = await call(path, { headers });
-      return [res.status, await res.json()];
-    },
+    api,
     /** Row counts of every table. */
     async counts() {
       const out = {};
@@ -188,7 +193,11 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
       const text = await res.text();
       return [res.status, text ? JSON.parse(text) : null];
     },
+    /** Empties every table. Rules and channels are deleted through the API
+     * first, which also clears the worker's per-isolate caches of them. */
     async reset() {
+      for (const r of (await api("/v1/rules"))[1].data) await remove(`/v1/rules/${r.id}`);
+      for (const c of (await api("/v1/channels"))[1].data) await remove(`/v1/channels/${c.phone_number_id}`);
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
         "channel_alerts", "channels", "templates"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));

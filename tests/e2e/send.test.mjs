@@ -44,8 +44,7 @@ describe("POST /v1/messages", () => {
   after(() => w.close());
   beforeEach(async () => {
     await w.reset();
-    graph.requests.length = 0;
-    graph.script.length = 0;
+    graph.reset();
   });
 
   it("queues a text inside the window and sends it to Graph with the right path, headers and body", async () => {
@@ -174,8 +173,7 @@ describe("outbox retries", () => {
   after(() => w.close());
   beforeEach(async () => {
     await w.reset();
-    graph.requests.length = 0;
-    graph.script.length = 0;
+    graph.reset();
     await openWindow(w);
   });
 
