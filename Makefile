@@ -46,6 +46,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 	@python3 -c 'import openapi_spec_validator' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check openapi-spec-validator
+	python3 -c 'import yaml; yaml.load(open("docs/openapi.yaml"), Loader=yaml.SafeLoader)'
 	python3 -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename("docs/openapi.yaml")[0])'
 
 test-host:

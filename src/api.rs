@@ -193,6 +193,12 @@ pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     (path.to_owned(), pairs)
 }
 
+/// True for paths under `/v1`, which answer 401 before anything else
+/// (including 404 and 405), so unauthenticated callers learn nothing.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
 /// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time. With no
 /// token configured the API is closed.
 pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), ApiError> {
@@ -202,9 +208,12 @@ pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), 
             "The API is closed: set the ADMIN_TOKEN secret to open it.",
         ));
     };
+    // The scheme name is case-insensitive (RFC 7235).
     let given = header
-        .and_then(|h| h.trim().strip_prefix("Bearer "))
         .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| unauthorized("Send Authorization: Bearer <ADMIN_TOKEN>."))?;
     if secrets_equal(given, expected) {
         Ok(())

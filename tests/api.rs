@@ -41,6 +41,10 @@ fn routes_map_paths_and_methods() {
 #[test]
 fn bearer_token_is_required_and_compared() {
     assert!(authorize(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+    assert!(
+        authorize(Some("bearer s3cret"), Some("s3cret")).is_ok(),
+        "the scheme is case-insensitive"
+    );
     for header in [
         None,
         Some("s3cret"),

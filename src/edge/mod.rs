@@ -27,6 +27,12 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // link the `url` crate's IDNA tables into the bundle.
     let (path, _) = api::split_url(&req.inner().url());
     let route = api::route(req.method().as_ref(), &path);
+    if api::is_admin_path(&path) {
+        let auth = req.headers().get("Authorization").ok().flatten();
+        if let Err(e) = api::authorize(auth.as_deref(), config.admin_token.as_deref()) {
+            return http::error(&e);
+        }
+    }
     let outcome = match route {
         Route::Health => health(&env).await,
         Route::WebhookVerify => Ok(webhook::verify(&req, &config)),
@@ -37,25 +43,20 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             "method_not_allowed",
             format!("This path accepts {allow}."),
         )),
-        api_route if api_route.needs_admin() => {
-            let auth = req.headers().get("Authorization").ok().flatten();
-            match api::authorize(auth.as_deref(), config.admin_token.as_deref()) {
-                Err(e) => Err(e),
-                Ok(()) => match api_route {
-                    Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
-                    Route::Media(_) => media::handle(api_route, &mut req, &env, &config).await,
-                    Route::Channels | Route::Channel { .. } => {
-                        channels::handle(api_route, &mut req, &env, &config).await
-                    }
-                    Route::ListRules
-                    | Route::CreateRule
-                    | Route::GetRule(_)
-                    | Route::ReplaceRule(_)
-                    | Route::DeleteRule(_) => rules_api::handle(api_route, &mut req, &env).await,
-                    other => read::handle(other, &req, &env).await,
-                },
+        // Authorized above: every admin route lives under /v1.
+        api_route if api_route.needs_admin() => match api_route {
+            Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
+            Route::Media(_) => media::handle(api_route, &mut req, &env, &config).await,
+            Route::Channels | Route::Channel { .. } => {
+                channels::handle(api_route, &mut req, &env, &config).await
             }
-        }
+            Route::ListRules
+            | Route::CreateRule
+            | Route::GetRule(_)
+            | Route::ReplaceRule(_)
+            | Route::DeleteRule(_) => rules_api::handle(api_route, &mut req, &env).await,
+            other => read::handle(other, &req, &env).await,
+        },
         _ => Err(ApiError::new(404, "not_found", "No such route.")),
     };
     match outcome {

@@ -46,6 +46,17 @@ describe("read API", () => {
     assert.deepEqual(m.statuses, []);
   });
 
+  it("answers 401 before 404 or 405 under /v1, so paths are not revealed", async () => {
+    for (const [method, path] of [["GET", "/v1/nothing"], ["DELETE", "/v1/contacts"], ["GET", "/v1"]]) {
+      const res = await w.fetch(path, { method });
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal((await res.json()).error.code, "unauthorized");
+    }
+    const lower = await w.fetch("/v1/contacts", { headers: { Authorization: `bearer ${ADMIN_TOKEN}` } });
+    assert.equal(lower.status, 200, "the Bearer scheme is case-insensitive");
+    await lower.arrayBuffer();
+  });
+
   it("answers 404 for an unknown message, contact or route", async () => {
     for (const path of ["/v1/messages/wamid.nope", "/v1/contacts/999", "/v1/nothing"]) {
       const [status, body] = await w.api(path);
