@@ -129,3 +129,25 @@ fn no_configured_secret_fails_closed() {
         Err(SignatureError::NoSecret)
     );
 }
+
+#[test]
+fn dialog360_basic_auth_matches_only_the_configured_pair() {
+    use wa_edge::webhook::{basic_auth_value, check_basic_auth};
+    assert_eq!(
+        basic_auth_value("hookuser:hookpass"),
+        "Basic aG9va3VzZXI6aG9va3Bhc3M="
+    );
+    assert!(check_basic_auth(
+        Some(" Basic aG9va3VzZXI6aG9va3Bhc3M= "),
+        "hookuser:hookpass"
+    ));
+    assert!(!check_basic_auth(
+        Some("Basic aG9va3VzZXI6d3Jvbmc="),
+        "hookuser:hookpass"
+    ));
+    assert!(!check_basic_auth(
+        Some("Bearer hookuser:hookpass"),
+        "hookuser:hookpass"
+    ));
+    assert!(!check_basic_auth(None, "hookuser:hookpass"));
+}

@@ -395,8 +395,8 @@ async fn register_d360_webhook(
     http::json(200, &json!({"registered": true, "url": url}))
 }
 
-/// The `Authorization: Basic ...` value 360dialog must send for `channel`.
-pub fn d360_auth_header(env: &Env, channel: &Channel) -> Option<String> {
+/// The `Authorization: Basic ...` value 360dialog is told to send for `channel`.
+fn d360_auth_header(env: &Env, channel: &Channel) -> Option<String> {
     let secret = config::string(env, channel.webhook_auth_secret.as_deref()?)?;
     Some(crate::webhook::basic_auth_value(&secret))
 }

@@ -1,7 +1,7 @@
 //! The webhook endpoints: Meta's verification handshake and signed
 //! deliveries, and 360dialog's per-channel deliveries.
 
-use super::config::Config;
+use super::config::{self, Config};
 use super::{channels, clock, d1, http, outbound, rules_api};
 use crate::api::ApiError;
 use crate::autoreply::{self, Effects};
@@ -77,12 +77,13 @@ pub async fn receive_360(
         .await?
         .filter(|c| c.provider() == crate::graph::Provider::Dialog360)
         .ok_or_else(unauthorized)?;
-    let expected = channels::d360_auth_header(env, &channel).ok_or_else(unauthorized)?;
-    let given = req.headers().get("Authorization").ok().flatten();
-    if !given
+    let user_pass = channel
+        .webhook_auth_secret
         .as_deref()
-        .is_some_and(|g| verify::secrets_equal(g.trim(), &expected))
-    {
+        .and_then(|name| config::string(env, name))
+        .ok_or_else(unauthorized)?;
+    let given = req.headers().get("Authorization").ok().flatten();
+    if !webhook::check_basic_auth(given.as_deref(), &user_pass) {
         return Err(unauthorized());
     }
     let body = read_json_body(req).await?;

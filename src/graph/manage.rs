@@ -187,11 +187,6 @@ quality_rating,code_verification_status,messaging_limit_tier,status"
         }
     }
 
-    /// The credential header, for requests the edge builds itself.
-    pub fn credential_header(&self) -> (&'static str, String) {
-        self.auth_header()
-    }
-
     /// Sets this 360dialog number's webhook URL and the headers 360dialog
     /// sends with every delivery.
     pub fn d360_set_webhook(&self, url: &str, headers: &Value) -> HttpRequest {
