@@ -186,7 +186,7 @@ fn check_sequence(field: &str, vars: &[u32]) -> Result<usize, FieldError> {
             first_seen.push(*v);
         }
     }
-    if first_seen.windows(2).any(|w| w[0] > w[1]) {
+    if first_seen.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
         return Err(bad(
             field,
             "variables must first appear in order ({{1}} before {{2}})",
@@ -563,10 +563,11 @@ pub mod sql {
     pub fn upsert(t: &TemplateRow, now_ms: i64) -> Stmt {
         Stmt::new(
             "INSERT INTO templates (id, waba_id, name, language, category, status, rejected_reason, \
-body, synced_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+body, synced_at, updated_at, status_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9 / 1000) \
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, language = excluded.language, \
 category = excluded.category, status = excluded.status, rejected_reason = excluded.rejected_reason, \
-body = excluded.body, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+body = excluded.body, synced_at = excluded.synced_at, updated_at = excluded.updated_at, \
+status_at = excluded.status_at",
             vec![
                 t.id.as_str().into(),
                 t.waba_id.as_str().into(),
@@ -576,34 +577,6 @@ body = excluded.body, synced_at = excluded.synced_at, updated_at = excluded.upda
                 t.status.as_str().into(),
                 t.rejected_reason.clone().into(),
                 t.body.as_str().into(),
-                now_ms.into(),
-            ],
-        )
-    }
-
-    /// Records a `message_template_status_update`: the template's new status
-    /// and, when rejected, the reason.
-    #[allow(clippy::too_many_arguments)]
-    pub fn status_update(
-        id: &str,
-        waba_id: &str,
-        name: &str,
-        language: &str,
-        status: &str,
-        reason: Option<&str>,
-        now_ms: i64,
-    ) -> Stmt {
-        Stmt::new(
-            "INSERT INTO templates (id, waba_id, name, language, status, rejected_reason, updated_at) \
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-rejected_reason = excluded.rejected_reason, updated_at = excluded.updated_at",
-            vec![
-                id.into(),
-                waba_id.into(),
-                name.into(),
-                language.into(),
-                status.into(),
-                reason.filter(|r| *r != "NONE").into(),
                 now_ms.into(),
             ],
         )

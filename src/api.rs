@@ -16,6 +16,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// A header the answer must carry: `WWW-Authenticate` on a 401, `Allow`
+    /// on a 405.
+    pub header: Option<(&'static str, &'static str)>,
 }
 
 impl ApiError {
@@ -25,7 +28,37 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            header: None,
         }
+    }
+
+    /// 401 with the `WWW-Authenticate` challenge the caller should answer.
+    pub fn unauthorized(
+        code: &'static str,
+        challenge: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            header: Some(("WWW-Authenticate", challenge)),
+            ..ApiError::new(401, code, message)
+        }
+    }
+
+    /// 405 naming the methods the path accepts, in the body and in `Allow`.
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        ApiError {
+            header: Some(("Allow", allow)),
+            ..ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("This path accepts {allow}."),
+            )
+        }
+    }
+
+    /// 404 for a path that names no route.
+    pub fn no_route() -> ApiError {
+        ApiError::new(404, "not_found", "No such route.")
     }
 
     /// 404 for a resource that does not exist.
@@ -46,125 +79,6 @@ impl ApiError {
     /// The response body.
     pub fn body(&self) -> Value {
         json!({"error": {"code": self.code, "message": self.message}})
-    }
-}
-
-/// What a request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Health,
-    WebhookVerify,
-    WebhookReceive,
-    GetMessage(String),
-    SendMessage,
-    ListContacts,
-    GetContact(String),
-    ContactMessages(String),
-    ListEvents,
-    /// `POST /webhook/360dialog/{phone_number_id}`.
-    Webhook360(String),
-    /// `/v1/channels`, any method.
-    Channels,
-    /// `/v1/channels/{id}[/rest...]`, any method.
-    Channel {
-        id: String,
-        rest: Vec<String>,
-    },
-    /// `/v1/media[/{id}]`, any method.
-    Media(Option<String>),
-    ListRules,
-    CreateRule,
-    GetRule(String),
-    ReplaceRule(String),
-    DeleteRule(String),
-    /// The path exists but not for this method; carries the allowed methods.
-    MethodNotAllowed(&'static str),
-    NotFound,
-}
-
-impl Route {
-    /// True for routes behind the `/v1` bearer token.
-    pub fn needs_admin(&self) -> bool {
-        matches!(
-            self,
-            Route::GetMessage(_)
-                | Route::SendMessage
-                | Route::ListContacts
-                | Route::GetContact(_)
-                | Route::ContactMessages(_)
-                | Route::ListEvents
-                | Route::Channels
-                | Route::Channel { .. }
-                | Route::Media(_)
-                | Route::ListRules
-                | Route::CreateRule
-                | Route::GetRule(_)
-                | Route::ReplaceRule(_)
-                | Route::DeleteRule(_)
-        )
-    }
-}
-
-/// Maps a method and path onto a [`Route`]. Path segments are percent-decoded.
-pub fn route(method: &str, path: &str) -> Route {
-    let segments: Vec<String> = path
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let get = |r: Route| {
-        if method == "GET" || method == "HEAD" {
-            r
-        } else {
-            Route::MethodNotAllowed("GET")
-        }
-    };
-    match segs.as_slice() {
-        ["healthz"] => get(Route::Health),
-        ["webhook"] => match method {
-            "GET" | "HEAD" => Route::WebhookVerify,
-            "POST" => Route::WebhookReceive,
-            _ => Route::MethodNotAllowed("GET, POST"),
-        },
-        ["v1", "messages"] if method == "POST" => Route::SendMessage,
-        ["v1", "messages"] => Route::MethodNotAllowed("POST"),
-        ["v1", "messages", id] if !id.is_empty() => get(Route::GetMessage((*id).to_owned())),
-        ["v1", "contacts"] => get(Route::ListContacts),
-        ["v1", "contacts", wa_id] if !wa_id.is_empty() => {
-            get(Route::GetContact((*wa_id).to_owned()))
-        }
-        ["v1", "contacts", wa_id, "messages"] if !wa_id.is_empty() => {
-            get(Route::ContactMessages((*wa_id).to_owned()))
-        }
-        ["v1", "events"] => get(Route::ListEvents),
-        ["webhook", "360dialog", pnid] if !pnid.is_empty() => match method {
-            "POST" => Route::Webhook360((*pnid).to_owned()),
-            _ => Route::MethodNotAllowed("POST"),
-        },
-        ["v1", "channels"] => Route::Channels,
-        ["v1", "channels", id, rest @ ..] if !id.is_empty() => Route::Channel {
-            id: (*id).to_owned(),
-            rest: rest.iter().map(|s| (*s).to_owned()).collect(),
-        },
-        ["v1", "media"] => Route::Media(None),
-        ["v1", "media", id] if !id.is_empty() => Route::Media(Some((*id).to_owned())),
-        ["v1", "rules"] => match method {
-            "GET" | "HEAD" => Route::ListRules,
-            "POST" => Route::CreateRule,
-            _ => Route::MethodNotAllowed("GET, POST"),
-        },
-        ["v1", "rules", id] if !id.is_empty() => {
-            let id = (*id).to_owned();
-            match method {
-                "GET" | "HEAD" => Route::GetRule(id),
-                "PUT" => Route::ReplaceRule(id),
-                "DELETE" => Route::DeleteRule(id),
-                _ => Route::MethodNotAllowed("GET, PUT, DELETE"),
-            }
-        }
-        _ => Route::NotFound,
     }
 }
 
@@ -193,16 +107,13 @@ pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     (path.to_owned(), pairs)
 }
 
-/// True for paths under `/v1`, which answer 401 before anything else
-/// (including 404 and 405), so unauthenticated callers learn nothing.
-pub fn is_admin_path(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
-}
+/// The `WWW-Authenticate` challenge of the `/v1` API.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"wa-edge\"";
 
 /// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time. With no
 /// token configured the API is closed.
 pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), ApiError> {
-    let unauthorized = |m: &str| ApiError::new(401, "unauthorized", m);
+    let unauthorized = |m: &str| ApiError::unauthorized("unauthorized", BEARER_CHALLENGE, m);
     let Some(expected) = admin_token.filter(|t| !t.is_empty()) else {
         return Err(unauthorized(
             "The API is closed: set the ADMIN_TOKEN secret to open it.",
@@ -301,7 +212,7 @@ impl Page {
 macro_rules! message_select {
     () => {
         "SELECT m.id, m.wamid, m.direction, m.phone_number_id, m.display_phone_number, \
-m.wa_id, m.type, m.timestamp, m.raw, m.received_at, \
+m.wa_id, m.type, m.timestamp, m.raw, m.raw_ref, m.received_at, \
 (SELECT s.status FROM statuses s WHERE s.wamid = m.wamid ORDER BY s.rank DESC LIMIT 1) AS status, \
 o.state AS outbox_state, o.attempts, o.last_error, o.last_error_code \
 FROM messages m LEFT JOIN outbox o ON o.id = m.id "
@@ -309,13 +220,16 @@ FROM messages m LEFT JOIN outbox o ON o.id = m.id "
 }
 macro_rules! contact_select {
     () => {
-        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen, opted_out FROM contacts "
+        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen, \
+(SELECT json_group_array(o.phone_number_id) FROM opt_outs o \
+WHERE o.wa_id = contacts.wa_id AND o.opted_out = 1) AS opted_out_channels FROM contacts "
     };
 }
 
 /// Statements for `GET /v1/messages/{id}`: the message (by our id or its
-/// wamid) and its status history, in one consistent batch.
-pub fn get_message(id: &str) -> [Stmt; 2] {
+/// wamid), its status history and the parts of a raw body too big for its
+/// row, in one consistent batch.
+pub fn get_message(id: &str) -> [Stmt; 3] {
     const MESSAGE: &str = concat!(message_select!(), "WHERE m.id = ?1 OR m.wamid = ?1 LIMIT 1");
     const STATUSES: &str = "SELECT status, rank, timestamp, recipient_id, phone_number_id, \
 conversation_id, conversation_category, pricing_category, billable, errors FROM statuses \
@@ -324,7 +238,47 @@ ORDER BY timestamp ASC, rank ASC";
     [
         Stmt::new(MESSAGE, vec![id.into()]),
         Stmt::new(STATUSES, vec![id.into()]),
+        Stmt::new(
+            "SELECT data FROM raw_parts WHERE owner = 'message:' || \
+(SELECT id FROM messages WHERE id = ?1 OR wamid = ?1 LIMIT 1) ORDER BY part",
+            vec![id.into()],
+        ),
     ]
+}
+
+/// Statements for `GET /v1/events/{id}/raw`: the event's raw column and
+/// encoding, and its parts when it was too big for its row.
+pub fn event_raw(id: &str) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "SELECT raw, raw_encoding, raw_ref FROM events WHERE id = ?1",
+            vec![id.into()],
+        ),
+        Stmt::new(
+            "SELECT data FROM raw_parts WHERE owner = 'event:' || ?1 ORDER BY part",
+            vec![id.into()],
+        ),
+    ]
+}
+
+/// Joins the `data` of `raw_parts` rows.
+pub fn join_parts(rows: &[Value]) -> String {
+    rows.iter()
+        .filter_map(|r| r.get("data").and_then(Value::as_str))
+        .collect()
+}
+
+/// An event's body as it arrived, from its stored text and encoding: the
+/// content type and the bytes.
+pub fn raw_body(encoding: Option<&str>, text: String) -> (&'static str, Vec<u8>) {
+    match encoding {
+        Some("hex") => (
+            "application/octet-stream",
+            hex::decode(&text).unwrap_or_default(),
+        ),
+        Some("text") => ("text/plain; charset=utf-8", text.into_bytes()),
+        _ => ("application/json", text.into_bytes()),
+    }
 }
 
 /// Statement for `GET /v1/contacts/{wa_id}/messages`, newest first.
@@ -358,7 +312,7 @@ ORDER BY last_seen DESC, wa_id DESC LIMIT ?3"
 /// Statement for `GET /v1/events?kind=...`, newest first.
 pub fn list_events(query: &[(String, String)], page: &Page) -> Stmt {
     const SQL: &str = "SELECT id, kind, waba_id, phone_number_id, reference, summary, raw, \
-raw_encoding, received_at FROM events WHERE (?1 IS NULL OR kind = ?1) \
+raw_encoding, raw_ref, received_at FROM events WHERE (?1 IS NULL OR kind = ?1) \
 AND (?2 IS NULL OR received_at < ?2 OR (received_at = ?2 AND id < ?3)) \
 ORDER BY received_at DESC, id DESC LIMIT ?4";
     let kind = query_value(query, "kind").filter(|k| !k.is_empty());
@@ -472,10 +426,8 @@ pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
             return "received".into();
         }
         match row.get("outbox_state").and_then(Value::as_str) {
-            Some("queued" | "sending") => "queued".into(),
-            Some("sent") => "accepted".into(),
-            Some("failed") => "failed".into(),
-            _ => Value::Null,
+            None => Value::Null,
+            state => crate::outbox::shown_state(state).into(),
         }
     });
     out.insert("status".into(), current);
@@ -520,6 +472,9 @@ pub fn status_only_message_json(wamid: &str, statuses: &[Value]) -> Value {
 /// A contact row as the API shows it.
 pub fn contact_json(row: &Value) -> Value {
     let wa_id = text(row, "wa_id");
+    let opted_out: Vec<Value> = parse_json_column(row, "opted_out_channels")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
     json!({
         "phone": wa_id.as_str().map(crate::phone::e164),
         "wa_id": wa_id,
@@ -527,14 +482,18 @@ pub fn contact_json(row: &Value) -> Value {
         "phone_number_id": text(row, "phone_number_id"),
         "first_seen": int(row.get("first_seen")),
         "last_seen": int(row.get("last_seen")),
-        "opted_out": int(row.get("opted_out")).is_some_and(|o| o != 0),
+        "opted_out": !opted_out.is_empty(),
+        "opted_out_channels": opted_out,
     })
 }
 
 /// An event row as the API shows it: `raw` is JSON where the event was JSON,
 /// else the text (or hex of the bytes) that arrived.
 pub fn event_json(row: &Value) -> Value {
+    let spilled = row.get("raw_ref").is_some_and(Value::is_string);
     let raw = match row.get("raw_encoding").and_then(Value::as_str) {
+        // Too big to list: read it at /v1/events/{id}/raw.
+        _ if spilled => Value::Null,
         Some("json") | None => parse_json_column(row, "raw").unwrap_or_else(|| text(row, "raw")),
         Some(_) => text(row, "raw"),
     };
@@ -547,6 +506,7 @@ pub fn event_json(row: &Value) -> Value {
         "summary": parse_json_column(row, "summary"),
         "raw": raw,
         "raw_encoding": text(row, "raw_encoding"),
+        "raw_url": text(row, "id").as_str().map(|id| format!("/v1/events/{id}/raw")),
         "received_at": int(row.get("received_at")),
     })
 }

@@ -45,14 +45,21 @@ impl OptSettings {
 }
 
 /// What D1 already knows about the delivery's senders and messages.
+/// Contacts are known per channel: keys are [`contact_key`]s.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Known {
     /// Inbound wamids already stored (a redelivery: nothing to do).
     pub stored: HashSet<String>,
-    /// Contacts with an earlier inbound message.
+    /// Contacts with an earlier inbound message on the channel.
     pub returning: HashSet<String>,
-    /// Contacts currently opted out.
+    /// Contacts currently opted out of the channel.
     pub opted_out: HashSet<String>,
+}
+
+/// The key of a contact on a channel in [`Known`]'s sets (the SQL of
+/// [`known_statements`] builds the same).
+pub fn contact_key(phone_number_id: &str, wa_id: &str) -> String {
+    format!("{phone_number_id} {wa_id}")
 }
 
 /// The effects of a delivery.
@@ -96,7 +103,9 @@ impl Target<'_> {
     /// `msg` addressed to the sender.
     fn message(&self, msg: &Value) -> Value {
         let mut payload = msg.clone();
-        payload["to"] = json!(self.to);
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("to".into(), json!(self.to));
+        }
         payload
     }
 
@@ -136,7 +145,7 @@ pub fn decide(
     let mut returning = known.returning.clone();
     let mut handled: HashSet<&str> = HashSet::new();
     let mut messages: Vec<_> = plan.messages.iter().collect();
-    messages.sort_by_key(|m| m.timestamp);
+    messages.sort_by_key(|m| m.at);
 
     for m in messages {
         let wamid = m.id.as_str();
@@ -153,14 +162,16 @@ pub fn decide(
             to: m.sender.as_str(),
         };
         let text = m.text.as_deref().map(normalize);
-        let first_message = returning.insert(wa_id.to_owned());
+        let key = contact_key(pnid.as_str(), wa_id);
+        let first_message = returning.insert(key.clone());
 
         if text.as_ref().is_some_and(|t| opt.out_words.contains(t)) {
-            let newly = opted_out.insert(wa_id.to_owned());
+            let newly = opted_out.insert(key.clone());
             effects.opts.push(OptRow {
+                phone_number_id: pnid.clone(),
                 wa_id: m.wa_id.clone(),
                 opted_out: true,
-                at: m.timestamp,
+                at: m.at,
             });
             if newly {
                 let reply = target.message(&text_message(&opt.out_reply));
@@ -171,11 +182,12 @@ pub fn decide(
             }
             continue;
         }
-        if text.as_ref().is_some_and(|t| opt.in_words.contains(t)) && opted_out.remove(wa_id) {
+        if text.as_ref().is_some_and(|t| opt.in_words.contains(t)) && opted_out.remove(&key) {
             effects.opts.push(OptRow {
+                phone_number_id: pnid.clone(),
                 wa_id: m.wa_id.clone(),
                 opted_out: false,
-                at: m.timestamp,
+                at: m.at,
             });
             let reply = target.message(&text_message(&opt.in_reply));
             let key = format!("optin:{wamid}");
@@ -184,16 +196,17 @@ pub fn decide(
                 .push(target.enqueue("message", reply, "opt_in", key, new_id()));
             continue;
         }
-        if opted_out.contains(wa_id) {
+        if opted_out.contains(&key) {
             continue;
         }
         let inbound = Inbound {
+            channel: pnid.as_str(),
             kind: &m.kind,
             text: m.text.as_deref(),
             reply_id: m.reply_id.as_deref(),
             first_message,
         };
-        let at = m.timestamp;
+        let at = m.at;
         let Some(answer) = rules::answer(rules, &inbound, &|tz| local(tz, at)) else {
             continue;
         };
@@ -229,10 +242,15 @@ pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
             .collect::<Vec<_>>(),
     )
     .to_string();
-    let senders = Value::from(
+    let keys = Value::from(
         plan.messages
             .iter()
-            .map(|m| m.wa_id.as_str())
+            .filter_map(|m| {
+                Some(contact_key(
+                    m.phone_number_id.as_ref()?.as_str(),
+                    m.wa_id.as_str(),
+                ))
+            })
             .collect::<Vec<_>>(),
     )
     .to_string();
@@ -242,14 +260,14 @@ pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
             vec![wamids.into()],
         ),
         Stmt::new(
-            "SELECT DISTINCT wa_id AS v FROM messages WHERE direction = 'in' \
-AND wa_id IN (SELECT value FROM json_each(?1))",
-            vec![senders.clone().into()],
+            "SELECT phone_number_id || ' ' || wa_id AS v FROM windows \
+WHERE phone_number_id || ' ' || wa_id IN (SELECT value FROM json_each(?1))",
+            vec![keys.clone().into()],
         ),
         Stmt::new(
-            "SELECT wa_id AS v FROM contacts WHERE opted_out = 1 \
-AND wa_id IN (SELECT value FROM json_each(?1))",
-            vec![senders.into()],
+            "SELECT phone_number_id || ' ' || wa_id AS v FROM opt_outs WHERE opted_out = 1 \
+AND phone_number_id || ' ' || wa_id IN (SELECT value FROM json_each(?1))",
+            vec![keys.into()],
         ),
     ]
 }

@@ -103,8 +103,8 @@ impl Channel {
             ));
         }
         let mut merged = serde_json::to_value(self).map_err(|e| err(e.to_string()))?;
-        for (k, v) in fields {
-            merged[k] = v;
+        if let Some(obj) = merged.as_object_mut() {
+            obj.extend(fields);
         }
         let c: Channel = serde_json::from_value(merged).map_err(|e| err(format!("{e}")))?;
         c.validate()?;
@@ -128,6 +128,21 @@ impl Channel {
             return Err(err(
                 "credential_secret: must be the name of a Workers secret (letters, digits, underscores), not the credential itself",
             ));
+        }
+        if crate::settings::is_reserved(&self.credential_secret) {
+            return Err(err(format!(
+                "credential_secret: {} is one of wa-edge's own settings; store the channel's credential under a name of its own (wrangler secret put)",
+                self.credential_secret
+            )));
+        }
+        if let Some(name) = self
+            .webhook_auth_secret
+            .as_deref()
+            .filter(|n| crate::settings::is_reserved(n))
+        {
+            return Err(err(format!(
+                "webhook_auth_secret: {name} is one of wa-edge's own settings; store the webhook credential under a name of its own"
+            )));
         }
         match (&self.webhook_auth_secret, provider) {
             (Some(s), _) if !is_secret_name(s) => {
@@ -181,7 +196,9 @@ impl Channel {
     /// The channel as the API shows it.
     pub fn to_json(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        v["webhook_url"] = json!(self.webhook_path());
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("webhook_url".into(), json!(self.webhook_path()));
+        }
         v
     }
 

@@ -5,6 +5,11 @@
 //! wa_id, an event's content hash), so executing the same plan twice, or the
 //! plans of two differently batched deliveries of the same items, leaves the
 //! same rows.
+//!
+//! A delivery is planned within its [`Delivery`]: when it arrived (times in
+//! the payload later than that, plus [`MAX_FUTURE_S`], are clamped to it for
+//! windows, opt ordering and last-seen times) and for whom it may speak (a
+//! 360dialog channel's path speaks for that one number only).
 
 use crate::ids::{PhoneNumberId, WaId, WaMessageId};
 use crate::webhook::payload::{Contact, FieldEvent, Message, MessagesValue, Status};
@@ -35,6 +40,73 @@ impl RawEncoding {
     }
 }
 
+/// Seconds a payload time may lie ahead of the receipt time before it is
+/// clamped to the receipt time.
+pub const MAX_FUTURE_S: i64 = 300;
+
+/// Who a delivery may speak for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Signed with the app secret: every number of the app.
+    App,
+    /// Authenticated by one channel's credential: that number only. Changes
+    /// naming another number are kept as `foreign_channel` events, and
+    /// account-level fields change nothing.
+    Channel(PhoneNumberId),
+}
+
+/// The circumstances of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Receipt time, unix seconds.
+    pub received_at: i64,
+    pub scope: Scope,
+}
+
+impl Delivery {
+    /// A delivery on Meta's signed webhook received at `received_at` (unix s).
+    pub fn app(received_at: i64) -> Delivery {
+        Delivery {
+            received_at,
+            scope: Scope::App,
+        }
+    }
+
+    /// `t` from the payload, clamped to the receipt time when it lies more
+    /// than [`MAX_FUTURE_S`] ahead of it.
+    pub fn clamp(&self, t: i64) -> i64 {
+        if t > self.received_at.saturating_add(MAX_FUTURE_S) {
+            self.received_at
+        } else {
+            t
+        }
+    }
+
+    fn may_speak_for(&self, pnid: Option<&PhoneNumberId>) -> bool {
+        match &self.scope {
+            Scope::App => true,
+            Scope::Channel(own) => pnid == Some(own),
+        }
+    }
+}
+
+/// Longest searchable text kept beside a message (its raw JSON keeps all).
+pub const MAX_SEARCH_TEXT: usize = 16 * 1024;
+/// Longest profile name kept.
+pub const MAX_NAME: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 /// An inbound message to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRow {
@@ -47,7 +119,11 @@ pub struct MessageRow {
     pub sender: WaId,
     /// The `type` exactly as Meta sent it.
     pub kind: String,
+    /// The timestamp exactly as sent.
     pub timestamp: i64,
+    /// The timestamp clamped to the receipt time (see [`Delivery::clamp`]):
+    /// what windows, opt ordering, rules and last-seen times use.
+    pub at: i64,
     pub text: Option<String>,
     pub reply_id: Option<String>,
     pub context_id: Option<WaMessageId>,
@@ -69,6 +145,9 @@ pub struct StatusRow {
     pub billable: Option<bool>,
     /// The status's `errors` array as JSON, when it has any.
     pub errors: Option<String>,
+    /// The outbox row the status reports on, from its
+    /// `biz_opaque_callback_data` (see [`crate::outbox::callback_id`]).
+    pub outbox_id: Option<String>,
     pub raw: String,
 }
 
@@ -97,9 +176,11 @@ pub struct WindowRow {
 /// Meta's `user_preferences`, or a STOP/START keyword.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptRow {
+    /// The channel the customer asked.
+    pub phone_number_id: PhoneNumberId,
     pub wa_id: WaId,
     pub opted_out: bool,
-    /// When the customer asked (unix seconds).
+    /// When the customer asked (unix seconds, clamped).
     pub at: i64,
 }
 
@@ -112,6 +193,8 @@ pub struct TemplateStatusRow {
     pub language: String,
     pub status: String,
     pub reason: Option<String>,
+    /// When Meta decided it: the entry's `time`, clamped (unix seconds).
+    pub at: i64,
 }
 
 /// Anything that is not a message, status or contact: other webhook fields,
@@ -157,6 +240,8 @@ pub mod kinds {
     pub const MALFORMED_CONTACT: &str = "malformed_contact";
     /// An entry of a `messages` change's value-level `errors`.
     pub const ERROR: &str = "error";
+    /// A change on a channel's own path that names another number.
+    pub const FOREIGN_CHANNEL: &str = "foreign_channel";
 }
 
 fn digest(parts: &[&[u8]]) -> String {
@@ -169,7 +254,7 @@ fn digest(parts: &[&[u8]]) -> String {
 }
 
 /// Builds the plan for a verified body.
-pub fn plan(body: &[u8]) -> Plan {
+pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
     let mut plan = Plan::default();
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         plan.events.push(dead_letter(body));
@@ -190,6 +275,12 @@ pub fn plan(body: &[u8]) -> Plan {
     let mut seen = Seen::default();
     for entry in entries {
         let waba_id = entry.get("id").map(id_string);
+        let entry_time = delivery.clamp(
+            entry
+                .get("time")
+                .and_then(Value::as_i64)
+                .unwrap_or(delivery.received_at),
+        );
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
             plan.events.push(event(
                 kinds::UNRECOGNIZED,
@@ -204,7 +295,14 @@ pub fn plan(body: &[u8]) -> Plan {
             let field = change.get("field").and_then(Value::as_str).unwrap_or("");
             let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" {
-                plan_messages(&mut plan, &mut seen, waba_id.as_deref(), change, value);
+                plan_messages(
+                    &mut plan,
+                    &mut seen,
+                    delivery,
+                    waba_id.as_deref(),
+                    change,
+                    value,
+                );
             } else {
                 let kind = if field.is_empty() {
                     kinds::UNRECOGNIZED
@@ -212,16 +310,28 @@ pub fn plan(body: &[u8]) -> Plan {
                     field
                 };
                 let typed = FieldEvent::parse(field, value);
-                if field == "user_preferences" {
-                    plan.opts.extend(marketing_preferences(value));
+                let pnid = value
+                    .pointer("/metadata/phone_number_id")
+                    .map(|v| PhoneNumberId(id_string(v)));
+                if field == "user_preferences" && delivery.may_speak_for(pnid.as_ref()) {
+                    if let Some(pnid) = &pnid {
+                        plan.opts
+                            .extend(marketing_preferences(value, pnid, delivery));
+                    }
                 }
-                if let FieldEvent::TemplateStatus {
-                    template_id: Some(template_id),
-                    name,
-                    language,
-                    event: Some(status),
-                    reason,
-                } = &typed
+                // Account-level changes are believed only from the app's
+                // signed webhook, never from one channel's credential.
+                let account_level = delivery.scope == Scope::App;
+                if let (
+                    true,
+                    FieldEvent::TemplateStatus {
+                        template_id: Some(template_id),
+                        name,
+                        language,
+                        event: Some(status),
+                        reason,
+                    },
+                ) = (account_level, &typed)
                 {
                     plan.templates.push(TemplateStatusRow {
                         template_id: template_id.clone(),
@@ -230,6 +340,7 @@ pub fn plan(body: &[u8]) -> Plan {
                         language: language.clone().unwrap_or_default(),
                         status: status.clone(),
                         reason: reason.clone(),
+                        at: entry_time,
                     });
                 }
                 plan.events
@@ -251,7 +362,11 @@ pub fn plan(body: &[u8]) -> Plan {
 }
 
 /// Marketing stop/resume requests in a `user_preferences` change.
-fn marketing_preferences(value: &Value) -> impl Iterator<Item = OptRow> + '_ {
+fn marketing_preferences<'a>(
+    value: &'a Value,
+    pnid: &'a PhoneNumberId,
+    delivery: &'a Delivery,
+) -> impl Iterator<Item = OptRow> + 'a {
     value
         .get("user_preferences")
         .and_then(Value::as_array)
@@ -264,12 +379,14 @@ fn marketing_preferences(value: &Value) -> impl Iterator<Item = OptRow> + '_ {
                 "resume" => false,
                 _ => return None,
             };
+            let at = p["timestamp"]
+                .as_i64()
+                .or_else(|| p["timestamp"].as_str()?.parse().ok())?;
             Some(OptRow {
+                phone_number_id: pnid.clone(),
                 wa_id: WaId(crate::phone::canonical_wa_id(p["wa_id"].as_str()?)),
                 opted_out,
-                at: p["timestamp"]
-                    .as_i64()
-                    .or_else(|| p["timestamp"].as_str()?.parse().ok())?,
+                at: delivery.clamp(at),
             })
         })
 }
@@ -338,6 +455,7 @@ struct Seen {
 fn plan_messages(
     plan: &mut Plan,
     seen: &mut Seen,
+    delivery: &Delivery,
     waba_id: Option<&str>,
     change: &Value,
     value: &Value,
@@ -349,12 +467,21 @@ fn plan_messages(
     };
     let pnid = v.metadata.phone_number_id.as_ref();
     let display = v.metadata.display_phone_number.as_ref();
+    if !delivery.may_speak_for(pnid) {
+        plan.events
+            .push(event(kinds::FOREIGN_CHANNEL, waba_id, pnid, change, None));
+        return;
+    }
 
     let mut names: BTreeMap<WaId, Option<String>> = BTreeMap::new();
     for raw in &v.contacts {
         match Contact::deserialize(raw) {
             Ok(c) => {
-                names.insert(canonical(&c.wa_id), c.profile.and_then(|p| p.name));
+                let name = c
+                    .profile
+                    .and_then(|p| p.name)
+                    .map(|n| truncate(&n, MAX_NAME).to_owned());
+                names.insert(canonical(&c.wa_id), name);
             }
             Err(_) => plan
                 .events
@@ -368,7 +495,7 @@ fn plan_messages(
                 .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
             continue;
         };
-        let at = m.head.timestamp;
+        let at = delivery.clamp(m.head.timestamp);
         let wa_id = canonical(&m.head.from);
         let name = names.get(&wa_id).cloned().flatten();
         seen.contacts
@@ -398,7 +525,10 @@ fn plan_messages(
             *last = (*last).max(at);
         }
         plan.messages.push(MessageRow {
-            text: m.content.text().map(str::to_owned),
+            text: m
+                .content
+                .text()
+                .map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
             reply_id: m.content.reply_id().map(str::to_owned),
             context_id: m.head.context.as_ref().and_then(|c| c.id.clone()),
             id: m.head.id,
@@ -407,7 +537,8 @@ fn plan_messages(
             wa_id,
             sender: m.head.from,
             kind: m.head.kind,
-            timestamp: at,
+            timestamp: m.head.timestamp,
+            at,
             raw: raw.to_string(),
         });
     }
@@ -434,6 +565,11 @@ fn plan_messages(
             pricing_category: s.pricing.as_ref().and_then(|p| p.category.clone()),
             billable: s.pricing.as_ref().and_then(|p| p.billable),
             errors: (!s.errors.is_empty()).then(|| Value::from(s.errors).to_string()),
+            outbox_id: s
+                .biz_opaque_callback_data
+                .as_deref()
+                .and_then(crate::outbox::callback_id)
+                .map(str::to_owned),
             raw: raw.to_string(),
         });
     }

@@ -121,6 +121,19 @@ pub fn validate(message: &Value, require_to: bool) -> Result<(), Invalid> {
     {
         return Err(invalid(kind, format!("is required for a {kind} message")));
     }
+    match message.get("biz_opaque_callback_data") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.chars().count() <= crate::outbox::MAX_CALLER_CALLBACK_DATA => {}
+        Some(_) => {
+            return Err(invalid(
+                "biz_opaque_callback_data",
+                format!(
+                    "must be a string of at most {} characters",
+                    crate::outbox::MAX_CALLER_CALLBACK_DATA
+                ),
+            ))
+        }
+    }
     if let Some(ctx) = message.get("context") {
         if !ctx.is_object() {
             return Err(invalid("context", "must be an object"));
@@ -140,7 +153,7 @@ pub fn validate(message: &Value, require_to: bool) -> Result<(), Invalid> {
         }
         "interactive" => interactive(&c)?,
         "template" => template(&c)?,
-        _ => unreachable!("checked against TYPES above"),
+        other => return Err(invalid("type", format!("{other:?} is not supported"))),
     }
     Ok(())
 }

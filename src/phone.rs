@@ -21,7 +21,7 @@ pub fn canonical_wa_id(number: &str) -> String {
     let d = digits(number);
     if d.len() == 12 && d.starts_with("55") {
         // 55 + area (2) + 8-digit subscriber; mobiles start with 6-9.
-        let first = d.as_bytes()[4];
+        let first = d.as_bytes().get(4).copied().unwrap_or_default();
         if (b'6'..=b'9').contains(&first) {
             return format!("{}9{}", &d[..4], &d[4..]);
         }

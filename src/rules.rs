@@ -74,6 +74,9 @@ pub struct Rule {
     pub reply: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<Hours>,
+    /// The channel (phone_number_id) the rule answers on; absent = every channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// Also mark the message read (blue ticks).
     #[serde(default)]
     pub mark_read: bool,
@@ -172,6 +175,13 @@ impl Rule {
         if m.first_message == Some(false) || m.any == Some(false) {
             return Err(err("match: first_message and any can only be true"));
         }
+        if self
+            .channel
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(err("channel: must be a channel's phone_number_id (digits)"));
+        }
         if self.typing && !self.mark_read {
             return Err(err("typing: needs mark_read, which carries the indicator"));
         }
@@ -226,7 +236,10 @@ impl Hours {
             let (Some(from), Some(to)) = (parse_hhmm(&span.from), parse_hhmm(&span.to)) else {
                 return false;
             };
-            let on = |day: u8| span.days.iter().any(|d| d == DAYS[day as usize % 7]);
+            let on = |day: u8| {
+                let name = DAYS.get(day as usize % 7).copied().unwrap_or_default();
+                span.days.iter().any(|d| d == name)
+            };
             if from < to {
                 on(t.weekday) && (from..to).contains(&t.minute)
             } else {
@@ -249,10 +262,12 @@ pub fn normalize(s: &str) -> String {
 /// What rule matching needs to know about one inbound message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound<'a> {
+    /// The channel (phone_number_id) the message arrived on.
+    pub channel: &'a str,
     pub kind: &'a str,
     pub text: Option<&'a str>,
     pub reply_id: Option<&'a str>,
-    /// No earlier inbound message from this contact exists.
+    /// No earlier inbound message from this contact exists on this channel.
     pub first_message: bool,
 }
 
@@ -302,7 +317,10 @@ pub fn answer<'a>(
     m: &Inbound,
     local: &dyn Fn(&str) -> Option<LocalTime>,
 ) -> Option<Answer<'a>> {
-    let mut ordered: Vec<&Rule> = rules.iter().filter(|r| r.enabled).collect();
+    let mut ordered: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| r.enabled && r.channel.as_deref().is_none_or(|c| c == m.channel))
+        .collect();
     ordered.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
     let rule = ordered.into_iter().find(|r| r.matcher.matches(m))?;
     let message = match &rule.hours {

@@ -2,10 +2,10 @@
 //! outbox statements shared by API sends and rule replies.
 
 use crate::api::ApiError;
+use crate::cols;
 use crate::outbound;
-use crate::outbox::{Next, LEASE_MS};
-use crate::store::{Arg, Stmt};
-use serde_json::Value;
+use crate::store::Stmt;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// Largest `POST /v1/messages` body.
@@ -43,6 +43,31 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, ApiError> {
     Ok(SendRequest { from, to, message })
 }
 
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The outbox dedupe key of an `Idempotency-Key` header: none without the
+/// header, 400 for an empty, over-long or non-printable one (silently
+/// ignoring it would send twice).
+pub fn idempotency_key(header: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(key) = header else {
+        return Ok(None);
+    };
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(ApiError::new(
+            400,
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters."
+            ),
+        ));
+    }
+    Ok(Some(format!("idem:{key}")))
+}
+
 /// Fingerprint of a request body, to tell a retried request from a
 /// different one reusing an `Idempotency-Key`.
 pub fn request_hash(body: &[u8]) -> String {
@@ -70,62 +95,80 @@ pub struct Enqueue {
     pub request_hash: Option<String>,
 }
 
-const INSERT_OUTBOX: &str =
-    "INSERT INTO outbox (id, phone_number_id, wa_id, kind, payload, state, \
-next_attempt_at, source, dedupe_key, request_hash, created_at, updated_at) \
-VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9, ?6, ?6) ON CONFLICT DO NOTHING";
+// One JSON row per outbox row: id, channel, wa_id, kind, payload, source,
+// dedupe key, request hash.
+const INSERT_OUTBOX: &str = concat!(
+    "INSERT INTO outbox (id, phone_number_id, wa_id, kind, payload, state, next_attempt_at, ",
+    "source, dedupe_key, request_hash, created_at, updated_at) SELECT ",
+    cols!(0, 1, 2, 3, 4),
+    ", 'queued', ?2, ",
+    cols!(5, 6, 7),
+    ", ?2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
+);
 
-// The message row exists only when this call's outbox row won its dedupe key.
-const INSERT_OUT_MESSAGE: &str = "INSERT INTO messages (id, wamid, direction, phone_number_id, \
-wa_id, type, timestamp, text, context_id, raw, received_at) \
-SELECT ?1, NULL, 'out', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-WHERE EXISTS (SELECT 1 FROM outbox WHERE id = ?1) ON CONFLICT DO NOTHING";
+// The message row exists only when its outbox row won its dedupe key (ids
+// are fresh, so a lost key leaves no row with this id).
+const INSERT_OUT_MESSAGES: &str = concat!(
+    "INSERT INTO messages (id, wamid, direction, phone_number_id, wa_id, type, timestamp, ",
+    "text, context_id, raw, received_at) SELECT ",
+    cols!(0),
+    ", NULL, 'out', ",
+    cols!(1, 2, 3),
+    ", ?2 / 1000, ",
+    cols!(4, 5, 6),
+    ", ?2 FROM json_each(?1) WHERE EXISTS (SELECT 1 FROM outbox o ",
+    "WHERE o.id = json_extract(value, '$[0]')) ON CONFLICT DO NOTHING"
+);
 
-impl Enqueue {
-    /// Statements that store the row (and, for a message, its `messages`
-    /// row) at `now_ms`. A dedupe key already taken makes both no-ops.
-    pub fn statements(&self, now_ms: i64) -> Vec<Stmt> {
-        let mut out = vec![Stmt::new(
-            INSERT_OUTBOX,
-            vec![
-                self.id.as_str().into(),
-                self.phone_number_id.as_str().into(),
-                self.wa_id.as_str().into(),
-                self.kind.into(),
-                self.payload.to_string().into(),
-                now_ms.into(),
-                self.source.as_str().into(),
-                self.dedupe_key.clone().into(),
-                self.request_hash.clone().into(),
-            ],
-        )];
-        if self.kind == "message" {
-            let kind = self.payload["type"].as_str().unwrap_or("unknown");
-            let text = self
+/// Statements that store `rows` (and, for messages, their `messages` rows)
+/// at `now_ms`, as bulk statements whatever their number. A dedupe key
+/// already taken makes a row's statements no-ops.
+pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    crate::store::bulk(
+        &mut out,
+        INSERT_OUTBOX,
+        rows.iter().map(|e| {
+            json!([
+                e.id,
+                e.phone_number_id,
+                e.wa_id,
+                e.kind,
+                e.payload.to_string(),
+                e.source,
+                e.dedupe_key,
+                e.request_hash
+            ])
+        }),
+        now_ms,
+    );
+    crate::store::bulk(
+        &mut out,
+        INSERT_OUT_MESSAGES,
+        rows.iter().filter(|e| e.kind == "message").map(|e| {
+            let text = e
                 .payload
                 .pointer("/text/body")
-                .or_else(|| self.payload.pointer("/interactive/body/text"))
+                .or_else(|| e.payload.pointer("/interactive/body/text"))
                 .and_then(Value::as_str);
-            out.push(Stmt::new(
-                INSERT_OUT_MESSAGE,
-                vec![
-                    self.id.as_str().into(),
-                    self.phone_number_id.as_str().into(),
-                    self.wa_id.as_str().into(),
-                    kind.into(),
-                    (now_ms / 1000).into(),
-                    text.into(),
-                    self.payload
-                        .pointer("/context/message_id")
-                        .and_then(Value::as_str)
-                        .into(),
-                    self.payload.to_string().into(),
-                    now_ms.into(),
-                ],
-            ));
-        }
-        out
-    }
+            json!([
+                e.id,
+                e.phone_number_id,
+                e.wa_id,
+                e.payload
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown"),
+                text,
+                e.payload
+                    .pointer("/context/message_id")
+                    .and_then(Value::as_str),
+                e.payload.to_string()
+            ])
+        }),
+        now_ms,
+    );
+    out
 }
 
 /// The outbox row holding an `Idempotency-Key`.
@@ -144,92 +187,10 @@ pub fn window_lookup(wa_id: &str, phone_number_id: &str) -> Stmt {
     )
 }
 
-/// Whether a contact has opted out.
-pub fn opt_out_lookup(wa_id: &str) -> Stmt {
+/// Whether a contact has opted out of a channel.
+pub fn opt_out_lookup(wa_id: &str, phone_number_id: &str) -> Stmt {
     Stmt::new(
-        "SELECT opted_out FROM contacts WHERE wa_id = ?1 AND opted_out = 1",
-        vec![wa_id.into()],
+        "SELECT opted_out FROM opt_outs WHERE wa_id = ?1 AND phone_number_id = ?2 AND opted_out = 1",
+        vec![wa_id.into(), phone_number_id.into()],
     )
-}
-
-/// Claims a row for one attempt; returns it only if this caller won it.
-pub fn claim(id: &str, now_ms: i64) -> Stmt {
-    Stmt::new(
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?2 + ?3, \
-updated_at = ?2 WHERE id = ?1 AND state = 'queued' AND next_attempt_at <= ?2 \
-RETURNING id, phone_number_id, kind, payload, attempts",
-        vec![id.into(), now_ms.into(), LEASE_MS.into()],
-    )
-}
-
-/// Ids of rows due for an attempt, oldest first.
-pub fn due(now_ms: i64, limit: i64) -> Stmt {
-    Stmt::new(
-        "SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1 \
-ORDER BY next_attempt_at LIMIT ?2",
-        vec![now_ms.into(), limit.into()],
-    )
-}
-
-/// Fails rows whose sender vanished mid-attempt: Graph may have accepted
-/// them, so they are not sent again.
-pub fn expire_leases(now_ms: i64) -> Stmt {
-    Stmt::new(
-        "UPDATE outbox SET state = 'failed', updated_at = ?1, \
-last_error = 'delivery outcome unknown: the attempt was interrupted; not resent to avoid a duplicate' \
-WHERE state = 'sending' AND lease_until < ?1",
-        vec![now_ms.into()],
-    )
-}
-
-/// Records an attempt's result.
-pub fn record(id: &str, phone_number_id: &str, next: &Next, now_ms: i64) -> Vec<Stmt> {
-    match next {
-        Next::Sent { wamid } => {
-            let wamid: Arg = (!wamid.is_empty()).then(|| wamid.clone()).into();
-            vec![
-                Stmt::new(
-                    "UPDATE outbox SET state = 'sent', wamid = ?2, last_error = NULL, \
-last_error_code = NULL, updated_at = ?3 WHERE id = ?1",
-                    vec![id.into(), wamid.clone(), now_ms.into()],
-                ),
-                Stmt::new(
-                    "UPDATE messages SET wamid = ?2 WHERE id = ?1 AND ?2 IS NOT NULL",
-                    vec![id.into(), wamid],
-                ),
-            ]
-        }
-        Next::RetryAt { at_ms, error, code } => vec![Stmt::new(
-            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3, \
-last_error_code = ?4, updated_at = ?5 WHERE id = ?1",
-            vec![
-                id.into(),
-                (*at_ms).into(),
-                error.as_str().into(),
-                (*code).into(),
-                now_ms.into(),
-            ],
-        )],
-        Next::Failed { error, code, auth } => {
-            let mut out = vec![Stmt::new(
-                "UPDATE outbox SET state = 'failed', last_error = ?2, last_error_code = ?3, \
-updated_at = ?4 WHERE id = ?1",
-                vec![
-                    id.into(),
-                    error.as_str().into(),
-                    (*code).into(),
-                    now_ms.into(),
-                ],
-            )];
-            if *auth {
-                out.push(Stmt::new(
-                    "INSERT INTO channel_alerts (phone_number_id, auth_failed_at, error) \
-VALUES (?1, ?2, ?3) ON CONFLICT (phone_number_id) DO UPDATE SET \
-auth_failed_at = excluded.auth_failed_at, error = excluded.error",
-                    vec![phone_number_id.into(), now_ms.into(), error.as_str().into()],
-                ));
-            }
-            out
-        }
-    }
 }

@@ -2,7 +2,7 @@
 //! arguments, built here and executed by the edge. Keeping them pure lets the
 //! host tests check every statement's arguments against its placeholders.
 
-use crate::ingest::Plan;
+use crate::ingest::{OptRow, Plan};
 use serde_json::{json, Value};
 
 /// A bound SQL argument.
@@ -58,6 +58,8 @@ impl Stmt {
 // (D1 counts every statement against a per-invocation query limit) and the
 // 100-parameter limit never binds. `cols!(0, 1)` reads columns 0 and 1 of
 // each row.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! cols {
     ($first:literal $(, $rest:literal)*) => {
         concat!(
@@ -69,18 +71,18 @@ macro_rules! cols {
 
 const INSERT_MESSAGES: &str = concat!(
     "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
-    "type, timestamp, text, reply_id, context_id, raw, received_at) SELECT ",
+    "type, timestamp, text, reply_id, context_id, raw, raw_ref, received_at) SELECT ",
     cols!(0, 0),
     ", 'in', ",
-    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9),
+    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
 );
 
 const INSERT_STATUSES: &str = concat!(
     "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, phone_number_id, ",
-    "conversation_id, conversation_category, pricing_category, billable, errors, raw, ",
+    "conversation_id, conversation_category, pricing_category, billable, errors, raw, raw_ref, ",
     "received_at) SELECT ",
-    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wamid, status) DO NOTHING"
 );
 
@@ -114,8 +116,8 @@ const UPSERT_WINDOWS: &str = concat!(
 
 const INSERT_EVENTS: &str = concat!(
     "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
-    "raw_encoding, received_at) SELECT ",
-    cols!(0, 1, 2, 3, 4, 5, 6, 7),
+    "raw_encoding, raw_ref, received_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
 );
 
@@ -124,7 +126,12 @@ pub const MAX_CHUNK_BYTES: usize = 800_000;
 
 /// One statement per chunk of `rows`, each chunk's JSON under
 /// [`MAX_CHUNK_BYTES`] (a single larger row gets a chunk of its own).
-fn bulk(out: &mut Vec<Stmt>, sql: &'static str, rows: impl Iterator<Item = Value>, now_ms: i64) {
+pub(crate) fn bulk(
+    out: &mut Vec<Stmt>,
+    sql: &'static str,
+    rows: impl Iterator<Item = Value>,
+    now_ms: i64,
+) {
     let mut chunk = String::from("[");
     let mut flush = |chunk: &mut String| {
         if chunk.len() > 1 {
@@ -149,32 +156,160 @@ fn bulk(out: &mut Vec<Stmt>, sql: &'static str, rows: impl Iterator<Item = Value
     flush(&mut chunk);
 }
 
-// Applies an opt-out change unless a newer one is already recorded.
-const UPSERT_OPT: &str = "INSERT INTO contacts (wa_id, first_seen, last_seen, updated_at, \
-opted_out, opt_changed_at) VALUES (?1, ?3, ?3, ?4, ?2, ?3) \
-ON CONFLICT (wa_id) DO UPDATE SET opted_out = excluded.opted_out, \
-opt_changed_at = excluded.opt_changed_at, updated_at = excluded.updated_at \
-WHERE coalesce(opt_changed_at, 0) <= excluded.opt_changed_at";
+// Applies opt-out changes unless a newer one is already recorded.
+const UPSERT_OPTS: &str = concat!(
+    "INSERT INTO opt_outs (phone_number_id, wa_id, opted_out, changed_at, updated_at) SELECT ",
+    cols!(0, 1, 2, 3),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET ",
+    "opted_out = excluded.opted_out, changed_at = excluded.changed_at, ",
+    "updated_at = excluded.updated_at WHERE excluded.changed_at >= opt_outs.changed_at"
+);
 
-/// The statement that records an opt-out change at `now_ms`.
-pub fn opt_statement(o: &crate::ingest::OptRow, now_ms: i64) -> Stmt {
-    Stmt::new(
-        UPSERT_OPT,
-        vec![
-            o.wa_id.as_str().into(),
-            o.opted_out.into(),
-            o.at.into(),
-            now_ms.into(),
-        ],
-    )
+// A template status moves forward in time only.
+const UPSERT_TEMPLATE_STATUS: &str = concat!(
+    "INSERT INTO templates (id, waba_id, name, language, status, rejected_reason, status_at, ",
+    "updated_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO UPDATE SET ",
+    "status = excluded.status, rejected_reason = excluded.rejected_reason, ",
+    "status_at = excluded.status_at, updated_at = excluded.updated_at ",
+    "WHERE templates.status_at IS NULL OR excluded.status_at >= templates.status_at"
+);
+
+/// The latest change per key, later items winning ties.
+fn latest<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K, at: impl Fn(&T) -> i64) -> Vec<&T> {
+    let mut best: std::collections::BTreeMap<K, &T> = Default::default();
+    for item in items {
+        let k = key(item);
+        if best.get(&k).is_none_or(|b| at(item) >= at(b)) {
+            best.insert(k, item);
+        }
+    }
+    best.into_values().collect()
 }
 
-/// The statements that store `plan`; the edge runs them as one D1 batch
-/// (one transaction). `now_ms` is the receipt time.
-pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
+/// The statement(s) recording opt-out changes at `now_ms`: one per chunk,
+/// the newest change per (channel, contact).
+pub fn opt_statements(opts: &[&OptRow], now_ms: i64) -> Vec<Stmt> {
     let mut out = Vec::new();
+    let rows = latest(
+        opts,
+        |o| (o.phone_number_id.clone(), o.wa_id.clone()),
+        |o| o.at,
+    );
     bulk(
         &mut out,
+        UPSERT_OPTS,
+        rows.into_iter()
+            .map(|o| json!([o.phone_number_id, o.wa_id, o.opted_out, o.at])),
+        now_ms,
+    );
+    out
+}
+
+/// Raw bodies longer than this do not stay in their row (a D1 row holds at
+/// most 2 MB, and rows travel in 800 KB chunks).
+pub const INLINE_RAW_MAX: usize = 512 * 1024;
+/// Size of one `raw_parts` row.
+pub const PART_BYTES: usize = 700_000;
+/// Key prefix of raw bodies kept in R2.
+pub const R2_RAW_PREFIX: &str = "raw/";
+
+/// Where raw bodies too big for their row go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpillTo {
+    /// Split across `raw_parts` rows, in the same batch.
+    Rows,
+    /// The `MEDIA` R2 bucket; the edge puts the [`Blob`]s before the batch.
+    R2,
+}
+
+/// A raw body for the edge to put in R2 before running the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub key: String,
+    pub data: String,
+}
+
+/// Everything one delivery writes: the batch, and the R2 objects it names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Writes {
+    pub statements: Vec<Stmt>,
+    pub blobs: Vec<Blob>,
+}
+
+const INSERT_PART: &str =
+    "INSERT INTO raw_parts (owner, part, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+/// `raw` as it goes in its row, and its `raw_ref`: inline when small,
+/// else spilled (parts appended to `writes`).
+fn spill(writes: &mut Writes, to: SpillTo, owner: String, raw: &str) -> (String, Option<String>) {
+    if raw.len() <= INLINE_RAW_MAX {
+        return (raw.to_owned(), None);
+    }
+    match to {
+        SpillTo::R2 => {
+            let key = format!("{R2_RAW_PREFIX}{owner}");
+            writes.blobs.push(Blob {
+                key: key.clone(),
+                data: raw.to_owned(),
+            });
+            (String::new(), Some(format!("r2:{key}")))
+        }
+        SpillTo::Rows => {
+            let mut rest = raw;
+            let mut part = 0i64;
+            while !rest.is_empty() {
+                let piece = crate::ingest::truncate(rest, PART_BYTES);
+                // A piece is never empty: PART_BYTES exceeds any char's width.
+                let piece = if piece.is_empty() { rest } else { piece };
+                writes.statements.push(Stmt::new(
+                    INSERT_PART,
+                    vec![owner.as_str().into(), part.into(), piece.into()],
+                ));
+                rest = rest.get(piece.len()..).unwrap_or_default();
+                part += 1;
+            }
+            (String::new(), Some("parts".to_owned()))
+        }
+    }
+}
+
+/// The owner key of a spilled raw body.
+pub fn raw_owner(table: &str, key: &str) -> String {
+    format!("{table}:{key}")
+}
+
+/// The statements (and R2 objects) that store a delivery: `plan`, opt
+/// changes decided from it (`opts`), and outbox rows (`enqueue`, already
+/// statements). The edge runs them as one D1 batch (one transaction).
+/// `now_ms` is the receipt time. Every table's rows are bulk statements, so
+/// the count stays small whatever the number of items.
+pub fn delivery_writes(
+    plan: &Plan,
+    opts: &[OptRow],
+    enqueue: Vec<Stmt>,
+    now_ms: i64,
+    spill_to: SpillTo,
+) -> Writes {
+    let mut writes = ingest_writes(plan, now_ms, spill_to);
+    let all_opts: Vec<&OptRow> = plan.opts.iter().chain(opts).collect();
+    writes.statements.extend(opt_statements(&all_opts, now_ms));
+    writes.statements.extend(enqueue);
+    writes
+}
+
+/// The statements that store `plan` alone (no opt changes, no outbox rows).
+pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
+    ingest_writes(plan, now_ms, SpillTo::Rows).statements
+}
+
+fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
+    let mut writes = Writes::default();
+    let mut parts = Writes::default();
+    let out = &mut writes.statements;
+    bulk(
+        out,
         UPSERT_CONTACTS,
         plan.contacts.iter().map(|c| {
             json!([
@@ -188,10 +323,16 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
         }),
         now_ms,
     );
-    bulk(
-        &mut out,
-        INSERT_MESSAGES,
-        plan.messages.iter().map(|m| {
+    let messages: Vec<Value> = plan
+        .messages
+        .iter()
+        .map(|m| {
+            let (raw, raw_ref) = spill(
+                &mut parts,
+                spill_to,
+                raw_owner("message", m.id.as_str()),
+                &m.raw,
+            );
             json!([
                 m.id,
                 m.phone_number_id,
@@ -202,15 +343,18 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
                 m.text,
                 m.reply_id,
                 m.context_id,
-                m.raw
+                raw,
+                raw_ref
             ])
-        }),
-        now_ms,
-    );
-    bulk(
-        &mut out,
-        INSERT_STATUSES,
-        plan.statuses.iter().map(|s| {
+        })
+        .collect();
+    bulk(out, INSERT_MESSAGES, messages.into_iter(), now_ms);
+    let statuses: Vec<Value> = plan
+        .statuses
+        .iter()
+        .map(|s| {
+            let owner = raw_owner("status", &format!("{}:{}", s.wamid, s.status));
+            let (raw, raw_ref) = spill(&mut parts, spill_to, owner, &s.raw);
             json!([
                 s.wamid,
                 s.status,
@@ -223,35 +367,42 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
                 s.pricing_category,
                 s.billable.map(i64::from),
                 s.errors,
-                s.raw
+                raw,
+                raw_ref
             ])
-        }),
-        now_ms,
-    );
+        })
+        .collect();
+    bulk(out, INSERT_STATUSES, statuses.into_iter(), now_ms);
     bulk(
-        &mut out,
+        out,
         UPSERT_WINDOWS,
         plan.windows
             .iter()
             .map(|w| json!([w.wa_id, w.phone_number_id, w.last_inbound_at])),
         now_ms,
     );
-    out.extend(plan.opts.iter().map(|o| opt_statement(o, now_ms)));
-    out.extend(plan.templates.iter().map(|t| {
-        crate::account::sql::status_update(
-            &t.template_id,
-            &t.waba_id,
-            &t.name,
-            &t.language,
-            &t.status,
-            t.reason.as_deref(),
-            now_ms,
-        )
-    }));
+    let templates = latest(&plan.templates, |t| t.template_id.clone(), |t| t.at);
     bulk(
-        &mut out,
-        INSERT_EVENTS,
-        plan.events.iter().map(|e| {
+        out,
+        UPSERT_TEMPLATE_STATUS,
+        templates.into_iter().map(|t| {
+            json!([
+                t.template_id,
+                t.waba_id,
+                t.name,
+                t.language,
+                t.status,
+                t.reason.as_deref().filter(|r| *r != "NONE"),
+                t.at
+            ])
+        }),
+        now_ms,
+    );
+    let events: Vec<Value> = plan
+        .events
+        .iter()
+        .map(|e| {
+            let (raw, raw_ref) = spill(&mut parts, spill_to, raw_owner("event", &e.id), &e.raw);
             json!([
                 e.id,
                 e.kind,
@@ -259,11 +410,28 @@ pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
                 e.phone_number_id,
                 e.reference,
                 e.summary,
-                e.raw,
-                e.raw_encoding.as_str()
+                raw,
+                e.raw_encoding.as_str(),
+                raw_ref
             ])
-        }),
-        now_ms,
-    );
-    out
+        })
+        .collect();
+    bulk(out, INSERT_EVENTS, events.into_iter(), now_ms);
+    let resolutions: Vec<crate::outbox::Resolution> = plan
+        .statuses
+        .iter()
+        .filter_map(|s| {
+            Some(crate::outbox::Resolution {
+                outbox_id: s.outbox_id.clone()?,
+                phone_number_id: s.phone_number_id.as_ref().map(|p| p.0.clone()),
+                wamid: s.wamid.0.clone(),
+                status: s.status.clone(),
+                rank: s.rank,
+            })
+        })
+        .collect();
+    out.extend(crate::outbox::resolve(&resolutions, now_ms));
+    writes.statements.append(&mut parts.statements);
+    writes.blobs = parts.blobs;
+    writes
 }

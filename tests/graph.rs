@@ -120,17 +120,63 @@ fn throttling_is_retried_with_retry_after() {
 }
 
 #[test]
-fn server_errors_and_network_failures_are_retried() {
-    assert!(matches!(classify(500, "", None), Outcome::Retry { .. }));
+fn failures_where_graph_certainly_refused_are_retried() {
     assert!(matches!(
-        classify(503, "<html>", None),
+        classify(500, &err(1), None),
+        Outcome::Retry { .. }
+    ));
+    assert!(matches!(
+        classify(503, &err(131016), None),
         Outcome::Retry { .. }
     ));
     assert!(matches!(
         classify(400, &err(131000), None),
         Outcome::Retry { .. }
     ));
-    assert!(matches!(network_failure("reset"), Outcome::Retry { .. }));
+    assert!(matches!(
+        classify(429, "", Some("5")),
+        Outcome::Retry {
+            retry_after_s: Some(5),
+            ..
+        }
+    ));
+    for refused in [
+        "connect ECONNREFUSED 127.0.0.1:443",
+        "TypeError: Connection refused",
+        "DNS lookup failed",
+    ] {
+        assert!(
+            matches!(network_failure(refused), Outcome::Retry { .. }),
+            "{refused}"
+        );
+    }
+}
+
+#[test]
+fn answers_that_do_not_say_whether_graph_accepted_are_unknown() {
+    for (status, body) in [
+        (200, "{}"),
+        (200, "not json"),
+        (201, r#"{"messages": []}"#),
+        (500, ""),
+        (502, "<html>Bad gateway</html>"),
+        (504, r#"{"error": "timeout"}"#),
+    ] {
+        assert!(
+            matches!(classify(status, body, None), Outcome::Unknown { .. }),
+            "{status} {body}"
+        );
+    }
+    for lost in ["Network connection lost.", "reset", "internal error"] {
+        assert!(
+            matches!(network_failure(lost), Outcome::Unknown { .. }),
+            "{lost}"
+        );
+    }
+    assert!(matches!(
+        wa_edge::graph::error::timed_out(15),
+        Outcome::Unknown { .. }
+    ));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 mod common;
 
+use common::plan;
 use common::{fixture, fixture_bytes};
-use wa_edge::ingest::{kinds, plan, RawEncoding};
+use wa_edge::ingest::{kinds, RawEncoding};
 use wa_edge::store::{ingest_statements, Arg};
 
 const ALL_FIXTURES: &[&str] = &[

@@ -246,14 +246,14 @@ fn retries_stop_after_max_attempts() {
         retry_after_s: None,
     };
     assert_eq!(
-        next(1, retry(), 1_000),
+        next(1, retry(), 1_000, false),
         Next::RetryAt {
             at_ms: 31_000,
             error: "HTTP 500".into(),
             code: None
         }
     );
-    match next(MAX_ATTEMPTS, retry(), 1_000) {
+    match next(MAX_ATTEMPTS, retry(), 1_000, false) {
         Next::Failed {
             error, auth: false, ..
         } => assert!(error.contains("gave up after 8 attempts")),
@@ -266,7 +266,8 @@ fn retries_stop_after_max_attempts() {
                 reason: "190".into(),
                 code: Some(190)
             },
-            0
+            0,
+            false
         ),
         Next::Failed { auth: true, .. }
     ));
@@ -297,7 +298,8 @@ fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
 
 #[test]
 fn outbox_statements_bind_exactly_their_placeholders() {
-    use wa_edge::send::{claim, due, expire_leases, record, Enqueue};
+    use wa_edge::outbox::{claim, due, expire_leases, record, Claim};
+    use wa_edge::send::{enqueue_statements, Enqueue};
     let e = Enqueue {
         id: "out_1".into(),
         phone_number_id: "pn".into(),
@@ -308,19 +310,23 @@ fn outbox_statements_bind_exactly_their_placeholders() {
         dedupe_key: Some("idem:k".into()),
         request_hash: None,
     };
-    let mut stmts = e.statements(1);
+    let mut stmts = enqueue_statements(std::slice::from_ref(&e), 1);
     assert_eq!(stmts.len(), 2, "a message gets its messages row");
+    let read = Enqueue {
+        kind: "mark_read",
+        ..e.clone()
+    };
+    assert_eq!(enqueue_statements(std::slice::from_ref(&read), 1).len(), 1);
     assert_eq!(
-        Enqueue {
-            kind: "mark_read",
-            ..e.clone()
-        }
-        .statements(1)
-        .len(),
-        1
+        enqueue_statements(&vec![e.clone(); 1000], 1).len(),
+        2,
+        "a thousand rows are still two statements"
     );
-    stmts.extend([claim("out_1", 1), due(1, 5), expire_leases(1)]);
-    for next in [
+    let ids = vec!["out_1".to_owned()];
+    stmts.extend(claim(&Claim::Ids(&ids), 1, 10));
+    stmts.extend(claim(&Claim::Due, 1, 10));
+    stmts.extend([due(1, 5), expire_leases(1)]);
+    let results: Vec<(String, String, Next)> = [
         Next::Sent {
             wamid: "wamid.x".into(),
         },
@@ -334,14 +340,89 @@ fn outbox_statements_bind_exactly_their_placeholders() {
             code: Some(190),
             auth: true,
         },
-    ] {
-        stmts.extend(record("out_1", "pn", &next, 1));
-    }
+        Next::Unknown { error: "e".into() },
+        Next::Released,
+    ]
+    .into_iter()
+    .map(|n| ("out_1".to_owned(), "pn".to_owned(), n))
+    .collect();
+    let recorded = record(&results, 1);
+    assert_eq!(recorded.len(), 3, "update, link, alerts: whatever the rows");
+    stmts.extend(recorded);
     for s in stmts {
         let max = (1..=20)
             .rev()
             .find(|n| s.sql.contains(&format!("?{n}")))
             .unwrap_or(0);
         assert_eq!(max, s.args.len(), "{}", s.sql);
+    }
+}
+
+#[test]
+fn an_unknown_outcome_is_never_retried_for_a_message() {
+    let unknown = || Outcome::Unknown {
+        reason: "HTTP 200 without a message id".into(),
+    };
+    assert!(matches!(next(1, unknown(), 0, false), Next::Unknown { .. }));
+    // A read receipt is idempotent: retrying it cannot duplicate anything.
+    assert!(matches!(next(1, unknown(), 0, true), Next::RetryAt { .. }));
+}
+
+#[test]
+fn callback_data_names_the_row_and_keeps_the_callers_own() {
+    use wa_edge::outbox::{callback_data, callback_id, with_callback};
+    let id = "out_0123456789abcdef0123456789abcdef";
+    assert_eq!(callback_data(id, None), id);
+    assert_eq!(callback_data(id, Some("crm-42")), format!("{id}|crm-42"));
+    assert_eq!(callback_id(&callback_data(id, Some("a|b"))), Some(id));
+    assert_eq!(callback_id(id), Some(id));
+    for foreign in [
+        "crm-42",
+        "out_123",
+        "out_0123456789abcdef0123456789abcdeg",
+        "",
+    ] {
+        assert_eq!(callback_id(foreign), None, "{foreign}");
+    }
+    let sent = with_callback(
+        &json!({"to": "1", "type": "text", "text": {"body": "x"}, "biz_opaque_callback_data": "mine"}),
+        id,
+    );
+    assert_eq!(sent["biz_opaque_callback_data"], format!("{id}|mine"));
+    let sent = with_callback(
+        &json!({"to": "1", "type": "text", "text": {"body": "x"}}),
+        id,
+    );
+    assert_eq!(sent["biz_opaque_callback_data"], id);
+}
+
+#[test]
+fn an_over_long_callback_data_is_refused_locally() {
+    let long = "x".repeat(wa_edge::outbox::MAX_CALLER_CALLBACK_DATA + 1);
+    let m = json!({"to": "16505551234", "type": "text", "text": {"body": "x"},
+                   "biz_opaque_callback_data": long});
+    assert_eq!(
+        validate(&m, true).unwrap_err().field,
+        "biz_opaque_callback_data"
+    );
+}
+
+#[test]
+fn idempotency_keys_are_bounded_and_never_silently_ignored() {
+    use wa_edge::send::idempotency_key;
+    assert_eq!(idempotency_key(None).unwrap(), None);
+    assert_eq!(
+        idempotency_key(Some("k-1")).unwrap().as_deref(),
+        Some("idem:k-1")
+    );
+    assert!(idempotency_key(Some(&"k".repeat(255))).unwrap().is_some());
+    for bad in [
+        "".to_owned(),
+        "k".repeat(256),
+        "a\u{7}b".to_owned(),
+        "é".to_owned(),
+    ] {
+        let e = idempotency_key(Some(&bad)).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
     }
 }

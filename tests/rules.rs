@@ -1,7 +1,11 @@
+mod common;
+
+use common::plan;
 use serde_json::json;
 use std::collections::HashSet;
-use wa_edge::autoreply::{decide, known_statements, needs_lookup, Effects, Known, OptSettings};
-use wa_edge::ingest::plan;
+use wa_edge::autoreply::{
+    contact_key, decide, known_statements, needs_lookup, Effects, Known, OptSettings,
+};
 use wa_edge::rules::{answer, normalize, Hours, Inbound, LocalTime, Rule, Span};
 
 fn rule(v: serde_json::Value) -> Rule {
@@ -10,6 +14,7 @@ fn rule(v: serde_json::Value) -> Rule {
 
 fn text(t: &str) -> Inbound<'_> {
     Inbound {
+        channel: "106540352242922",
         kind: "text",
         text: Some(t),
         reply_id: None,
@@ -71,6 +76,7 @@ fn contains_regex_reply_id_type_first_message_and_any_match_as_named() {
         .matcher
         .matches(&text("my order #42")));
     let button = Inbound {
+        channel: "106540352242922",
         kind: "interactive",
         text: Some("Track"),
         reply_id: Some("track"),
@@ -81,6 +87,7 @@ fn contains_regex_reply_id_type_first_message_and_any_match_as_named() {
         .matcher
         .matches(&text("track")));
     let image = Inbound {
+        channel: "106540352242922",
         kind: "image",
         text: None,
         reply_id: None,
@@ -329,7 +336,7 @@ fn only_the_first_message_of_a_new_contact_is_a_first_message() {
     assert_eq!(e.enqueue.len(), 1);
     assert_eq!(e.enqueue[0].dedupe_key.as_deref(), Some("reply:wamid.a"));
     let known = Known {
-        returning: HashSet::from(["111".to_owned()]),
+        returning: HashSet::from([contact_key("pn1", "111")]),
         ..Known::default()
     };
     assert!(effects(&p, &rules, &known, &OptSettings::default())
@@ -387,4 +394,97 @@ fn lookups_are_skipped_when_nothing_could_react() {
     )];
     assert!(needs_lookup(&hello, &rules, &opt));
     assert_eq!(known_statements(&hello)[0].args.len(), 1);
+}
+
+/// A delivery of text messages `(wamid, from, text, timestamp)` to `pnid`.
+fn delivery_to(pnid: &str, items: &[(&str, &str, &str, i64)]) -> Vec<u8> {
+    let body = String::from_utf8(delivery(items)).unwrap();
+    body.replace("\"pn1\"", &format!("\"{pnid}\"")).into_bytes()
+}
+
+#[test]
+fn a_stop_to_one_channel_does_not_silence_another() {
+    let rules = [rule(
+        json!({"priority": 1, "match": {"any": true}, "reply": reply("auto")}),
+    )];
+    let known = Known {
+        opted_out: HashSet::from([contact_key("pn1", "111")]),
+        ..Known::default()
+    };
+    let on_pn1 = plan(&delivery_to("pn1", &[("wamid.1", "111", "hello", 10)]));
+    assert!(effects(&on_pn1, &rules, &known, &OptSettings::default())
+        .enqueue
+        .is_empty());
+    let on_pn2 = plan(&delivery_to("pn2", &[("wamid.2", "111", "hello", 10)]));
+    let e = effects(&on_pn2, &rules, &known, &OptSettings::default());
+    assert_eq!(keys(&e), ["reply:wamid.2"]);
+    // A STOP records the channel it was sent to.
+    let stop = plan(&delivery_to("pn2", &[("wamid.3", "111", "STOP", 11)]));
+    let e = effects(&stop, &rules, &Known::default(), &OptSettings::default());
+    assert_eq!(e.opts[0].phone_number_id.as_str(), "pn2");
+}
+
+#[test]
+fn a_contact_returning_on_one_channel_is_new_on_another() {
+    let rules = [rule(
+        json!({"priority": 1, "match": {"first_message": true}, "reply": reply("welcome")}),
+    )];
+    let known = Known {
+        returning: HashSet::from([contact_key("pn1", "111")]),
+        ..Known::default()
+    };
+    let p = plan(&delivery_to("pn2", &[("wamid.a", "111", "hi", 10)]));
+    assert_eq!(
+        effects(&p, &rules, &known, &OptSettings::default())
+            .enqueue
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_rule_limited_to_a_channel_answers_only_that_channel() {
+    let rules = [rule(
+        json!({"priority": 1, "channel": "222", "match": {"any": true}, "reply": reply("only 222")}),
+    )];
+    let on_222 = plan(&delivery_to("222", &[("wamid.a", "111", "hi", 10)]));
+    let on_333 = plan(&delivery_to("333", &[("wamid.b", "111", "hi", 10)]));
+    let opt = OptSettings::default();
+    assert_eq!(
+        effects(&on_222, &rules, &Known::default(), &opt)
+            .enqueue
+            .len(),
+        1
+    );
+    assert!(effects(&on_333, &rules, &Known::default(), &opt)
+        .enqueue
+        .is_empty());
+    for bad in [json!(""), json!("12a"), json!(5)] {
+        let body =
+            json!({"priority": 1, "channel": bad, "match": {"any": true}, "reply": reply("x")});
+        assert!(Rule::parse(body.to_string().as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_stop_dated_in_the_far_future_is_ordered_at_its_receipt_time() {
+    let p = wa_edge::ingest::plan(
+        &delivery(&[("wamid.1", "111", "STOP", 9_999_999_999)]),
+        &wa_edge::ingest::Delivery::app(1_700_000_000),
+    );
+    assert_eq!(
+        p.messages[0].timestamp, 9_999_999_999,
+        "the raw value is kept"
+    );
+    assert_eq!(p.messages[0].at, 1_700_000_000);
+    assert_eq!(p.windows[0].last_inbound_at, 1_700_000_000);
+    assert_eq!(p.contacts[0].last_seen, 1_700_000_000);
+    let e = effects(&p, &[], &Known::default(), &OptSettings::default());
+    assert_eq!(e.opts[0].at, 1_700_000_000);
+    // Within five minutes ahead is believed (clocks differ a little).
+    let near = wa_edge::ingest::plan(
+        &delivery(&[("wamid.2", "111", "hi", 1_700_000_299)]),
+        &wa_edge::ingest::Delivery::app(1_700_000_000),
+    );
+    assert_eq!(near.messages[0].at, 1_700_000_299);
 }

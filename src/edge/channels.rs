@@ -6,10 +6,11 @@ use super::cache::{self, Slot};
 use super::config::{self, Config};
 use super::{d1, http};
 use crate::account::{self, sql as template_sql};
-use crate::api::{ApiError, Route};
+use crate::api::ApiError;
 use crate::channels::{sql, Channel};
 use crate::graph::{manage, Endpoint, Provider};
 use crate::logline::LogLine;
+use crate::router::Route;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use worker::{D1Database, Env, Request, Response};
@@ -37,21 +38,51 @@ pub async fn load(db: &D1Database) -> Result<Vec<Channel>, ApiError> {
     cache::load(&CACHE, db, &sql::list(), CACHE_MS).await
 }
 
+/// Where a channel is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A row created through the API: its secret names are checked.
+    Row,
+    /// The environment's single-number configuration.
+    Env,
+}
+
+/// A channel, by row or from the environment, and where it came from.
+pub async fn find_with_origin(
+    db: &D1Database,
+    config: &Config,
+    phone_number_id: &str,
+) -> Result<Option<(Channel, Origin)>, ApiError> {
+    let rows = load(db).await?;
+    Ok(rows
+        .into_iter()
+        .find(|c| c.phone_number_id == phone_number_id)
+        .map(|c| (c, Origin::Row))
+        .or_else(|| {
+            config
+                .default_channel()
+                .filter(|c| c.phone_number_id == phone_number_id)
+                .map(|c| (c, Origin::Env))
+        }))
+}
+
 /// A channel, by row or from the environment.
 pub async fn find(
     db: &D1Database,
     config: &Config,
     phone_number_id: &str,
 ) -> Result<Option<Channel>, ApiError> {
-    let rows = load(db).await?;
-    Ok(rows
-        .into_iter()
-        .find(|c| c.phone_number_id == phone_number_id)
-        .or_else(|| {
-            config
-                .default_channel()
-                .filter(|c| c.phone_number_id == phone_number_id)
-        }))
+    Ok(find_with_origin(db, config, phone_number_id)
+        .await?
+        .map(|(c, _)| c))
+}
+
+/// A secret a channel names: a row's only through [`config::channel_secret`].
+pub fn secret_of(env: &Env, origin: Origin, name: &str) -> Option<String> {
+    match origin {
+        Origin::Row => config::channel_secret(env, name),
+        Origin::Env => config::string(env, name),
+    }
 }
 
 /// A channel and how to reach it.
@@ -68,10 +99,10 @@ pub async fn resolve(
     config: &Config,
     phone_number_id: &str,
 ) -> Result<Option<Resolved>, ApiError> {
-    let Some(channel) = find(db, config, phone_number_id).await? else {
+    let Some((channel, origin)) = find_with_origin(db, config, phone_number_id).await? else {
         return Ok(None);
     };
-    let Some(credential) = config::string(env, &channel.credential_secret) else {
+    let Some(credential) = secret_of(env, origin, &channel.credential_secret) else {
         http::log(LogLine::new("channel.credential_missing"));
         return Ok(None);
     };
@@ -131,14 +162,6 @@ async fn json_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
     Ok((body, value))
 }
 
-fn method_not_allowed(allow: &'static str) -> ApiError {
-    ApiError::new(
-        405,
-        "method_not_allowed",
-        format!("This path accepts {allow}."),
-    )
-}
-
 /// Handles `/v1/channels` and `/v1/channels/{id}/...`.
 pub async fn handle(
     route: Route,
@@ -147,7 +170,11 @@ pub async fn handle(
     config: &Config,
 ) -> Result<Response, ApiError> {
     let db = d1::database(env)?;
-    let method = req.method().to_string();
+    // HEAD is answered as GET, as by the router.
+    let method = match req.method().to_string() {
+        m if m == "HEAD" => "GET".to_owned(),
+        m => m,
+    };
     let (id, rest) = match route {
         Route::Channels => {
             return match method.as_str() {
@@ -169,7 +196,7 @@ pub async fn handle(
                     invalidate();
                     http::json(201, &channel.to_json())
                 }
-                _ => Err(method_not_allowed("GET, POST")),
+                _ => Err(ApiError::method_not_allowed("GET, POST")),
             };
         }
         Route::Channel { id, rest } => (id, rest),
@@ -199,19 +226,19 @@ pub async fn handle(
             invalidate();
             no_content()
         }
-        (_, []) => Err(method_not_allowed("GET, PATCH, DELETE")),
+        (_, []) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
         ("GET", ["phone_numbers"]) => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer =
                 http::call_json(&r.endpoint.list_phone_numbers(&waba(&r.channel)?)).await?;
-            http::json(200, &json!({"data": answer["data"].clone()}))
+            http::json(200, &json!({"data": answer.get("data").cloned()}))
         }
         ("POST", ["register"]) => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let (_, body) = json_body(req).await?;
-            let pin = body["pin"].as_str().unwrap_or_default();
+            let pin = body.get("pin").and_then(Value::as_str).unwrap_or_default();
             if pin.len() != 6 || !pin.chars().all(|c| c.is_ascii_digit()) {
                 return Err(ApiError::new(
                     400,
@@ -226,7 +253,11 @@ pub async fn handle(
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer = http::call_json(&r.endpoint.subscribed_apps(&waba(&r.channel)?)).await?;
-            let apps = answer["data"].as_array().cloned().unwrap_or_default();
+            let apps = answer
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             http::json(200, &json!({"subscribed": !apps.is_empty(), "apps": apps}))
         }
         ("POST", ["subscription"]) => {
@@ -273,8 +304,11 @@ pub async fn handle(
                 .map_err(|e| ApiError::new(400, "invalid_template", e.to_string()))?;
             let answer = http::call_json(&r.endpoint.create_template(&waba_id, &template)).await?;
             let mut stored = template.clone();
-            stored["id"] = answer["id"].clone();
-            stored["status"] = answer["status"].clone();
+            if let Some(obj) = stored.as_object_mut() {
+                for key in ["id", "status"] {
+                    obj.insert(key.into(), answer.get(key).cloned().unwrap_or_default());
+                }
+            }
             let row = account::template_page(&waba_id, &json!({"data": [stored]}))
                 .0
                 .pop()
@@ -318,7 +352,7 @@ pub async fn handle(
             no_content()
         }
         ("POST", ["webhook"]) => register_d360_webhook(req, env, &db, config, &id).await,
-        _ => Err(ApiError::new(404, "not_found", "No such route.")),
+        _ => Err(ApiError::no_route()),
     }
 }
 
@@ -378,7 +412,7 @@ async fn register_d360_webhook(
         ));
     }
     let (_, body) = json_body(req).await?;
-    let url = body["url"].as_str().unwrap_or_default();
+    let url = body.get("url").and_then(Value::as_str).unwrap_or_default();
     manage::check_d360_webhook_url(url).map_err(|e| ApiError::new(400, "invalid_request", e))?;
     let auth = d360_auth_header(env, &r.channel).ok_or_else(|| {
         ApiError::new(
@@ -397,6 +431,7 @@ async fn register_d360_webhook(
 
 /// The `Authorization: Basic ...` value 360dialog is told to send for `channel`.
 fn d360_auth_header(env: &Env, channel: &Channel) -> Option<String> {
-    let secret = config::string(env, channel.webhook_auth_secret.as_deref()?)?;
+    // Only channel rows have a webhook credential (the env channel is Meta's).
+    let secret = config::channel_secret(env, channel.webhook_auth_secret.as_deref()?)?;
     Some(crate::webhook::basic_auth_value(&secret))
 }

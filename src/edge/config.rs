@@ -3,6 +3,8 @@
 use crate::autoreply::OptSettings;
 use crate::channels::{Bases, Channel};
 use crate::graph::Provider;
+use crate::outbox;
+use crate::settings;
 use crate::webhook::signature;
 use worker::Env;
 
@@ -22,6 +24,9 @@ pub struct Config {
     pub provider: Provider,
     /// Opt-out keywords and confirmations.
     pub opt: OptSettings,
+    /// `GRAPH_TIMEOUT_S`: how long a send waits for Graph before its
+    /// outcome is unknown.
+    pub send_timeout_s: u64,
 }
 
 /// A secret (or var) by name, trimmed; `None` when unset or empty.
@@ -34,27 +39,49 @@ pub fn string(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// A channel's credential by the secret name the channel gives. Names of
+/// wa-edge's own settings never resolve (a stored channel cannot borrow the
+/// admin token or the app secret), and only `env.secret` is read. Workers
+/// hands secrets and plain-text vars over alike, so keeping credentials out
+/// of `[vars]` is the operator's part (see the README).
+pub fn channel_secret(env: &Env, name: &str) -> Option<String> {
+    if settings::is_reserved(name) {
+        super::http::log(crate::logline::LogLine::new("channel.reserved_secret_name"));
+        return None;
+    }
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string().trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 impl Config {
     /// Reads the configuration; absent values stay `None` and the feature
     /// that needs them fails closed.
     pub fn from_env(env: &Env) -> Config {
         Config {
-            verify_token: string(env, "WHATSAPP_VERIFY_TOKEN"),
-            app_secrets: string(env, "WHATSAPP_APP_SECRET")
+            verify_token: string(env, settings::VERIFY_TOKEN),
+            app_secrets: string(env, settings::APP_SECRET)
                 .map(|s| signature::parse_secrets(&s))
                 .unwrap_or_default(),
-            admin_token: string(env, "ADMIN_TOKEN"),
-            graph_base: string(env, "GRAPH_API_BASE")
+            admin_token: string(env, settings::ADMIN_TOKEN),
+            graph_base: string(env, settings::GRAPH_API_BASE)
                 .unwrap_or_else(|| "https://graph.facebook.com".into()),
-            graph_version: string(env, "GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
-            d360_base: string(env, "D360_API_BASE")
+            graph_version: string(env, settings::GRAPH_API_VERSION)
+                .unwrap_or_else(|| "v23.0".into()),
+            d360_base: string(env, settings::D360_API_BASE)
                 .unwrap_or_else(|| "https://waba-v2.360dialog.io".into()),
-            phone_number_id: string(env, "WHATSAPP_PHONE_NUMBER_ID"),
-            waba_id: string(env, "WHATSAPP_BUSINESS_ACCOUNT_ID"),
-            provider: string(env, "WHATSAPP_PROVIDER")
+            phone_number_id: string(env, settings::PHONE_NUMBER_ID),
+            waba_id: string(env, settings::BUSINESS_ACCOUNT_ID),
+            provider: string(env, settings::PROVIDER)
                 .and_then(|p| Provider::parse(&p))
                 .unwrap_or(Provider::Meta),
             opt: opt_settings(env),
+            send_timeout_s: string(env, settings::GRAPH_TIMEOUT_S)
+                .and_then(|s| s.parse::<u64>().ok())
+                .map_or(outbox::SEND_TIMEOUT_S, |s| {
+                    s.clamp(1, outbox::SEND_TIMEOUT_S)
+                }),
         }
     }
 
@@ -75,7 +102,7 @@ impl Config {
             display_phone_number: None,
             name: None,
             provider: self.provider.as_str().to_owned(),
-            credential_secret: "WHATSAPP_ACCESS_TOKEN".into(),
+            credential_secret: settings::ACCESS_TOKEN.into(),
             webhook_auth_secret: None,
             tier: "250".into(),
             test_number: false,
@@ -87,13 +114,13 @@ impl Config {
 fn opt_settings(env: &Env) -> OptSettings {
     let defaults = OptSettings::default();
     OptSettings {
-        out_words: string(env, "OPT_OUT_KEYWORDS")
+        out_words: string(env, settings::OPT_OUT_KEYWORDS)
             .map(|w| OptSettings::words(&w))
             .unwrap_or(defaults.out_words),
-        in_words: string(env, "OPT_IN_KEYWORDS")
+        in_words: string(env, settings::OPT_IN_KEYWORDS)
             .map(|w| OptSettings::words(&w))
             .unwrap_or(defaults.in_words),
-        out_reply: string(env, "OPT_OUT_REPLY").unwrap_or(defaults.out_reply),
-        in_reply: string(env, "OPT_IN_REPLY").unwrap_or(defaults.in_reply),
+        out_reply: string(env, settings::OPT_OUT_REPLY).unwrap_or(defaults.out_reply),
+        in_reply: string(env, settings::OPT_IN_REPLY).unwrap_or(defaults.in_reply),
     }
 }

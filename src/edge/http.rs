@@ -77,20 +77,45 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, ApiError> 
 }
 
 /// A plain-text response.
-pub fn text(status: u16, body: &str) -> Response {
+pub fn text(status: u16, body: &str) -> Result<Response, ApiError> {
     let response = Response::ok(body)
-        .unwrap_or_else(|_| Response::empty().expect("an empty response can always be built"))
+        .map_err(|_| ApiError::internal())?
         .with_status(status);
     let _ = response
         .headers()
         .set("Content-Type", "text/plain; charset=utf-8");
     let _ = response.headers().set("X-Content-Type-Options", "nosniff");
-    response
+    Ok(response)
 }
 
 /// The API's error response.
 pub fn error(e: &ApiError) -> worker::Result<Response> {
-    Ok(Response::from_json(&e.body())?.with_status(e.status))
+    let response = Response::from_json(&e.body())?.with_status(e.status);
+    if let Some((name, value)) = e.header {
+        response.headers().set(name, value)?;
+    }
+    Ok(response)
+}
+
+/// How an outbound request ended.
+pub enum Sent {
+    Answer(Response),
+    /// The fetch failed; the runtime's description.
+    Failed(String),
+    /// No answer within the time allowed.
+    TimedOut,
+}
+
+/// Performs an outbound request, waiting at most `seconds` for its answer.
+pub async fn send_within(req: &HttpRequest, seconds: u64) -> Sent {
+    use futures_util::future::{select, Either};
+    let timer = worker::Delay::from(std::time::Duration::from_secs(seconds));
+    let request = std::pin::pin!(send(req));
+    match select(request, timer).await {
+        Either::Left((Ok(res), _)) => Sent::Answer(res),
+        Either::Left((Err(e), _)) => Sent::Failed(e),
+        Either::Right(_) => Sent::TimedOut,
+    }
 }
 
 /// Performs an outbound request built by the pure core.

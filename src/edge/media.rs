@@ -5,8 +5,9 @@
 use super::channels::{self, Resolved};
 use super::config::Config;
 use super::{d1, http};
-use crate::api::{ApiError, Route};
+use crate::api::ApiError;
 use crate::media;
+use crate::router::Route;
 use serde_json::json;
 use worker::{Bucket, Env, HttpMetadata, Request, Response};
 
@@ -49,20 +50,16 @@ pub async fn handle(
     env: &Env,
     config: &Config,
 ) -> Result<Response, ApiError> {
-    let method = req.method().to_string();
+    // HEAD is answered as GET, as by the router.
+    let method = match req.method().to_string() {
+        m if m == "HEAD" => "GET".to_owned(),
+        m => m,
+    };
     match (route, method.as_str()) {
         (Route::Media(Some(id)), "GET") => download(&id, req, env, config).await,
         (Route::Media(None), "POST") => upload(req, env, config).await,
-        (Route::Media(Some(_)), _) => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            "This path accepts GET.",
-        )),
-        _ => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            "This path accepts POST.",
-        )),
+        (Route::Media(Some(_)), _) => Err(ApiError::method_not_allowed("GET")),
+        _ => Err(ApiError::method_not_allowed("POST")),
     }
 }
 
@@ -88,11 +85,13 @@ async fn download(
     }
     let r = resolved(req, env, config).await?;
     let info = http::call_json(&r.endpoint.media_info(id)).await?;
-    let url = info["url"]
-        .as_str()
+    let url = info
+        .get("url")
+        .and_then(|u| u.as_str())
         .ok_or_else(|| ApiError::not_found("media"))?;
-    let mime = info["mime_type"]
-        .as_str()
+    let mime = info
+        .get("mime_type")
+        .and_then(|m| m.as_str())
         .unwrap_or("application/octet-stream")
         .to_owned();
     let mut upstream = http::send(&r.endpoint.media_download(url))
@@ -186,6 +185,6 @@ async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Respons
         http::call_json(&r.endpoint.media_upload(&mime, &filename, &data, &boundary)).await?;
     http::json(
         201,
-        &json!({"id": answer["id"], "type": kind.as_str(), "mime_type": mime, "size": data.len()}),
+        &json!({"id": answer.get("id"), "type": kind.as_str(), "mime_type": mime, "size": data.len()}),
     )
 }

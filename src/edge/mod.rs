@@ -7,6 +7,7 @@ mod channels;
 mod clock;
 mod config;
 mod d1;
+mod erase;
 mod http;
 mod media;
 mod outbound;
@@ -15,8 +16,9 @@ mod rules_api;
 mod send_api;
 mod webhook;
 
-use crate::api::{self, ApiError, Route};
+use crate::api::{self, ApiError};
 use crate::logline::LogLine;
+use crate::router::{self, Route};
 use config::Config;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
@@ -26,38 +28,32 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // The URL is split here rather than with `Request::url`, which would
     // link the `url` crate's IDNA tables into the bundle.
     let (path, _) = api::split_url(&req.inner().url());
-    let route = api::route(req.method().as_ref(), &path);
-    if api::is_admin_path(&path) {
-        let auth = req.headers().get("Authorization").ok().flatten();
-        if let Err(e) = api::authorize(auth.as_deref(), config.admin_token.as_deref()) {
-            return http::error(&e);
-        }
-    }
+    let routed = router::resolve(req.method().as_ref(), &path);
+    let auth = req.headers().get("Authorization").ok().flatten();
+    // The only way to a route: admin routes are admitted with the token.
+    let route = match routed.admit(auth.as_deref(), config.admin_token.as_deref()) {
+        Ok(route) => route,
+        Err(e) => return http::error(&e),
+    };
     let outcome = match route {
         Route::Health => health(&env).await,
-        Route::WebhookVerify => Ok(webhook::verify(&req, &config)),
+        Route::WebhookVerify => webhook::verify(&req, &config),
         Route::WebhookReceive => webhook::receive(&mut req, &env, &ctx, &config).await,
         Route::Webhook360(pnid) => webhook::receive_360(&mut req, &env, &ctx, &config, &pnid).await,
-        Route::MethodNotAllowed(allow) => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("This path accepts {allow}."),
-        )),
-        // Authorized above: every admin route lives under /v1.
-        api_route if api_route.needs_admin() => match api_route {
-            Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
-            Route::Media(_) => media::handle(api_route, &mut req, &env, &config).await,
-            Route::Channels | Route::Channel { .. } => {
-                channels::handle(api_route, &mut req, &env, &config).await
-            }
-            Route::ListRules
-            | Route::CreateRule
-            | Route::GetRule(_)
-            | Route::ReplaceRule(_)
-            | Route::DeleteRule(_) => rules_api::handle(api_route, &mut req, &env).await,
-            other => read::handle(other, &req, &env).await,
-        },
-        _ => Err(ApiError::new(404, "not_found", "No such route.")),
+        Route::MethodNotAllowed(allow) => Err(ApiError::method_not_allowed(allow)),
+        Route::NotFound => Err(ApiError::no_route()),
+        Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
+        Route::Media(_) => media::handle(route, &mut req, &env, &config).await,
+        Route::Channels | Route::Channel { .. } => {
+            channels::handle(route, &mut req, &env, &config).await
+        }
+        Route::ListRules
+        | Route::CreateRule
+        | Route::GetRule(_)
+        | Route::ReplaceRule(_)
+        | Route::DeleteRule(_) => rules_api::handle(route, &mut req, &env).await,
+        Route::DeleteContact(id) => erase::handle(&id, &env).await,
+        other => read::handle(other, &req, &env).await,
     };
     match outcome {
         Ok(response) => Ok(response),

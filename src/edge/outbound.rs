@@ -1,28 +1,25 @@
-//! Sends outbox rows: claim, fetch, classify, record.
+//! Sends outbox rows: claim a bounded run, fetch each, classify, record the
+//! run in one batch.
 
 use super::config::Config;
 use super::{channels, d1, http};
 use crate::api::ApiError;
-use crate::graph::error::{classify, network_failure, Outcome};
+use crate::graph::error::{classify, network_failure, timed_out, Outcome};
 use crate::graph::HttpRequest;
 use crate::logline::LogLine;
-use crate::outbox::{self, Next};
-use crate::send;
-use serde_json::Value;
+use crate::outbox::{self, Claim, Claimed, Next};
 use worker::{D1Database, Env};
 
-/// Rows one cron run attempts at most.
-const CRON_BATCH: i64 = 50;
-
-async fn fetch(req: &HttpRequest) -> Outcome {
-    match http::send(req).await {
-        Ok(mut res) => {
+async fn fetch(req: &HttpRequest, timeout_s: u64) -> Outcome {
+    match http::send_within(req, timeout_s).await {
+        http::Sent::Answer(mut res) => {
             let status = res.status_code();
             let retry_after = res.headers().get("Retry-After").ok().flatten();
             let body = res.text().await.unwrap_or_default();
             classify(status, &body, retry_after.as_deref())
         }
-        Err(e) => network_failure(&e),
+        http::Sent::Failed(e) => network_failure(&e),
+        http::Sent::TimedOut => timed_out(timeout_s),
     }
 }
 
@@ -32,70 +29,106 @@ fn outcome_kind(next: &Next) -> &'static str {
         Next::RetryAt { .. } => "retry",
         Next::Failed { auth: true, .. } => "auth_failed",
         Next::Failed { .. } => "failed",
+        Next::Unknown { .. } => "unknown",
+        Next::Released => "released",
     }
 }
 
-/// Attempts outbox row `id` if it is due at `now` and nobody else holds it.
-pub async fn deliver(
-    env: &Env,
-    db: &D1Database,
-    config: &Config,
-    id: &str,
-    now: i64,
-) -> Result<(), ApiError> {
-    let rows = d1::rows(db, &send::claim(id, now)).await?;
-    let Some(row) = rows.first() else {
-        return Ok(());
-    };
-    let pnid = row["phone_number_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let attempts = row["attempts"].as_f64().unwrap_or(1.0) as i64;
-    let payload: Value = row["payload"]
-        .as_str()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or(Value::Null);
-    let outcome = match channels::resolve(env, db, config, &pnid).await? {
-        None => Outcome::Failed {
+/// Attempts one claimed row and decides its next state.
+async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> Next {
+    let outcome = match channels::resolve(env, db, config, &row.phone_number_id).await {
+        Err(_) => Outcome::Retry {
+            reason: "the channel could not be loaded".into(),
+            code: None,
+            retry_after_s: None,
+        },
+        Ok(None) => Outcome::Failed {
             reason: "no credential is configured for this channel".into(),
             code: None,
         },
-        Some(channels::Resolved { endpoint, .. }) => {
-            let request = if row["kind"].as_str() == Some("mark_read") {
+        Ok(Some(channels::Resolved { endpoint, .. })) => {
+            let request = if row.kind == "mark_read" {
+                let field = |key: &str| row.payload.get(key);
                 endpoint.mark_read(
-                    payload["message_id"].as_str().unwrap_or_default(),
-                    payload["typing"].as_bool().unwrap_or(false),
+                    field("message_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default(),
+                    field("typing").and_then(|v| v.as_bool()).unwrap_or(false),
                 )
             } else {
-                endpoint.send_message(&payload)
+                endpoint.send_message(&outbox::with_callback(&row.payload, &row.id))
             };
-            fetch(&request).await
+            fetch(&request, config.send_timeout_s).await
         }
     };
-    let now = now.max(http::now_ms());
-    let next = outbox::next(attempts, outcome, now);
+    let next = outbox::next(row.attempt, outcome, http::now_ms(), row.idempotent());
     http::log(
         LogLine::new("outbox.attempt")
             .kind("outcome", outcome_kind(&next))
-            .count("attempt", attempts as usize),
+            .count("attempt", row.attempt as usize),
     );
-    d1::batch(db, &send::record(id, &pnid, &next, now)).await
+    next
 }
 
-/// Sends everything due at `now_ms`; called by the cron trigger.
+/// Claims up to `limit` rows of `which` due at `now`, sends them and records
+/// the results: two D1 batches whatever the number of rows. Returns how
+/// many were attempted.
+pub async fn run(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    which: &Claim<'_>,
+    now: i64,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let mut claimed = d1::batch_rows(db, &outbox::claim(which, now, limit)).await?;
+    let rows: Vec<Claimed> = claimed
+        .pop()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Claimed::from_row)
+        .collect();
+    let started = http::now_ms();
+    let mut results = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let next = if http::now_ms() - started > outbox::RUN_DEADLINE_MS {
+            Next::Released
+        } else {
+            attempt(env, db, config, row).await
+        };
+        results.push((row.id.clone(), row.phone_number_id.clone(), next));
+    }
+    d1::batch(db, &outbox::record(&results, http::now_ms().max(now))).await?;
+    Ok(results
+        .iter()
+        .filter(|(_, _, n)| *n != Next::Released)
+        .count())
+}
+
+/// Sends rows a request just queued, after its response; at most
+/// [`outbox::AFTER_RESPONSE_MAX`] of them (the cron sends the rest).
+pub async fn deliver_queued(env: &Env, config: &Config, ids: Vec<String>) {
+    let Ok(db) = d1::database(env) else {
+        return;
+    };
+    let which = Claim::Ids(&ids);
+    let limit = outbox::AFTER_RESPONSE_MAX;
+    if run(env, &db, config, &which, http::now_ms(), limit)
+        .await
+        .is_err()
+    {
+        http::log(LogLine::new("outbox.run_failed"));
+    }
+}
+
+/// Sends everything due at `now_ms` (up to [`outbox::CRON_BATCH`] rows);
+/// called by the cron trigger.
 pub async fn run_due(
     env: &Env,
     db: &D1Database,
     config: &Config,
     now_ms: i64,
 ) -> Result<usize, ApiError> {
-    d1::rows(db, &send::expire_leases(now_ms)).await?;
-    let due = d1::rows(db, &send::due(now_ms, CRON_BATCH)).await?;
-    for row in &due {
-        if let Some(id) = row["id"].as_str() {
-            deliver(env, db, config, id, now_ms).await?;
-        }
-    }
-    Ok(due.len())
+    d1::rows(db, &outbox::expire_leases(now_ms)).await?;
+    run(env, db, config, &Claim::Due, now_ms, outbox::CRON_BATCH).await
 }

@@ -1,7 +1,8 @@
 //! The `/v1` read routes: run the pure core's queries, shape the rows.
 
 use super::{d1, http};
-use crate::api::{self, ApiError, Page, Route};
+use crate::api::{self, ApiError, Page};
+use crate::router::Route;
 use worker::{Env, Request, Response};
 
 /// Answers a read route.
@@ -14,12 +15,27 @@ pub async fn handle(
     let query = http::query_pairs(req);
     let body = match route {
         Route::GetMessage(id) => {
-            let [message, statuses] = api::get_message(&id);
-            let mut results = d1::batch_rows(&db, &[message, statuses]).await?;
-            let statuses = results.pop().unwrap_or_default();
-            let message = results.pop().unwrap_or_default();
+            let mut results = d1::batch_rows(&db, &api::get_message(&id))
+                .await?
+                .into_iter();
+            let message = results.next().unwrap_or_default();
+            let statuses = results.next().unwrap_or_default();
+            let parts = results.next().unwrap_or_default();
             match message.first() {
-                Some(row) => api::message_json(row, Some(&statuses)),
+                Some(row) => {
+                    let mut row = row.clone();
+                    if let Some(r) = row
+                        .get("raw_ref")
+                        .and_then(|r| r.as_str())
+                        .map(str::to_owned)
+                    {
+                        let raw = spilled_raw(env, &r, &parts).await?;
+                        if let Some(obj) = row.as_object_mut() {
+                            obj.insert("raw".into(), raw.into());
+                        }
+                    }
+                    api::message_json(&row, Some(&statuses))
+                }
                 None if !statuses.is_empty() => api::status_only_message_json(&id, &statuses),
                 None => return Err(ApiError::not_found("message")),
             }
@@ -65,9 +81,46 @@ pub async fn handle(
                 api::event_json,
             ))
         }
-        _ => return Err(ApiError::new(404, "not_found", "No such route.")),
+        Route::EventRaw(id) => {
+            let mut results = d1::batch_rows(&db, &api::event_raw(&id)).await?.into_iter();
+            let event = results.next().unwrap_or_default();
+            let parts = results.next().unwrap_or_default();
+            let row = event.first().ok_or_else(|| ApiError::not_found("event"))?;
+            let text = match row.get("raw_ref").and_then(|r| r.as_str()) {
+                Some(r) => spilled_raw(env, r, &parts).await?,
+                None => row["raw"].as_str().unwrap_or_default().to_owned(),
+            };
+            let (mime, bytes) = api::raw_body(row["raw_encoding"].as_str(), text);
+            let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
+            let _ = response.headers().set("Content-Type", mime);
+            let _ = response.headers().set("X-Content-Type-Options", "nosniff");
+            return Ok(response);
+        }
+        _ => return Err(ApiError::no_route()),
     };
     http::json(200, &body)
+}
+
+/// A raw body kept outside its row: joined from its parts, or read from R2.
+async fn spilled_raw(
+    env: &Env,
+    raw_ref: &str,
+    parts: &[serde_json::Value],
+) -> Result<String, ApiError> {
+    let Some(key) = raw_ref.strip_prefix("r2:") else {
+        return Ok(api::join_parts(parts));
+    };
+    let bucket = env
+        .bucket(super::media::BUCKET)
+        .map_err(|_| ApiError::internal())?;
+    let object = bucket
+        .get(key)
+        .execute()
+        .await
+        .map_err(|_| ApiError::internal())?
+        .ok_or_else(ApiError::internal)?;
+    let body = object.body().ok_or_else(ApiError::internal)?;
+    body.text().await.map_err(|_| ApiError::internal())
 }
 
 fn to_value(listing: api::Listing) -> serde_json::Value {

@@ -3,7 +3,8 @@
 
 use super::cache::{self, Slot};
 use super::{clock, d1, http};
-use crate::api::{ApiError, Route};
+use crate::api::ApiError;
+use crate::router::Route;
 use crate::rules::{sql, Rule};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -93,6 +94,6 @@ pub async fn handle(route: Route, req: &mut Request, env: &Env) -> Result<Respon
                 .map_err(|_| ApiError::internal())?
                 .with_status(204))
         }
-        _ => Err(ApiError::new(404, "not_found", "No such route.")),
+        _ => Err(ApiError::no_route()),
     }
 }

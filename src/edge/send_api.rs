@@ -48,17 +48,17 @@ pub async fn send(
             )
         })?
         .channel;
-    let idem_key = req
-        .headers()
-        .get("Idempotency-Key")
-        .ok()
-        .flatten()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .map(|k| format!("idem:{k}"));
+    let idem_key = send::idempotency_key(
+        req.headers()
+            .get("Idempotency-Key")
+            .ok()
+            .flatten()
+            .as_deref(),
+    )?;
     let hash = send::request_hash(&body);
     // One round trip for every pre-check: opt-out, window, idempotency.
     let mut lookups = vec![
-        send::opt_out_lookup(&request.to),
+        send::opt_out_lookup(&request.to, &pnid),
         send::window_lookup(&request.to, &pnid),
     ];
     lookups.extend(idem_key.as_deref().map(send::by_dedupe_key));
@@ -72,7 +72,7 @@ pub async fn send(
         return Err(ApiError::new(
             409,
             "opted_out",
-            "The recipient has opted out (STOP); nothing is sent until they send START.",
+            "The recipient has opted out of this channel (STOP); nothing is sent until they send START.",
         ));
     }
     let last_inbound = window_rows
@@ -99,9 +99,14 @@ pub async fn send(
             &crate::channels::sql::recipients_since(&pnid, &request.to, since),
         )
         .await?;
-        let row = rows.first().cloned().unwrap_or_default();
-        let count = row["n"].as_f64().unwrap_or(0.0) as i64;
-        let counted = row["counted"].as_f64().unwrap_or(0.0) > 0.0;
+        let number = |key: &str| {
+            rows.first()
+                .and_then(|r| r.get(key))
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+        };
+        let count = number("n") as i64;
+        let counted = number("counted") > 0.0;
         match crate::channels::check_limits(&channel, &request.to, template, count, counted) {
             Ok(()) => {}
             Err(LimitRefusal::NotATestRecipient) => {
@@ -133,7 +138,11 @@ pub async fn send(
         dedupe_key: idem_key.clone(),
         request_hash: Some(hash.clone()),
     };
-    d1::batch(&db, &enqueue.statements(now)).await?;
+    d1::batch(
+        &db,
+        &send::enqueue_statements(std::slice::from_ref(&enqueue), now),
+    )
+    .await?;
     if let Some(key) = &idem_key {
         // A concurrent request with the same key may have won the insert.
         if let Some(winner) = d1::rows(&db, &send::by_dedupe_key(key)).await?.first() {
@@ -143,13 +152,9 @@ pub async fn send(
         }
     }
     http::log(LogLine::new("send.queued").kind("source", "api"));
-    let id = enqueue.id.clone();
+    let ids = vec![enqueue.id.clone()];
     let env = env.clone();
-    ctx.wait_until(async move {
-        if let Ok(db) = d1::database(&env) {
-            let _ = outbound::deliver(&env, &db, &config, &id, http::now_ms()).await;
-        }
-    });
+    ctx.wait_until(async move { outbound::deliver_queued(&env, &config, ids).await });
     http::json(202, &json!({"id": enqueue.id, "status": "queued"}))
 }
 
@@ -163,11 +168,7 @@ fn replay(row: &serde_json::Value, hash: &str) -> Result<Response, ApiError> {
             "This Idempotency-Key was already used for a different request.",
         ));
     }
-    let status = match row["state"].as_str() {
-        Some("sent") => "sent",
-        Some("failed") => "failed",
-        _ => "queued",
-    };
+    let status = crate::outbox::shown_state(row["state"].as_str());
     http::json(202, &json!({"id": row["id"], "status": status}))
 }
 

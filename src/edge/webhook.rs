@@ -1,19 +1,22 @@
 //! The webhook endpoints: Meta's verification handshake and signed
 //! deliveries, and 360dialog's per-channel deliveries.
 
-use super::config::{self, Config};
-use super::{channels, clock, d1, http, outbound, rules_api};
+use super::config::Config;
+use super::{channels, clock, d1, erase, http, media, outbound, rules_api};
 use crate::api::ApiError;
 use crate::autoreply::{self, Effects};
+use crate::ids::PhoneNumberId;
 use crate::ingest;
+use crate::ingest::{Delivery, Scope};
 use crate::logline::LogLine;
 use crate::send;
 use crate::store;
+use crate::store::SpillTo;
 use crate::webhook::{self, signature, verify};
 use worker::{Context, D1Database, Env, Request, Response};
 
 /// `GET /webhook`: echoes the challenge for our verify token, else 403.
-pub fn verify(req: &Request, config: &Config) -> Response {
+pub fn verify(req: &Request, config: &Config) -> std::result::Result<Response, ApiError> {
     let query = http::query_pairs(req);
     match verify::challenge_response(&query, config.verify_token.as_deref()) {
         Some(challenge) => {
@@ -50,9 +53,13 @@ pub async fn receive(
                 signature::SignatureError::NoSecret => "no_secret",
             },
         ));
-        return Err(ApiError::new(401, "invalid_signature", e.to_string()));
+        return Err(ApiError::unauthorized(
+            "invalid_signature",
+            "X-Hub-Signature-256 realm=\"wa-edge\"",
+            e.to_string(),
+        ));
     }
-    store_delivery(&body, env, ctx, config).await
+    store_delivery(&body, env, ctx, config, Scope::App).await
 }
 
 /// `POST /webhook/360dialog/{phone_number_id}`: a 360dialog delivery,
@@ -66,28 +73,29 @@ pub async fn receive_360(
 ) -> std::result::Result<Response, ApiError> {
     let unauthorized = || {
         http::log(LogLine::new("webhook360.unauthenticated"));
-        ApiError::new(
-            401,
+        ApiError::unauthorized(
             "unauthorized",
+            "Basic realm=\"wa-edge\"",
             "This webhook needs the Authorization header configured for the channel.",
         )
     };
     let db = d1::database(env)?;
-    let channel = channels::find(&db, config, phone_number_id)
+    let (channel, origin) = channels::find_with_origin(&db, config, phone_number_id)
         .await?
-        .filter(|c| c.provider() == crate::graph::Provider::Dialog360)
+        .filter(|(c, _)| c.provider() == crate::graph::Provider::Dialog360)
         .ok_or_else(unauthorized)?;
     let user_pass = channel
         .webhook_auth_secret
         .as_deref()
-        .and_then(|name| config::string(env, name))
+        .and_then(|name| channels::secret_of(env, origin, name))
         .ok_or_else(unauthorized)?;
     let given = req.headers().get("Authorization").ok().flatten();
     if !webhook::check_basic_auth(given.as_deref(), &user_pass) {
         return Err(unauthorized());
     }
     let body = read_json_body(req).await?;
-    store_delivery(&body, env, ctx, config).await
+    let scope = Scope::Channel(PhoneNumberId(channel.phone_number_id.clone()));
+    store_delivery(&body, env, ctx, config, scope).await
 }
 
 /// Checks the content type and reads the body under the size limit.
@@ -104,33 +112,51 @@ async fn read_json_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiEr
 }
 
 /// Stores an authenticated delivery and its effects in one batch, answers,
-/// and sends the effects after the response.
+/// and sends (a bounded number of) the effects after the response.
 async fn store_delivery(
     body: &[u8],
     env: &Env,
     ctx: &Context,
     config: &Config,
+    scope: Scope,
 ) -> std::result::Result<Response, ApiError> {
-    let plan = ingest::plan(body);
-    let db = d1::database(env)?;
     let now = http::now_ms();
+    let delivery = Delivery {
+        received_at: now / 1000,
+        scope,
+    };
+    let mut plan = ingest::plan(body, &delivery);
+    let db = d1::database(env)?;
+    erase::forget_erased(&db, &mut plan).await?;
     let effects = effects(&db, &plan, config).await?;
-    let mut statements = store::ingest_statements(&plan, now);
-    statements.extend(effects.opts.iter().map(|o| store::opt_statement(o, now)));
-    for e in &effects.enqueue {
-        statements.extend(e.statements(now));
+    let enqueue = send::enqueue_statements(&effects.enqueue, now);
+    let bucket = env.bucket(media::BUCKET).ok();
+    let spill_to = if bucket.is_some() {
+        SpillTo::R2
+    } else {
+        SpillTo::Rows
+    };
+    let mut writes = store::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
+    if let Some(bucket) = &bucket {
+        for blob in &writes.blobs {
+            if bucket
+                .put(&blob.key, blob.data.clone().into_bytes())
+                .execute()
+                .await
+                .is_err()
+            {
+                // R2 refused: keep the body in D1 instead.
+                http::log(LogLine::new("webhook.r2_put_failed"));
+                writes = store::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
+                break;
+            }
+        }
     }
-    d1::batch(&db, &statements).await?;
+    d1::batch(&db, &writes.statements).await?;
     if !effects.enqueue.is_empty() {
         let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
         let (env, config) = (env.clone(), config.clone());
-        ctx.wait_until(async move {
-            if let Ok(db) = d1::database(&env) {
-                for id in ids {
-                    let _ = outbound::deliver(&env, &db, &config, &id, http::now_ms()).await;
-                }
-            }
-        });
+        ctx.wait_until(async move { outbound::deliver_queued(&env, &config, ids).await });
     }
     let counts = plan.counts();
     http::log(

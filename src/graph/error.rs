@@ -1,6 +1,14 @@
 //! What a Graph (or 360dialog) answer means for an outbound message: sent,
-//! worth retrying later, failed for good, or failed because the credential no
-//! longer works. See
+//! worth retrying later, failed for good, failed because the credential no
+//! longer works, or unknown.
+//!
+//! At most once: an attempt is retried only when Graph certainly did not
+//! accept the message (it was throttled, it answered an error object, or the
+//! connection failed before the request was sent). A 2xx without a message
+//! id, a 5xx without Graph's error object (a gateway's page), a timeout or a
+//! connection lost after the request was written leave the outcome
+//! [`Outcome::Unknown`]: the message may have been sent, so it is never sent
+//! again blindly. See
 //! <https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes>.
 
 use serde::Deserialize;
@@ -37,6 +45,8 @@ pub enum Outcome {
     Failed { reason: String, code: Option<i64> },
     /// The credential was refused: fail and flag the channel.
     AuthFailed { reason: String, code: Option<i64> },
+    /// Graph may or may not have accepted it; never resend blindly.
+    Unknown { reason: String },
 }
 
 /// Graph codes that mean "slow down".
@@ -73,23 +83,27 @@ pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
             None if json.get("success").and_then(Value::as_bool) == Some(true) => Outcome::Sent {
                 wamid: String::new(),
             },
-            None => Outcome::Retry {
+            None => Outcome::Unknown {
                 reason: format!("HTTP {status} without a message id"),
-                code: None,
-                retry_after_s,
             },
         };
     }
-    let error: GraphError = json
+    let graph_error = json
         .get("error")
-        .and_then(|e| GraphError::deserialize(e).ok())
-        .unwrap_or_default();
+        .filter(|e| e.is_object())
+        .and_then(|e| GraphError::deserialize(e).ok());
+    let answered = graph_error.is_some();
+    let error = graph_error.unwrap_or_default();
     let reason = reason(&error, status);
     let code = error.code;
     if status == 401 || code == Some(190) {
         return Outcome::AuthFailed { reason, code };
     }
     let throttled = status == 429 || code.is_some_and(|c| THROTTLING_CODES.contains(&c));
+    if status >= 500 && !answered && !throttled {
+        // Not Graph's own refusal: a gateway may have passed the request on.
+        return Outcome::Unknown { reason };
+    }
     let transient = status >= 500 || code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
     if throttled || transient {
         return Outcome::Retry {
@@ -101,11 +115,36 @@ pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
     Outcome::Failed { reason, code }
 }
 
-/// Outcome of a request that never got an answer (DNS, connection reset, ...).
+/// Failures that happen before a request is written: nothing was sent.
+const NOT_SENT: [&str; 6] = [
+    "connection refused",
+    "econnrefused",
+    "could not resolve",
+    "dns",
+    "no such host",
+    "enotfound",
+];
+
+/// Outcome of a request that never got an answer. Only a failure to
+/// connect at all is retried; anything else (a reset, a lost connection)
+/// may have happened after Graph read the request.
 pub fn network_failure(detail: &str) -> Outcome {
-    Outcome::Retry {
-        reason: format!("network: {detail}"),
-        code: None,
-        retry_after_s: None,
+    let lower = detail.to_ascii_lowercase();
+    if NOT_SENT.iter().any(|s| lower.contains(s)) {
+        return Outcome::Retry {
+            reason: "network: could not connect".into(),
+            code: None,
+            retry_after_s: None,
+        };
+    }
+    Outcome::Unknown {
+        reason: "network: the connection failed after the request was sent".into(),
+    }
+}
+
+/// Outcome of a request that got no answer within the time allowed.
+pub fn timed_out(seconds: u64) -> Outcome {
+    Outcome::Unknown {
+        reason: format!("no answer within {seconds} s"),
     }
 }

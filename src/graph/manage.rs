@@ -99,7 +99,9 @@ quality_rating,code_verification_status,messaging_limit_tier,status"
     /// Updates the business profile with validated `fields`.
     pub fn update_profile(&self, fields: &Value) -> HttpRequest {
         let mut body = fields.clone();
-        body["messaging_product"] = json!("whatsapp");
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("messaging_product".into(), json!("whatsapp"));
+        }
         let url = match self.provider {
             Provider::Meta => self.graph_url(&format!(
                 "{}/whatsapp_business_profile",

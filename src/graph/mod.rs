@@ -102,11 +102,12 @@ impl Endpoint {
     /// Marks an inbound message read (blue ticks), optionally showing the
     /// typing indicator until the reply is sent or 25 s pass.
     pub fn mark_read(&self, wamid: &str, typing: bool) -> HttpRequest {
-        let mut body =
-            json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid});
-        if typing {
-            body["typing_indicator"] = json!({"type": "text"});
-        }
+        let body = if typing {
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid,
+                   "typing_indicator": {"type": "text"}})
+        } else {
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid})
+        };
         self.post_json(&body)
     }
 }

@@ -474,6 +474,9 @@ pub struct Status {
     pub pricing: Option<Pricing>,
     #[serde(default)]
     pub errors: Vec<Value>,
+    /// The value the business attached to the send, echoed back.
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
 }
 
 /// Typed summaries of the non-message webhook fields we understand.

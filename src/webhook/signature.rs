@@ -76,7 +76,10 @@ pub fn verify(
 /// Computes the header value Meta would send for `body` under `secret`.
 /// Used by tests and by tools that replay deliveries.
 pub fn sign(body: &[u8], secret: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    // HMAC accepts keys of any length; the error arm cannot be reached.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
+        return String::new();
+    };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -28,3 +28,11 @@ pub fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// A receipt time after every fixture's timestamps (2027-01-15).
+pub const RECEIVED_AT: i64 = 1_800_000_000;
+
+/// The plan of `body` delivered on Meta's signed webhook at [`RECEIVED_AT`].
+pub fn plan(body: &[u8]) -> wa_edge::ingest::Plan {
+    wa_edge::ingest::plan(body, &wa_edge::ingest::Delivery::app(RECEIVED_AT))
+}

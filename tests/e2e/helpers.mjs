@@ -199,7 +199,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
       for (const r of (await api("/v1/rules"))[1].data) await remove(`/v1/rules/${r.id}`);
       for (const c of (await api("/v1/channels"))[1].data) await remove(`/v1/channels/${c.phone_number_id}`);
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
-        "channel_alerts", "channels", "templates"];
+        "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },

@@ -54,9 +54,11 @@ describe("auto-reply rules", () => {
     const req = graph.requests[0];
     assert.equal(req.path, `/v23.0/${PNID}/messages`);
     assert.equal(req.headers.authorization, "Bearer e2e-access-token");
+    const [reply] = (await w.db.prepare("SELECT id FROM outbox WHERE kind = 'message'").all()).results;
     assert.deepEqual(req.body, {
       messaging_product: "whatsapp", recipient_type: "individual",
       to: CUSTOMER, type: "text", text: { body: "We are open 9-17" },
+      biz_opaque_callback_data: reply.id,
     });
     // The reply is stored as an outbound message of the contact.
     const [, history] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);

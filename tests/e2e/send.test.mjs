@@ -65,6 +65,7 @@ describe("POST /v1/messages", () => {
     assert.deepEqual(r.body, {
       messaging_product: "whatsapp", recipient_type: "individual",
       to: CUSTOMER, type: "text", text: { body: "Your order shipped" },
+      biz_opaque_callback_data: answer.id,
     });
     const [, m] = await w.api(`/v1/messages/${answer.id}`);
     assert.equal(m.id, answer.id);
@@ -146,7 +147,7 @@ describe("POST /v1/messages", () => {
     assert.equal(s1, 202);
     assert.equal(s2, 202);
     assert.equal(again.id, first.id);
-    assert.equal(again.status, "sent");
+    assert.equal(again.status, "accepted", "shown as GET /v1/messages/{id} shows it");
     const [s3, conflict] = await w.send("/v1/messages", text("something else"), key);
     assert.equal(s3, 409);
     assert.equal(conflict.error.code, "idempotency_key_reused");
@@ -242,7 +243,7 @@ describe("outbox retries", () => {
   });
 
   it("gives up after the documented number of attempts", async () => {
-    for (let i = 0; i < 8; i++) graph.respond({ status: 503, body: {} });
+    for (let i = 0; i < 8; i++) graph.respond({ status: 503, body: graphError(131000, "Something went wrong") });
     const [, { id }] = await w.send("/v1/messages", text());
     let row = await waitState(id, "queued");
     for (let i = 0; i < 10 && row.state === "queued"; i++) {
@@ -256,7 +257,7 @@ describe("outbox retries", () => {
   });
 
   it("sends at most once when cron runs race", async () => {
-    graph.respond({ status: 500, body: {} });
+    graph.respond({ status: 500, body: graphError(2, "Service temporarily unavailable") });
     const [, { id }] = await w.send("/v1/messages", text());
     const row = await waitState(id, "queued");
     await Promise.all(Array.from({ length: 5 }, () => w.cron(row.next_attempt_at)));

@@ -1,0 +1,127 @@
+//! `DELETE /v1/contacts/{id}` and the tombstone check every delivery makes:
+//! runs the statements of [`crate::erasure`] and deletes the person's R2
+//! objects.
+
+use super::{d1, http, media};
+use crate::api::ApiError;
+use crate::erasure;
+use crate::ingest::Plan;
+use crate::logline::LogLine;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{D1Database, Env, Response};
+
+thread_local! {
+    // The salt never changes once created, so an isolate keeps it.
+    static SALT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn first_value(rows: &[Value]) -> Option<String> {
+    rows.first()?.get("value")?.as_str().map(str::to_owned)
+}
+
+/// The deployment's erasure salt, if any contact was ever erased.
+async fn salt(db: &D1Database) -> Result<Option<String>, ApiError> {
+    if let Some(s) = SALT.with(|s| s.borrow().clone()) {
+        return Ok(Some(s));
+    }
+    let found = first_value(&d1::rows(db, &erasure::salt_lookup()).await?);
+    if let Some(s) = &found {
+        SALT.with(|slot| *slot.borrow_mut() = Some(s.clone()));
+    }
+    Ok(found)
+}
+
+/// Drops from `plan` what a redelivery says about erased contacts: at most
+/// two D1 queries (none once no one was ever erased... but the salt lookup).
+pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiError> {
+    let named = erasure::named(plan);
+    if named.is_empty() {
+        return Ok(());
+    }
+    let Some(salt) = salt(db).await? else {
+        return Ok(());
+    };
+    let by_key: HashMap<String, String> = named
+        .into_iter()
+        .map(|w| (erasure::tombstone_key(&salt, &w), w))
+        .collect();
+    let keys: Vec<String> = by_key.keys().cloned().collect();
+    let rows = d1::rows(db, &erasure::tombstone_lookup(&keys)).await?;
+    let erased: HashMap<String, i64> = rows
+        .iter()
+        .filter_map(|r| {
+            let wa_id = by_key.get(r.get("key")?.as_str()?)?;
+            let at = r.get("erased_at")?.as_f64()? as i64;
+            Some((wa_id.clone(), at))
+        })
+        .collect();
+    erasure::forget(plan, &erased);
+    Ok(())
+}
+
+/// `DELETE /v1/contacts/{id}`: erases the contact everywhere and leaves a
+/// tombstone; 204 whether or not anything was stored about them.
+pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
+    let wa_id = crate::phone::canonical_wa_id(id);
+    if wa_id.is_empty() {
+        return Err(ApiError::invalid(
+            "The contact id must be a wa_id (a phone number in any form).",
+        ));
+    }
+    let db = d1::database(env)?;
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|_| ApiError::internal())?;
+    let salt = first_value(
+        d1::batch_rows(&db, &erasure::ensure_salt(&hex::encode(fresh)))
+            .await?
+            .get(1)
+            .map_or(&[][..], Vec::as_slice),
+    )
+    .ok_or_else(ApiError::internal)?;
+    let mut found = d1::batch_rows(&db, &erasure::erase_lookups(&wa_id))
+        .await?
+        .into_iter();
+    let (contact, media_rows, raw_rows) = (
+        found.next().unwrap_or_default(),
+        found.next().unwrap_or_default(),
+        found.next().unwrap_or_default(),
+    );
+    let mut forms = vec![wa_id.clone(), crate::phone::digits(id)];
+    forms.extend(
+        contact
+            .iter()
+            .filter_map(|r| r.get("last_wa_id")?.as_str().map(str::to_owned)),
+    );
+    forms.sort();
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    if let Ok(bucket) = env.bucket(media::BUCKET) {
+        let keys = media_rows
+            .iter()
+            .filter_map(|r| r.get("media_id")?.as_str().map(|m| format!("media/{m}")))
+            .chain(raw_rows.iter().filter_map(|r| {
+                r.get("raw_ref")?
+                    .as_str()?
+                    .strip_prefix("r2:")
+                    .map(str::to_owned)
+            }));
+        for key in keys {
+            if bucket.delete(&key).await.is_err() {
+                http::log(LogLine::new("erase.r2_delete_failed"));
+                return Err(ApiError::internal());
+            }
+        }
+    }
+    let key = erasure::tombstone_key(&salt, &wa_id);
+    d1::batch(
+        &db,
+        &erasure::erase_statements(&wa_id, &forms, &key, http::now_ms()),
+    )
+    .await?;
+    http::log(LogLine::new("contact.erased"));
+    Ok(Response::empty()
+        .map_err(|_| ApiError::internal())?
+        .with_status(204))
+}

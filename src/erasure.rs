@@ -1,0 +1,162 @@
+//! Erasure (GDPR Art. 17): what `DELETE /v1/contacts/{id}` removes, and the
+//! tombstone that keeps a redelivered pre-erasure webhook from bringing the
+//! person back.
+//!
+//! The tombstone holds no personal data: an HMAC-SHA256 of the canonical
+//! wa_id under a random salt generated once per deployment (kept in the
+//! `settings` table), and the erasure time. Items of a later delivery from
+//! that wa_id dated at or before the erasure time are dropped; a message
+//! the person sends afterwards is stored as from a new contact.
+
+use crate::ingest::Plan;
+use crate::store::Stmt;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use std::collections::{BTreeSet, HashMap};
+
+/// Name of the salt in the `settings` table.
+pub const SALT_SETTING: &str = "erasure_salt";
+
+/// The tombstone key of a canonical wa_id.
+pub fn tombstone_key(salt: &str, wa_id: &str) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(salt.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(wa_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Reads the salt.
+pub fn salt_lookup() -> Stmt {
+    Stmt::new(
+        "SELECT value FROM settings WHERE name = ?1",
+        vec![SALT_SETTING.into()],
+    )
+}
+
+/// Stores `fresh` as the salt unless one exists, then reads the salt.
+pub fn ensure_salt(fresh: &str) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            vec![SALT_SETTING.into(), fresh.into()],
+        ),
+        salt_lookup(),
+    ]
+}
+
+/// The canonical wa_ids a plan names (senders, contacts, opt changes,
+/// status recipients): the ones to look up among the tombstones.
+pub fn named(plan: &Plan) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    out.extend(plan.messages.iter().map(|m| m.wa_id.0.clone()));
+    out.extend(plan.contacts.iter().map(|c| c.wa_id.0.clone()));
+    out.extend(plan.opts.iter().map(|o| o.wa_id.0.clone()));
+    out.extend(
+        plan.statuses
+            .iter()
+            .filter_map(|s| s.recipient_id.as_ref())
+            .map(|r| crate::phone::canonical_wa_id(r.as_str())),
+    );
+    out
+}
+
+/// Looks up the tombstones of `keys` (from [`tombstone_key`]).
+pub fn tombstone_lookup(keys: &[String]) -> Stmt {
+    Stmt::new(
+        "SELECT key, erased_at FROM erased WHERE key IN (SELECT value FROM json_each(?1))",
+        vec![Value::from(keys.to_vec()).to_string().into()],
+    )
+}
+
+/// Drops from `plan` everything about erased contacts dated at or before
+/// their erasure. `erased` maps a canonical wa_id to its erasure time (unix s).
+pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
+    if erased.is_empty() {
+        return;
+    }
+    let gone = |wa_id: &str, at: i64| erased.get(wa_id).is_some_and(|e| at <= *e);
+    plan.messages.retain(|m| !gone(m.wa_id.as_str(), m.at));
+    plan.contacts
+        .retain(|c| !gone(c.wa_id.as_str(), c.last_seen));
+    plan.windows
+        .retain(|w| !gone(w.wa_id.as_str(), w.last_inbound_at));
+    plan.opts.retain(|o| !gone(o.wa_id.as_str(), o.at));
+    plan.statuses.retain(|s| {
+        s.recipient_id
+            .as_ref()
+            .is_none_or(|r| !gone(&crate::phone::canonical_wa_id(r.as_str()), s.timestamp))
+    });
+}
+
+/// What must be read before erasing `wa_id`: the forms WhatsApp used for
+/// them, the media they sent (kept in R2 under `media/<id>`), and raw
+/// bodies of theirs kept in R2.
+pub fn erase_lookups(wa_id: &str) -> [Stmt; 3] {
+    [
+        Stmt::new(
+            "SELECT last_wa_id FROM contacts WHERE wa_id = ?1",
+            vec![wa_id.into()],
+        ),
+        Stmt::new(
+            "SELECT DISTINCT json_extract(raw, '$.' || type || '.id') AS media_id FROM messages \
+WHERE wa_id = ?1 AND direction = 'in' AND raw_ref IS NULL \
+AND json_valid(raw) AND json_extract(raw, '$.' || type || '.id') IS NOT NULL",
+            vec![wa_id.into()],
+        ),
+        Stmt::new(
+            "SELECT raw_ref FROM messages WHERE wa_id = ?1 AND raw_ref LIKE 'r2:%' \
+UNION SELECT s.raw_ref FROM statuses s JOIN messages m ON m.wamid = s.wamid \
+WHERE m.wa_id = ?1 AND s.raw_ref LIKE 'r2:%'",
+            vec![wa_id.into()],
+        ),
+    ]
+}
+
+/// The statements that erase `wa_id` (canonical) at `now_ms`, as one batch.
+/// `forms` are every spelling of the number WhatsApp used (the canonical
+/// one included); `key` is the tombstone key.
+///
+/// Erased: their messages in both directions, the statuses of those
+/// messages and any status addressed to them, the events whose raw JSON
+/// names them, their outbox rows (payloads included), windows, opt-out
+/// state, the contact row, and spilled raw bodies of all of these.
+pub fn erase_statements(wa_id: &str, forms: &[String], key: &str, now_ms: i64) -> Vec<Stmt> {
+    let forms = Value::from(forms.to_vec()).to_string();
+    let both = || vec![wa_id.into(), forms.as_str().into()];
+    vec![
+        Stmt::new(
+            "DELETE FROM events WHERE EXISTS (SELECT 1 FROM json_each(?2) f \
+WHERE instr(events.raw, '\"' || f.value || '\"') > 0) \
+OR (raw_ref = 'parts' AND EXISTS (SELECT 1 FROM raw_parts p, json_each(?2) f \
+WHERE p.owner = 'event:' || events.id AND instr(p.data, '\"' || f.value || '\"') > 0))",
+            both(),
+        ),
+        Stmt::new(
+            "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages \
+WHERE wa_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status FROM statuses s \
+WHERE s.wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1) \
+OR s.recipient_id IN (SELECT value FROM json_each(?2))) \
+OR (owner LIKE 'event:%' AND substr(owner, 7) NOT IN (SELECT id FROM events))",
+            both(),
+        ),
+        Stmt::new(
+            "DELETE FROM statuses WHERE wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1 \
+AND wamid IS NOT NULL) OR recipient_id IN (SELECT value FROM json_each(?2))",
+            both(),
+        ),
+        Stmt::new("DELETE FROM messages WHERE wa_id = ?1", vec![wa_id.into()]),
+        Stmt::new("DELETE FROM outbox WHERE wa_id = ?1", vec![wa_id.into()]),
+        Stmt::new("DELETE FROM windows WHERE wa_id = ?1", vec![wa_id.into()]),
+        Stmt::new("DELETE FROM opt_outs WHERE wa_id = ?1", vec![wa_id.into()]),
+        Stmt::new("DELETE FROM contacts WHERE wa_id = ?1", vec![wa_id.into()]),
+        Stmt::new(
+            "INSERT INTO erased (key, erased_at) VALUES (?1, ?2) \
+ON CONFLICT (key) DO UPDATE SET erased_at = excluded.erased_at",
+            vec![key.into(), (now_ms / 1000).into()],
+        ),
+    ]
+}

@@ -1,0 +1,560 @@
+// Trust, tried the way an attacker or a careless operator would: the token
+// cannot be walked around, a channel speaks only for itself, nothing is sent
+// twice or after STOP, nothing acknowledged is lost, erasure forgets.
+import { describe, it, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import {
+  startWorker, fixture, FakeGraph, graphError, eventually, ADMIN_TOKEN, sign,
+} from "./helpers.mjs";
+
+const PNID = "106540352242922";
+const OTHER_PN = "200000000000001";
+const D360_PN = "200000000000002";
+const CUSTOMER = "16505551234";
+const now = () => Math.floor(Date.now() / 1000);
+const basic = (userPass) => "Basic " + Buffer.from(userPass).toString("base64");
+const secrets = {
+  TOKEN_SHOP_A: "token-for-shop-a",
+  D360_KEY_SHOP_B: "d360-key-for-shop-b",
+  D360_HOOK_SHOP_B: "hookuser:hookpass",
+  D360_API_BASE: "http://d360.test",
+};
+const otherChannel = {
+  phone_number_id: OTHER_PN, provider: "meta", credential_secret: "TOKEN_SHOP_A", waba_id: "300000000000001",
+};
+const d360Channel = {
+  phone_number_id: D360_PN, provider: "360dialog", credential_secret: "D360_KEY_SHOP_B",
+  webhook_auth_secret: "D360_HOOK_SHOP_B",
+};
+
+let seq = 0;
+/** An inbound text message body to `pn` from `from`. */
+function inbound({ pn = PNID, from = CUSTOMER, body = "hello", ts = now(), id } = {}) {
+  const v = JSON.parse(fixture("text"));
+  const value = v.entry[0].changes[0].value;
+  value.metadata = { display_phone_number: "15550783881", phone_number_id: pn };
+  value.contacts[0].wa_id = from;
+  Object.assign(value.messages[0], { from, timestamp: String(ts), id: id ?? `wamid.trust.${++seq}`, text: { body } });
+  return Buffer.from(JSON.stringify(v));
+}
+
+/** A status webhook for `wamid`, optionally carrying callback data. */
+function statusFor({ wamid, status = "delivered", callback, pn = PNID }) {
+  const v = JSON.parse(fixture("status_delivered"));
+  const value = v.entry[0].changes[0].value;
+  value.metadata.phone_number_id = pn;
+  Object.assign(value.statuses[0], { id: wamid, status, timestamp: String(now()), recipient_id: CUSTOMER });
+  if (callback) value.statuses[0].biz_opaque_callback_data = callback;
+  return Buffer.from(JSON.stringify(v));
+}
+
+async function posted(w, body, opts) {
+  const res = await w.post(body, opts);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text);
+}
+
+const text = (body = "Your order shipped", extra = {}) => ({ to: CUSTOMER, type: "text", text: { body }, ...extra });
+
+async function settledState(w, id, states = ["sent", "failed", "unknown"]) {
+  return eventually(async () => {
+    const row = await w.outbox(id);
+    return row && states.includes(row.state) && row.attempts > 0 ? row : null;
+  });
+}
+
+const messageRequests = (graph) => graph.requests.filter((r) => r.body?.type);
+
+describe("one router, one token check", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+
+  it("serves no percent-encoded spelling of /v1 without the token", async () => {
+    for (const [method, path] of [
+      ["GET", "/%76%31/contacts"], ["GET", "/v%31/contacts"], ["GET", "/%76%31/channels"],
+      ["POST", "/%76%31/messages"], ["GET", "/%76%31/events"], ["DELETE", `/%76%31/contacts/${CUSTOMER}`],
+    ]) {
+      const res = await w.fetch(path, { method, headers: { "Content-Type": "application/json" }, body: method === "POST" ? "{}" : undefined });
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="wa-edge"');
+      assert.equal((await res.json()).error.code, "unauthorized");
+    }
+    // With the token, the encoded spelling is the same route.
+    const [status, body] = await w.api("/%76%31/contacts");
+    assert.equal(status, 200);
+    assert.ok(Array.isArray(body.data));
+  });
+
+  it("answers 404 for non-canonical spellings and 405 with Allow", async () => {
+    for (const path of ["//v1/contacts", "/v1//contacts", "/v1/contacts%2F1", "/V1/contacts", "/v1/contacts/%FF"]) {
+      const res = await w.fetch(path, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(res.status, 404, path);
+      await res.arrayBuffer();
+    }
+    const res = await w.fetch("/v1/events", { method: "POST", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get("allow"), "GET, HEAD");
+    const hook = await w.fetch("/webhook", { method: "PUT" });
+    assert.equal(hook.status, 405);
+    assert.equal(hook.headers.get("allow"), "GET, HEAD, POST");
+    await hook.arrayBuffer();
+    const unsigned = await w.post("{}", { signature: null });
+    assert.equal(unsigned.status, 401);
+    assert.ok(unsigned.headers.get("www-authenticate"));
+    await unsigned.arrayBuffer();
+  });
+});
+
+describe("secret names name secrets", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
+  after(() => w.close());
+  beforeEach(async () => {
+    await w.reset();
+    graph.reset();
+  });
+
+  it("refuses a channel that names the admin token, the app secret or any setting", async () => {
+    for (const [field, name] of [
+      ["credential_secret", "ADMIN_TOKEN"], ["credential_secret", "WHATSAPP_APP_SECRET"],
+      ["credential_secret", "whatsapp_verify_token"], ["credential_secret", "GRAPH_API_BASE"],
+      ["webhook_auth_secret", "ADMIN_TOKEN"], ["webhook_auth_secret", "WHATSAPP_ACCESS_TOKEN"],
+    ]) {
+      const [status, body] = await w.send("/v1/channels", { ...d360Channel, [field]: name });
+      assert.equal(status, 400, `${field}=${name}`);
+      assert.equal(body.error.code, "invalid_channel");
+      assert.ok(body.error.message.startsWith(`${field}:`), body.error.message);
+    }
+    assert.equal((await w.api("/v1/channels"))[1].data.length, 0, "nothing was stored");
+    assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
+    const [status, body] = await w.send(`/v1/channels/${D360_PN}`, { webhook_auth_secret: "ADMIN_TOKEN" }, {}, "PATCH");
+    assert.equal(status, 400);
+    assert.ok(body.error.message.startsWith("webhook_auth_secret:"));
+    // The registration call still sends the channel's own credential only.
+    await w.send(`/v1/channels/${D360_PN}/webhook`, { url: `https://wa.example.com/webhook/360dialog/${D360_PN}` });
+    assert.ok(graph.requests.every((r) => !JSON.stringify(r.body ?? {}).includes(Buffer.from(ADMIN_TOKEN).toString("base64"))));
+  });
+});
+
+describe("a 360dialog path speaks for its own number only", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
+  after(() => w.close());
+  beforeEach(async () => {
+    await w.reset();
+    graph.reset();
+    assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
+    assert.equal((await w.send("/v1/rules", { priority: 1, match: { any: true }, reply: { type: "text", text: { body: "auto" } } }))[0], 201);
+  });
+
+  const via360 = (body) => w.fetch(`/webhook/360dialog/${D360_PN}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: basic(secrets.D360_HOOK_SHOP_B) },
+    body,
+  });
+
+  it("keeps another number's traffic as a foreign_channel event with no effect", async () => {
+    // Shop B's credential, the default Meta number's id, and a STOP.
+    const res = await via360(inbound({ pn: PNID, body: "STOP" }));
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const counts = await w.counts();
+    assert.equal(counts.messages, 0);
+    assert.equal(counts.contacts, 0);
+    const inboundCount = async () =>
+      (await w.db.prepare("SELECT count(*) AS n FROM messages WHERE direction = 'in'").first()).n;
+    const [, events] = await w.api("/v1/events?kind=foreign_channel");
+    assert.equal(events.data.length, 1);
+    assert.equal(events.data[0].raw.value.metadata.phone_number_id, PNID);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM windows").first()).n, 0);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM opt_outs").first()).n, 0);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM outbox").first()).n, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(graph.requests.length, 0, "no reply with anyone's token");
+    // Its own number's traffic is stored and answered.
+    const own = await via360(inbound({ pn: D360_PN }));
+    assert.equal(own.status, 200);
+    await own.arrayBuffer();
+    assert.equal(await inboundCount(), 1);
+    await eventually(() => messageRequests(graph).length === 1);
+    assert.equal(graph.requests[0].headers["d360-api-key"], secrets.D360_KEY_SHOP_B);
+  });
+
+  it("keeps account-level changes as events but changes no template", async () => {
+    await w.db.prepare("INSERT INTO templates (id, waba_id, name, language, status, updated_at) VALUES ('594425479261596', '102290129340398', 'order_update', 'en_US', 'APPROVED', 1)").run();
+    const res = await via360(fixture("template_status_update"));
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const t = await w.db.prepare("SELECT status FROM templates WHERE id = '594425479261596'").first();
+    assert.equal(t.status, "APPROVED");
+    const [, events] = await w.api("/v1/events?kind=message_template_status_update");
+    assert.equal(events.data.length, 1);
+  });
+});
+
+describe("at most once", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: { GRAPH_TIMEOUT_S: "1" } })));
+  after(() => w.close());
+  beforeEach(async () => {
+    await w.reset();
+    graph.reset();
+    await posted(w, inbound({ ts: now() - 60 }));
+  });
+
+  it("names the outbox row in biz_opaque_callback_data and keeps the caller's own", async () => {
+    const [, { id }] = await w.send("/v1/messages", text("x", { biz_opaque_callback_data: "crm-42" }));
+    await settledState(w, id);
+    assert.equal(messageRequests(graph)[0].body.biz_opaque_callback_data, `${id}|crm-42`);
+  });
+
+  for (const [name, answer] of [
+    ["a 2xx without a message id", { status: 200, body: { messaging_product: "whatsapp" } }],
+    ["a 502 page from a gateway", { status: 502, body: "<html>Bad gateway</html>" }],
+  ]) {
+    it(`leaves ${name} unknown, never resends it, and resolves it from its status webhook`, async () => {
+      graph.respond(answer);
+      const [, { id }] = await w.send("/v1/messages", text());
+      const row = await settledState(w, id);
+      assert.equal(row.state, "unknown");
+      let [, m] = await w.api(`/v1/messages/${id}`);
+      assert.equal(m.status, "unknown");
+      await w.cron(Date.now() + 7_200_000);
+      assert.equal(messageRequests(graph).length, 1, "not resent");
+      // Graph did send it: the status webhook names the row.
+      await posted(w, statusFor({ wamid: "wamid.lost.1", callback: id }));
+      const resolved = await w.outbox(id);
+      assert.equal(resolved.state, "sent");
+      assert.equal(resolved.wamid, "wamid.lost.1");
+      [, m] = await w.api(`/v1/messages/${id}`);
+      assert.equal(m.wamid, "wamid.lost.1");
+      assert.equal(m.status, "delivered");
+    });
+  }
+
+  it("leaves a send Graph did not answer in time unknown", async () => {
+    graph.on("POST", /\/messages$/, async () => {
+      await new Promise((r) => setTimeout(r, 3000));
+      return { status: 200, body: { messages: [{ id: "wamid.late" }] } };
+    });
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await settledState(w, id);
+    assert.equal(row.state, "unknown");
+    assert.match(row.last_error, /no answer within 1 s/);
+    await w.cron(Date.now() + 7_200_000);
+    assert.equal(messageRequests(graph).length, 1);
+  });
+
+  it("does not let a status on another channel resolve a row", async () => {
+    graph.respond({ status: 200, body: {} });
+    const [, { id }] = await w.send("/v1/messages", text());
+    await settledState(w, id);
+    await posted(w, statusFor({ wamid: "wamid.forged", callback: id, pn: OTHER_PN }));
+    assert.equal((await w.outbox(id)).state, "unknown");
+  });
+
+  it("retries a 500 that carries Graph's error object", async () => {
+    graph.respond({ status: 500, body: graphError(131000, "Something went wrong") });
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await settledState(w, id, ["queued"]);
+    await w.cron(row.next_attempt_at);
+    assert.equal((await settledState(w, id)).state, "sent");
+    assert.equal(messageRequests(graph).length, 2);
+  });
+});
+
+describe("a connection that fails", () => {
+  let w;
+  before(async () => {
+    // A port nothing listens on.
+    const server = createServer();
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    const port = server.address().port;
+    await new Promise((r) => server.close(r));
+    w = await startWorker({ bindings: { GRAPH_API_BASE: `http://127.0.0.1:${port}` } });
+  });
+  after(() => w.close());
+
+  // workerd reports a refused connection as "Network connection lost.", the
+  // same words as a connection lost after the request was written, so the
+  // outcome cannot be known and the row is never resent blindly.
+  it("is unknown and never resent, since the runtime cannot say whether Graph saw it", async () => {
+    await posted(w, inbound({ ts: now() - 60 }));
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await settledState(w, id, ["queued", "unknown", "failed"]);
+    assert.equal(row.state, "unknown", row.last_error);
+    assert.equal(row.attempts, 1);
+    await w.cron(Date.now() + 7_200_000);
+    assert.equal((await w.outbox(id)).attempts, 1);
+  });
+});
+
+describe("STOP wins at send time, per channel", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
+  after(() => w.close());
+  beforeEach(async () => {
+    await w.reset();
+    graph.reset();
+    await posted(w, inbound({ ts: now() - 60 }));
+  });
+
+  it("fails a send waiting on a 429 when the customer writes STOP meanwhile", async () => {
+    graph.respond({ status: 429, body: graphError(130429, "Rate limit hit"), headers: { "Retry-After": "60" } });
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await settledState(w, id, ["queued"]);
+    await posted(w, inbound({ body: "STOP" }));
+    await eventually(() => messageRequests(graph).some((r) => r.body.text?.body.includes("unsubscribed")));
+    await w.cron(row.next_attempt_at + 1000);
+    const done = await w.outbox(id);
+    assert.equal(done.state, "failed");
+    assert.match(done.last_error, /^opted_out/);
+    const originals = messageRequests(graph).filter((r) => r.body.text?.body === "Your order shipped");
+    assert.equal(originals.length, 1, "only the throttled attempt reached Graph");
+  });
+
+  it("keeps a STOP to one number from silencing another", async () => {
+    assert.equal((await w.send("/v1/channels", otherChannel))[0], 201);
+    await posted(w, inbound({ body: "STOP" }));
+    await posted(w, inbound({ pn: OTHER_PN, ts: now() - 30 }));
+    const [blocked, b] = await w.send("/v1/messages", text());
+    assert.equal(blocked, 409);
+    assert.equal(b.error.code, "opted_out");
+    const [ok] = await w.send("/v1/messages", { ...text(), from: OTHER_PN });
+    assert.equal(ok, 202);
+    const [, contact] = await w.api(`/v1/contacts/${CUSTOMER}`);
+    assert.deepEqual(contact.opted_out_channels, [PNID]);
+  });
+
+  it("answers a rule limited to a channel only on that number", async () => {
+    assert.equal((await w.send("/v1/channels", otherChannel))[0], 201);
+    const [status] = await w.send("/v1/rules", {
+      priority: 1, channel: OTHER_PN, match: { keyword: "price" }, reply: { type: "text", text: { body: "10 EUR" } },
+    });
+    assert.equal(status, 201);
+    await posted(w, inbound({ body: "price" }));
+    await posted(w, inbound({ pn: OTHER_PN, body: "price" }));
+    await eventually(() => messageRequests(graph).length >= 1);
+    await new Promise((r) => setTimeout(r, 200));
+    const replies = messageRequests(graph);
+    assert.equal(replies.length, 1);
+    assert.equal(replies[0].path, `/v23.0/${OTHER_PN}/messages`);
+  });
+});
+
+describe("time from the payload is bounded", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+  beforeEach(() => w.reset());
+
+  it("lets START undo a STOP dated in the year 2286", async () => {
+    await posted(w, inbound({ body: "STOP", ts: 9_999_999_999 }));
+    let [, c] = await w.api(`/v1/contacts/${CUSTOMER}`);
+    assert.equal(c.opted_out, true);
+    assert.ok(c.last_seen <= now() + 1, "last_seen is the receipt time");
+    await new Promise((r) => setTimeout(r, 1100));
+    await posted(w, inbound({ body: "START" }));
+    [, c] = await w.api(`/v1/contacts/${CUSTOMER}`);
+    assert.equal(c.opted_out, false);
+    const window = await w.db.prepare("SELECT last_inbound_at FROM windows").first();
+    assert.ok(window.last_inbound_at <= now() + 1, `window clamped: ${window.last_inbound_at}`);
+    const [, m] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);
+    assert.ok(m.data.some((x) => x.timestamp === 9_999_999_999), "the raw value is kept");
+  });
+});
+
+describe("nothing acknowledged is lost, whatever its size", () => {
+  for (const [name, r2Buckets] of [["split across rows", undefined], ["kept in R2", ["MEDIA"]]]) {
+    describe(name, () => {
+      let w;
+      before(async () => (w = await startWorker({ r2Buckets })));
+      after(() => w.close());
+      beforeEach(() => w.reset());
+
+      it("stores a 3.5 MB signed non-JSON body and reads it back byte for byte", async () => {
+        const body = Buffer.from("not json ".repeat(400_000).slice(0, 3_500_000));
+        const answer = await posted(w, body);
+        assert.equal(answer.events, 1);
+        const [, events] = await w.api("/v1/events?kind=dead_letter");
+        const res = await w.fetch(events.data[0].raw_url, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+        assert.equal(res.status, 200);
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(body));
+        // A redelivery changes nothing.
+        await posted(w, body);
+        assert.equal((await w.counts()).events, 1);
+      });
+
+      it("stores a 1.5 MB body that is not UTF-8 and reads back its bytes", async () => {
+        const body = Buffer.alloc(1_500_000, 0xff);
+        body.write("\u00e9\u00e8", 0, "latin1");
+        await posted(w, body);
+        const [, events] = await w.api("/v1/events?kind=dead_letter");
+        assert.equal(events.data[0].raw_encoding, "hex");
+        const res = await w.fetch(events.data[0].raw_url, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+        assert.equal(res.headers.get("content-type"), "application/octet-stream");
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(body));
+      });
+
+      it("stores a message with a 1.5 MB text and shows all of it", async () => {
+        const long = "\u00e9".repeat(750_000);
+        const id = "wamid.huge.text";
+        const body = inbound({ id, body: long });
+        const answer = await posted(w, body);
+        assert.equal(answer.messages, 1);
+        const [status, m] = await w.api(`/v1/messages/${id}`);
+        assert.equal(status, 200);
+        assert.equal(m.text.body, long);
+      });
+    });
+  }
+});
+
+describe("a bounded D1 budget per delivery", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler })));
+  after(() => w.close());
+
+  it("stores 1000 messages with an any + mark_read rule, sends a bounded first share, the cron the rest", async () => {
+    await w.reset();
+    await w.send("/v1/rules", { priority: 1, match: { any: true }, mark_read: true, reply: { type: "text", text: { body: "Thanks" } } });
+    const v = JSON.parse(inbound());
+    const value = v.entry[0].changes[0].value;
+    const template = value.messages[0];
+    value.messages = Array.from({ length: 1000 }, (_, i) => ({
+      ...template, id: `wamid.bulk.${i}`, from: `1650555${String(i % 300).padStart(4, "0")}`,
+      timestamp: String(now() - 1000 + i),
+    }));
+    const answer = await posted(w, Buffer.from(JSON.stringify(v)));
+    assert.equal(answer.messages, 1000);
+    const stored = await w.db.prepare("SELECT count(*) AS n FROM messages WHERE direction = 'in'").first();
+    assert.equal(stored.n, 1000);
+    const queued = (await w.db.prepare("SELECT count(*) AS n FROM outbox").first()).n;
+    assert.equal(queued, 2000, "a read receipt and a reply per message");
+    await eventually(() => graph.requests.length >= 10);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(graph.requests.length, 10, "the rest waits for the cron");
+    await w.cron();
+    assert.ok(graph.requests.length > 10);
+    const sentTwice = new Set();
+    for (const r of graph.requests) {
+      const key = JSON.stringify(r.body);
+      assert.ok(!sentTwice.has(key), "nothing sent twice");
+      sentTwice.add(key);
+    }
+  });
+});
+
+describe("template status moves forward in time only", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.close());
+
+  it("ignores a late redelivered APPROVED after a newer PAUSED", async () => {
+    await w.reset();
+    const update = (event, time) => {
+      const v = JSON.parse(fixture("template_status_update"));
+      v.entry[0].time = time;
+      v.entry[0].changes[0].value.event = event;
+      return Buffer.from(JSON.stringify(v));
+    };
+    await posted(w, update("PAUSED", now() - 10));
+    await posted(w, update("APPROVED", now() - 100));
+    const t = await w.db.prepare("SELECT status FROM templates").first();
+    assert.equal(t.status, "PAUSED");
+    await posted(w, update("APPROVED", now()));
+    assert.equal((await w.db.prepare("SELECT status FROM templates").first()).status, "APPROVED");
+  });
+});
+
+describe("erasure", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler })));
+  after(() => w.close());
+
+  it("removes a contact and everything that names them, and redeliveries do not bring them back", async () => {
+    await w.reset();
+    const first = inbound({ ts: now() - 120, body: "my address is 1 Main St" });
+    await posted(w, first);
+    const [, { id }] = await w.send("/v1/messages", text("We ship tomorrow"));
+    await settledState(w, id);
+    await posted(w, fixture("user_preferences"));
+    const other = inbound({ from: "447700900123", ts: now() - 60 });
+    await posted(w, other);
+
+    const res = await w.fetch("/v1/contacts/+1%20650-555-1234", {
+      method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(res.status, 204);
+    assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404);
+    for (const [table, where] of [
+      ["messages", "wa_id = ?1"], ["outbox", "wa_id = ?1"], ["windows", "wa_id = ?1"], ["opt_outs", "wa_id = ?1"],
+      ["statuses", "recipient_id = ?1"], ["events", "instr(raw, ?1) > 0"],
+    ]) {
+      const n = (await w.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).bind(CUSTOMER).first()).n;
+      assert.equal(n, 0, `${table} still names them`);
+    }
+    const tombstone = await w.db.prepare("SELECT * FROM erased").all();
+    assert.equal(tombstone.results.length, 1);
+    assert.ok(!JSON.stringify(tombstone.results).includes(CUSTOMER), "the tombstone holds no number");
+    // The other customer is untouched.
+    assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
+
+    // Meta redelivers the old webhook: nothing comes back.
+    await posted(w, first);
+    assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404);
+    // The person writes again later: a new contact.
+    await posted(w, inbound({ body: "hi again", ts: now() + 1 }));
+    const [status, again] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);
+    assert.equal(status, 200);
+    assert.equal(again.data.length, 1);
+    assert.equal(again.data[0].text.body, "hi again");
+  });
+});
+
+describe("bad input gets a clear 4xx, and the worker survives errors", () => {
+  const graph = new FakeGraph();
+  let w;
+  before(async () => (w = await startWorker({ outboundService: graph.handler })));
+  after(() => w.close());
+
+  it("refuses an Idempotency-Key over 255 characters instead of ignoring it", async () => {
+    await w.reset();
+    await posted(w, inbound({ ts: now() - 60 }));
+    const [status, body] = await w.send("/v1/messages", text(), { "Idempotency-Key": "k".repeat(256) });
+    assert.equal(status, 400);
+    assert.equal(body.error.code, "invalid_idempotency_key");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM outbox").first()).n, 0);
+  });
+
+  it("serves the next request normally after one that failed inside the handler", async () => {
+    await w.reset();
+    await w.db.prepare("ALTER TABLE messages RENAME TO messages_away").run();
+    try {
+      const res = await w.post(inbound());
+      assert.equal(res.status, 500);
+      const body = await res.json();
+      assert.deepEqual(body, { error: { code: "internal_error", message: "Something went wrong on our side." } });
+    } finally {
+      await w.db.prepare("ALTER TABLE messages_away RENAME TO messages").run();
+    }
+    const ok = await w.post(inbound());
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    for (const path of ["/%", "/v1/%zz", "/webhook?hub.mode=%", `/${"a".repeat(10_000)}`]) {
+      const res = await w.fetch(path);
+      assert.ok(res.status < 500, `${path}: ${res.status}`);
+      await res.arrayBuffer();
+    }
+    assert.equal((await w.fetch("/healthz")).status, 200);
+  });
+});

@@ -1,0 +1,199 @@
+//! The router: one canonical form per path, and no admin route reachable
+//! without the token, however the path is spelled.
+
+use proptest::prelude::*;
+use wa_edge::router::{resolve, route, Access, Route};
+
+#[test]
+fn routes_map_paths_and_methods() {
+    assert_eq!(route("GET", "/healthz"), Route::Health);
+    assert_eq!(route("GET", "/webhook"), Route::WebhookVerify);
+    assert_eq!(route("POST", "/webhook"), Route::WebhookReceive);
+    assert_eq!(route("POST", "/webhook/"), Route::WebhookReceive);
+    assert_eq!(
+        route("DELETE", "/webhook"),
+        Route::MethodNotAllowed("GET, HEAD, POST")
+    );
+    assert_eq!(
+        route("GET", "/v1/messages/wamid.HBg%3D%3D"),
+        Route::GetMessage("wamid.HBg==".into())
+    );
+    assert_eq!(route("GET", "/v1/contacts"), Route::ListContacts);
+    assert_eq!(
+        route("GET", "/v1/contacts/123"),
+        Route::GetContact("123".into())
+    );
+    assert_eq!(
+        route("DELETE", "/v1/contacts/123"),
+        Route::DeleteContact("123".into())
+    );
+    assert_eq!(
+        route("GET", "/v1/contacts/123/messages"),
+        Route::ContactMessages("123".into())
+    );
+    assert_eq!(route("GET", "/v1/events"), Route::ListEvents);
+    assert_eq!(
+        route("GET", "/v1/events/abc/raw"),
+        Route::EventRaw("abc".into())
+    );
+    assert_eq!(
+        route("POST", "/v1/events"),
+        Route::MethodNotAllowed("GET, HEAD")
+    );
+    assert_eq!(route("GET", "/v1/nothing"), Route::NotFound);
+    assert_eq!(route("GET", "/"), Route::NotFound);
+}
+
+#[test]
+fn percent_encoded_v1_is_the_same_route_behind_the_same_token() {
+    for path in ["/%76%31/contacts", "/v%31/contacts", "/%76%31/contacts/"] {
+        let routed = resolve("GET", path);
+        assert_eq!(routed.access(), Access::Admin, "{path}");
+        let refused = routed.clone().admit(None, Some("t")).unwrap_err();
+        assert_eq!(refused.status, 401, "{path}");
+        assert_eq!(
+            routed.admit(Some("Bearer t"), Some("t")).unwrap(),
+            Route::ListContacts
+        );
+    }
+    assert_eq!(resolve("POST", "/%76%31/messages").access(), Access::Admin);
+}
+
+#[test]
+fn non_canonical_paths_are_not_found_for_every_method() {
+    for path in [
+        "//v1/contacts",
+        "/v1//contacts",
+        "/v1/./contacts",
+        "/v1/%2e/contacts",
+        "/v1/../v1/contacts",
+        "/x/%2e%2e/v1/contacts",
+        "/v1%2fcontacts",
+        "/v1/contacts%2F123",
+        "/v1/contacts/%FF",
+        "/v1/contacts/a%00b",
+        "/v1/contacts/a%5cb",
+        "v1/contacts",
+        "",
+    ] {
+        for method in ["GET", "POST", "DELETE", "PATCH"] {
+            assert_eq!(route(method, path), Route::NotFound, "{method} {path}");
+        }
+    }
+}
+
+#[test]
+fn route_names_are_case_sensitive() {
+    assert_eq!(route("GET", "/V1/contacts"), Route::NotFound);
+    assert_eq!(resolve("GET", "/V1/contacts").access(), Access::Public);
+    assert_eq!(route("GET", "/v1/Contacts"), Route::NotFound);
+    assert_eq!(resolve("GET", "/v1/Contacts").access(), Access::Admin);
+}
+
+#[test]
+fn unknown_v1_paths_still_ask_for_the_token() {
+    let refused = resolve("GET", "/v1/nothing")
+        .admit(None, Some("t"))
+        .unwrap_err();
+    assert_eq!(refused.status, 401);
+}
+
+#[test]
+fn method_not_allowed_names_the_methods_in_allow() {
+    let e = wa_edge::api::ApiError::method_not_allowed("GET, HEAD");
+    assert_eq!(e.status, 405);
+    assert_eq!(e.header, Some(("Allow", "GET, HEAD")));
+}
+
+/// Concrete paths of every admin route.
+const ADMIN_PATHS: [&str; 12] = [
+    "/v1/messages",
+    "/v1/messages/wamid.1",
+    "/v1/contacts",
+    "/v1/contacts/16505551234",
+    "/v1/contacts/16505551234/messages",
+    "/v1/events",
+    "/v1/events/abc/raw",
+    "/v1/channels",
+    "/v1/channels/1/templates/sync",
+    "/v1/media",
+    "/v1/media/9",
+    "/v1/rules/rule_1",
+];
+
+/// Respells one character the ways a client or proxy might.
+fn respell(c: char, how: u8) -> String {
+    match how % 6 {
+        0 => c.to_string(),
+        1 => format!("%{:02X}", c as u32),
+        2 => format!("%{:02x}", c as u32),
+        3 => c.to_ascii_uppercase().to_string(),
+        4 => format!("%25{:02X}", c as u32), // double-encoded
+        _ => c.to_string(),
+    }
+}
+
+fn spelling() -> impl Strategy<Value = String> {
+    (
+        0..ADMIN_PATHS.len(),
+        proptest::collection::vec(any::<u8>(), 64),
+        any::<u8>(),
+    )
+        .prop_map(|(i, hows, extra)| {
+            let path = ADMIN_PATHS[i];
+            let mut out = String::new();
+            for (j, c) in path.chars().enumerate() {
+                if c == '/' {
+                    out.push_str(match hows[j % hows.len()] % 9 {
+                        0 => "//",
+                        1 => "/./",
+                        2 => "/%2e/",
+                        3 => "/x/../",
+                        4 => "/%2E%2E/",
+                        5 => "%2F",
+                        _ => "/",
+                    });
+                } else {
+                    out.push_str(&respell(c, hows[j % hows.len()]));
+                }
+            }
+            if extra % 3 == 0 {
+                out.push('/');
+            }
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn no_spelling_of_an_admin_path_is_served_without_the_token(
+        path in spelling(),
+        method in prop::sample::select(vec!["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+    ) {
+        let routed = resolve(method, &path);
+        let route = routed.clone().admit(None, Some("secret-token"));
+        match route {
+            // Refused for want of the token: fine.
+            Err(e) => prop_assert_eq!(e.status, 401),
+            // Admitted without a token: only public routes or a 404/405.
+            Ok(r) => prop_assert!(!r.is_admin(), "{method} {path} -> {r:?}"),
+        }
+        // Whatever the spelling, an admin route is only ever an admin access.
+        let with_token = routed.admit(Some("Bearer secret-token"), Some("secret-token"));
+        if let Ok(r) = with_token {
+            if r.is_admin() {
+                prop_assert_eq!(resolve(method, &path).access(), Access::Admin);
+            }
+        }
+    }
+
+    #[test]
+    fn any_path_routes_without_panicking(path in "\\PC{0,64}", method in "[A-Z]{1,8}") {
+        let routed = resolve(&method, &path);
+        if routed.access() == Access::Public {
+            prop_assert!(!routed.admit(None, None).unwrap().is_admin());
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Trust rules of the core: a channel's path speaks for its own number,
+//! nothing acknowledged is too big to store, a delivery stays inside the
+//! Free plan's D1 budget, templates move forward in time, erasure forgets.
+
+mod common;
+
+use common::{fixture, plan, RECEIVED_AT};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use wa_edge::autoreply::{decide, Known, OptSettings};
+use wa_edge::ids::PhoneNumberId;
+use wa_edge::ingest::{self, kinds, Delivery, Scope};
+use wa_edge::rules::Rule;
+use wa_edge::store::{delivery_writes, Arg, SpillTo, INLINE_RAW_MAX, PART_BYTES};
+
+fn on_channel(pnid: &str) -> Delivery {
+    Delivery {
+        received_at: RECEIVED_AT,
+        scope: Scope::Channel(PhoneNumberId(pnid.into())),
+    }
+}
+
+fn placeholder_max(sql: &str) -> usize {
+    (1..=20)
+        .rev()
+        .find(|n| sql.contains(&format!("?{n}")))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_channel_path_stores_another_numbers_messages_only_as_a_foreign_channel_event() {
+    // The text fixture is addressed to 106540352242922.
+    let p = ingest::plan(&fixture("text"), &on_channel("999"));
+    assert!(p.messages.is_empty() && p.contacts.is_empty() && p.windows.is_empty());
+    assert_eq!(p.events.len(), 1);
+    assert_eq!(p.events[0].kind, kinds::FOREIGN_CHANNEL);
+    assert!(p.events[0].raw.contains("\"messages\""), "kept raw");
+    let own = ingest::plan(&fixture("text"), &on_channel("106540352242922"));
+    assert_eq!(own.messages.len(), 1);
+    assert!(own.events.is_empty());
+}
+
+#[test]
+fn account_level_fields_on_a_channel_path_change_nothing() {
+    let p = ingest::plan(
+        &fixture("template_status_update"),
+        &on_channel("106540352242922"),
+    );
+    assert!(p.templates.is_empty(), "templates are the app's to change");
+    assert_eq!(p.events.len(), 1, "but the change is kept");
+    assert_eq!(plan(&fixture("template_status_update")).templates.len(), 1);
+    // A marketing stop counts only for the channel's own number.
+    let own = ingest::plan(&fixture("user_preferences"), &on_channel("106540352242922"));
+    assert_eq!(own.opts.len(), 1);
+    assert_eq!(own.opts[0].phone_number_id.as_str(), "106540352242922");
+    let other = ingest::plan(&fixture("user_preferences"), &on_channel("999"));
+    assert!(other.opts.is_empty());
+}
+
+fn template_update(event: &str, time: i64) -> Value {
+    json!({"id": "102290129340398", "time": time, "changes": [{"field": "message_template_status_update",
+        "value": {"event": event, "message_template_id": 594425479261596_i64,
+                  "message_template_name": "order_update", "message_template_language": "en_US",
+                  "reason": "NONE"}}]})
+}
+
+#[test]
+fn the_newest_template_status_of_a_delivery_wins_and_older_ones_are_guarded_in_sql() {
+    let body = json!({"object": "whatsapp_business_account", "entry": [
+        template_update("PAUSED", 1_700_000_200),
+        template_update("APPROVED", 1_700_000_100),
+    ]});
+    let p = plan(body.to_string().as_bytes());
+    assert_eq!(p.templates.len(), 2);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let stmt = writes
+        .statements
+        .iter()
+        .find(|s| s.sql.contains("INTO templates"))
+        .unwrap();
+    assert!(stmt
+        .sql
+        .contains("excluded.status_at >= templates.status_at"));
+    let Arg::Text(rows) = &stmt.args[0] else {
+        panic!()
+    };
+    let rows: Value = serde_json::from_str(rows).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0][4], "PAUSED");
+    assert_eq!(rows[0][6], 1_700_000_200);
+}
+
+fn bound_text_sizes(writes: &wa_edge::store::Writes) -> Vec<usize> {
+    writes
+        .statements
+        .iter()
+        .flat_map(|s| s.args.iter())
+        .filter_map(|a| match a {
+            Arg::Text(t) => Some(t.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn joined_parts(writes: &wa_edge::store::Writes, owner: &str) -> String {
+    let mut parts: Vec<(i64, String)> = writes
+        .statements
+        .iter()
+        .filter(|s| s.sql.contains("INTO raw_parts"))
+        .filter(|s| s.args[0] == Arg::Text(owner.into()))
+        .map(|s| match (&s.args[1], &s.args[2]) {
+            (Arg::Int(i), Arg::Text(t)) => (*i, t.clone()),
+            _ => panic!(),
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().map(|(_, t)| t).collect()
+}
+
+#[test]
+fn a_message_with_a_huge_text_is_stored_in_parts_under_the_row_limit() {
+    let mut v: Value = serde_json::from_slice(&fixture("text")).unwrap();
+    let text = "é".repeat(750_000); // 1.5 MB
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = json!(text);
+    let p = plan(v.to_string().as_bytes());
+    assert_eq!(p.messages.len(), 1);
+    assert!(p.messages[0].text.as_ref().unwrap().len() <= ingest::MAX_SEARCH_TEXT);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    assert!(bound_text_sizes(&writes).iter().all(|n| *n <= 800_000));
+    let owner = format!("message:{}", p.messages[0].id.as_str());
+    let joined = joined_parts(&writes, &owner);
+    assert_eq!(joined, p.messages[0].raw, "the parts rebuild the raw JSON");
+    let to_r2 = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::R2);
+    assert_eq!(to_r2.blobs.len(), 1);
+    assert_eq!(to_r2.blobs[0].data, p.messages[0].raw);
+    assert!(to_r2
+        .statements
+        .iter()
+        .all(|s| !s.sql.contains("raw_parts")));
+}
+
+#[test]
+fn big_dead_letters_are_split_and_rebuild_exactly() {
+    let text_body = "x".repeat(3_500_000);
+    let bytes_body: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8 | 0x80).collect();
+    for body in [text_body.as_bytes(), &bytes_body[..]] {
+        let p = plan(body);
+        assert_eq!(p.events[0].kind, kinds::DEAD_LETTER);
+        assert!(p.events[0].raw.len() > INLINE_RAW_MAX);
+        let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+        assert!(bound_text_sizes(&writes).iter().all(|n| *n <= PART_BYTES));
+        let joined = joined_parts(&writes, &format!("event:{}", p.events[0].id));
+        let (_, rebuilt) = wa_edge::api::raw_body(Some(p.events[0].raw_encoding.as_str()), joined);
+        assert_eq!(rebuilt, body);
+        assert!(writes.statements.len() < 20);
+    }
+}
+
+fn messages_delivery(n: usize, text: &str) -> Vec<u8> {
+    let messages: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"from": format!("1650555{:04}", i % 300), "id": format!("wamid.{i}"),
+                        "timestamp": (1_700_000_000 + i).to_string(), "type": "text",
+                        "text": {"body": text}})
+        })
+        .collect();
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+        "value": {"messaging_product": "whatsapp",
+                  "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                  "messages": messages}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// D1 queries a delivery's invocation makes besides its write batch: rules
+/// (1), erasure salt and tombstones (2), the known lookups (3), and after
+/// the response one claim batch (2), one record batch (at most 3) and the
+/// channel load (1).
+const QUERIES_BESIDES_WRITES: usize = 1 + 2 + 3 + 2 + 3 + 1;
+/// The Free plan's limit per invocation.
+const FREE_PLAN_QUERIES: usize = 50;
+
+#[test]
+fn a_thousand_messages_with_an_any_and_mark_read_rule_stay_within_fifty_queries() {
+    let rule: Rule = Rule::parse(
+        br#"{"priority": 1, "match": {"any": true}, "mark_read": true, "reply": {"type": "text", "text": {"body": "Thanks!"}}}"#,
+    )
+    .unwrap();
+    for (n, text) in [
+        (1000, "hello"),
+        (1000, "STOP"),
+        (900, &"long text ".repeat(400)[..]),
+    ] {
+        let body = messages_delivery(n, text);
+        assert!(body.len() < 4 * 1024 * 1024);
+        let p = plan(&body);
+        assert_eq!(p.messages.len(), n);
+        let mut next = 0;
+        let effects = decide(
+            &p,
+            std::slice::from_ref(&rule),
+            &Known::default(),
+            &OptSettings::default(),
+            &|_, _| None,
+            &mut || {
+                next += 1;
+                format!("out_{next:032x}")
+            },
+        );
+        assert!(effects.enqueue.len() + effects.opts.len() >= n);
+        let enqueue = wa_edge::send::enqueue_statements(&effects.enqueue, 1);
+        let writes = delivery_writes(&p, &effects.opts, enqueue, 1, SpillTo::Rows);
+        let total = writes.statements.len() + QUERIES_BESIDES_WRITES;
+        assert!(
+            total <= FREE_PLAN_QUERIES,
+            "{n} x {:?}: {total} queries",
+            &text[..5]
+        );
+        for s in &writes.statements {
+            assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
+        }
+    }
+    // After the response only a bounded number are sent; the rest wait for the cron.
+    const { assert!(wa_edge::outbox::AFTER_RESPONSE_MAX <= 40) };
+}
+
+#[test]
+fn a_status_with_callback_data_resolves_its_outbox_row_on_its_own_channel() {
+    let mut v: Value = serde_json::from_slice(&fixture("status_delivered")).unwrap();
+    let id = "out_0123456789abcdef0123456789abcdef";
+    v["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] =
+        json!(format!("{id}|crm"));
+    let p = plan(v.to_string().as_bytes());
+    assert_eq!(p.statuses[0].outbox_id.as_deref(), Some(id));
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let resolve = writes
+        .statements
+        .iter()
+        .find(|s| s.sql.starts_with("UPDATE outbox"))
+        .expect("a resolving update");
+    assert!(resolve.sql.contains("outbox.phone_number_id = j.pnid"));
+    assert!(resolve.sql.contains("state IN ('unknown', 'sending')"));
+}
+
+#[test]
+fn erasure_forgets_redelivered_items_dated_before_it_and_keeps_later_ones() {
+    use wa_edge::erasure::{forget, tombstone_key};
+    let key = tombstone_key("salt", "16505551234");
+    assert_eq!(key.len(), 64);
+    assert!(!key.contains("16505551234"));
+    assert_ne!(key, tombstone_key("other salt", "16505551234"));
+    let mut p = plan(&fixture("text"));
+    let at = p.messages[0].at;
+    let erased = HashMap::from([("16505551234".to_owned(), at)]);
+    forget(&mut p, &erased);
+    assert!(p.messages.is_empty() && p.contacts.is_empty() && p.windows.is_empty());
+    let mut later = plan(&fixture("text"));
+    forget(
+        &mut later,
+        &HashMap::from([("16505551234".to_owned(), at - 1)]),
+    );
+    assert_eq!(
+        later.messages.len(),
+        1,
+        "a message after the erasure is new"
+    );
+    let mut statuses = plan(&fixture("status_read"));
+    let recipient = statuses.statuses[0].recipient_id.clone().unwrap();
+    forget(&mut statuses, &HashMap::from([(recipient.0, i64::MAX)]));
+    assert!(statuses.statuses.is_empty());
+}
+
+#[test]
+fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
+    use wa_edge::erasure::{ensure_salt, erase_lookups, erase_statements};
+    let forms = vec!["5511987654321".to_owned(), "551187654321".to_owned()];
+    let stmts = erase_statements("5511987654321", &forms, "k", 1_700_000_000_000);
+    let tables: Vec<&str> = stmts
+        .iter()
+        .filter_map(|s| s.sql.split_whitespace().nth(2))
+        .collect();
+    for t in [
+        "raw_parts",
+        "statuses",
+        "events",
+        "messages",
+        "outbox",
+        "windows",
+        "opt_outs",
+        "contacts",
+        "erased",
+    ] {
+        assert!(tables.contains(&t), "{t} is not erased: {tables:?}");
+    }
+    let mut all = stmts;
+    all.extend(erase_lookups("5511987654321"));
+    all.extend(ensure_salt("s"));
+    for s in all {
+        assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
+    }
+}
