@@ -1,6 +1,7 @@
 // Starts the built worker (build/index.js) inside workerd through Miniflare,
 // with a fresh local D1 database with the migrations applied.
 import { Miniflare } from "miniflare";
+import { before, after, beforeEach } from "node:test";
 import { createHmac, randomUUID } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, dirname } from "node:path";
@@ -21,10 +22,11 @@ export function sign(body, secret = SECRET) {
   return "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
 }
 
-function migrationStatements() {
+/** The statements of the migrations whose file names pass `keep`, in order. */
+export function migrationStatements(keep = () => true) {
   const dir = join(root, "migrations");
   return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
+    .filter((f) => f.endsWith(".sql") && keep(f))
     .sort()
     .flatMap((f) =>
       readFileSync(join(dir, f), "utf8")
@@ -82,7 +84,7 @@ function sqlClient(fetcher) {
 }
 
 /** Starts a worker. `bindings` override the default test configuration. */
-export async function startWorker({ bindings = {}, outboundService, r2Buckets } = {}) {
+export async function startWorker({ bindings = {}, outboundService, r2Buckets, migrations = () => true } = {}) {
   const logs = [];
   const database = `wa-edge-e2e-${randomUUID()}`;
   const compatibilityDate = "2026-05-01";
@@ -125,7 +127,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets } 
   });
   await mf.ready;
   const db = sqlClient(await mf.getWorker("sql"));
-  await db.batch(migrationStatements().map((sql) => db.prepare(sql)));
+  await db.batch(migrationStatements(migrations).map((sql) => db.prepare(sql)));
 
   const call = (path, init = {}) => mf.dispatchFetch(`http://wa-edge.test${path}`, init);
   const api = async (path, token = ADMIN_TOKEN) => {
@@ -302,5 +304,28 @@ export async function eventually(probe, ms = 10000) {
     if (value) return value;
     if (Date.now() > end) throw new Error("condition not reached in time");
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Registers the hooks of a describe block that runs one worker: started
+ * before its tests with `options` (`graph`: a FakeGraph on the outbound
+ * fetch), closed after them, and unless `reset` is false emptied (and the
+ * graph reset) before each test, then `each(worker)` run. `set` receives the
+ * worker.
+ */
+export function useWorker({ graph, reset = true, each, ...options } = {}, set) {
+  let w;
+  before(async () => {
+    w = await startWorker({ outboundService: graph?.handler, ...options });
+    set(w);
+  });
+  after(() => w.close());
+  if (reset) {
+    beforeEach(async () => {
+      await w.reset();
+      graph?.reset();
+      if (each) await each(w);
+    });
   }
 }

@@ -1,11 +1,11 @@
 // Trust, tried the way an attacker or a careless operator would: the token
 // cannot be walked around, a channel speaks only for itself, nothing is sent
 // twice or after STOP, nothing acknowledged is lost, erasure forgets.
-import { describe, it, before, after, beforeEach } from "node:test";
+import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import {
-  startWorker, fixture, FakeGraph, graphError, eventually, ADMIN_TOKEN, sign,
+  startWorker, useWorker, fixture, FakeGraph, graphError, eventually, ADMIN_TOKEN, migrationStatements,
 } from "./helpers.mjs";
 
 const PNID = "106540352242922";
@@ -69,8 +69,7 @@ const messageRequests = (graph) => graph.requests.filter((r) => r.body?.type);
 
 describe("one router, one token check", () => {
   let w;
-  before(async () => (w = await startWorker()));
-  after(() => w.close());
+  useWorker({ reset: false }, (x) => (w = x));
 
   it("serves no percent-encoded spelling of /v1 without the token", async () => {
     for (const [method, path] of [
@@ -111,12 +110,7 @@ describe("one router, one token check", () => {
 describe("secret names name secrets", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
-  after(() => w.close());
-  beforeEach(async () => {
-    await w.reset();
-    graph.reset();
-  });
+  useWorker({ graph, bindings: secrets }, (x) => (w = x));
 
   it("refuses a channel that names the admin token, the app secret or any setting", async () => {
     for (const [field, name] of [
@@ -143,14 +137,13 @@ describe("secret names name secrets", () => {
 describe("a 360dialog path speaks for its own number only", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
-  after(() => w.close());
-  beforeEach(async () => {
-    await w.reset();
-    graph.reset();
-    assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
-    assert.equal((await w.send("/v1/rules", { priority: 1, match: { any: true }, reply: { type: "text", text: { body: "auto" } } }))[0], 201);
-  });
+  useWorker({
+    graph, bindings: secrets,
+    each: async () => {
+      assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
+      assert.equal((await w.send("/v1/rules", { priority: 1, match: { any: true }, reply: { type: "text", text: { body: "auto" } } }))[0], 201);
+    },
+  }, (x) => (w = x));
 
   const via360 = (body) => w.fetch(`/webhook/360dialog/${D360_PN}`, {
     method: "POST",
@@ -200,13 +193,12 @@ describe("a 360dialog path speaks for its own number only", () => {
 describe("at most once", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: { GRAPH_TIMEOUT_S: "1" } })));
-  after(() => w.close());
-  beforeEach(async () => {
-    await w.reset();
-    graph.reset();
-    await posted(w, inbound({ ts: now() - 60 }));
-  });
+  useWorker({
+    graph, bindings: { GRAPH_TIMEOUT_S: "1" },
+    each: async () => {
+      await posted(w, inbound({ ts: now() - 60 }));
+    },
+  }, (x) => (w = x));
 
   it("names the outbox row in biz_opaque_callback_data and keeps the caller's own", async () => {
     const [, { id }] = await w.send("/v1/messages", text("x", { biz_opaque_callback_data: "crm-42" }));
@@ -298,13 +290,12 @@ describe("a connection that fails", () => {
 describe("STOP wins at send time, per channel", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler, bindings: secrets })));
-  after(() => w.close());
-  beforeEach(async () => {
-    await w.reset();
-    graph.reset();
-    await posted(w, inbound({ ts: now() - 60 }));
-  });
+  useWorker({
+    graph, bindings: secrets,
+    each: async () => {
+      await posted(w, inbound({ ts: now() - 60 }));
+    },
+  }, (x) => (w = x));
 
   it("fails a send waiting on a 429 when the customer writes STOP meanwhile", async () => {
     graph.respond({ status: 429, body: graphError(130429, "Rate limit hit"), headers: { "Retry-After": "60" } });
@@ -351,9 +342,7 @@ describe("STOP wins at send time, per channel", () => {
 
 describe("time from the payload is bounded", () => {
   let w;
-  before(async () => (w = await startWorker()));
-  after(() => w.close());
-  beforeEach(() => w.reset());
+  useWorker({}, (x) => (w = x));
 
   it("lets START undo a STOP dated in the year 2286", async () => {
     await posted(w, inbound({ body: "STOP", ts: 9_999_999_999 }));
@@ -375,9 +364,7 @@ describe("nothing acknowledged is lost, whatever its size", () => {
   for (const [name, r2Buckets] of [["split across rows", undefined], ["kept in R2", ["MEDIA"]]]) {
     describe(name, () => {
       let w;
-      before(async () => (w = await startWorker({ r2Buckets })));
-      after(() => w.close());
-      beforeEach(() => w.reset());
+      useWorker({ r2Buckets }, (x) => (w = x));
 
       it("stores a 3.5 MB signed non-JSON body and reads it back byte for byte", async () => {
         const body = Buffer.from("not json ".repeat(400_000).slice(0, 3_500_000));
@@ -420,11 +407,9 @@ describe("nothing acknowledged is lost, whatever its size", () => {
 describe("a bounded D1 budget per delivery", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler })));
-  after(() => w.close());
+  useWorker({ graph }, (x) => (w = x));
 
   it("stores 1000 messages with an any + mark_read rule, sends a bounded first share, the cron the rest", async () => {
-    await w.reset();
     await w.send("/v1/rules", { priority: 1, match: { any: true }, mark_read: true, reply: { type: "text", text: { body: "Thanks" } } });
     const v = JSON.parse(inbound());
     const value = v.entry[0].changes[0].value;
@@ -455,11 +440,9 @@ describe("a bounded D1 budget per delivery", () => {
 
 describe("template status moves forward in time only", () => {
   let w;
-  before(async () => (w = await startWorker()));
-  after(() => w.close());
+  useWorker({}, (x) => (w = x));
 
   it("ignores a late redelivered APPROVED after a newer PAUSED", async () => {
-    await w.reset();
     const update = (event, time) => {
       const v = JSON.parse(fixture("template_status_update"));
       v.entry[0].time = time;
@@ -478,11 +461,9 @@ describe("template status moves forward in time only", () => {
 describe("erasure", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler })));
-  after(() => w.close());
+  useWorker({ graph }, (x) => (w = x));
 
   it("removes a contact and everything that names them, and redeliveries do not bring them back", async () => {
-    await w.reset();
     const first = inbound({ ts: now() - 120, body: "my address is 1 Main St" });
     await posted(w, first);
     const [, { id }] = await w.send("/v1/messages", text("We ship tomorrow"));
@@ -524,11 +505,9 @@ describe("erasure", () => {
 describe("bad input gets a clear 4xx, and the worker survives errors", () => {
   const graph = new FakeGraph();
   let w;
-  before(async () => (w = await startWorker({ outboundService: graph.handler })));
-  after(() => w.close());
+  useWorker({ graph }, (x) => (w = x));
 
   it("refuses an Idempotency-Key over 255 characters instead of ignoring it", async () => {
-    await w.reset();
     await posted(w, inbound({ ts: now() - 60 }));
     const [status, body] = await w.send("/v1/messages", text(), { "Idempotency-Key": "k".repeat(256) });
     assert.equal(status, 400);
@@ -537,7 +516,6 @@ describe("bad input gets a clear 4xx, and the worker survives errors", () => {
   });
 
   it("serves the next request normally after one that failed inside the handler", async () => {
-    await w.reset();
     await w.db.prepare("ALTER TABLE messages RENAME TO messages_away").run();
     try {
       const res = await w.post(inbound());
@@ -556,5 +534,33 @@ describe("bad input gets a clear 4xx, and the worker survives errors", () => {
       await res.arrayBuffer();
     }
     assert.equal((await w.fetch("/healthz")).status, 200);
+  });
+});
+
+describe("migrating a deployment that predates per-channel opt-outs", () => {
+  let w;
+  useWorker({ migrations: (f) => f < "0004", reset: false }, (x) => (w = x));
+
+  it("keeps a global STOP for every channel the contact wrote to, and every outbox row", async () => {
+    const t = 1_700_000_000;
+    await w.db.batch([
+      w.db.prepare("INSERT INTO contacts (wa_id, phone_number_id, first_seen, last_seen, updated_at, opted_out, opt_changed_at) VALUES ('111', 'pnA', ?1, ?1, ?1, 1, ?1)").bind(t),
+      w.db.prepare("INSERT INTO contacts (wa_id, phone_number_id, first_seen, last_seen, updated_at, opted_out, opt_changed_at) VALUES ('222', 'pnA', ?1, ?1, ?1, 0, ?1)").bind(t),
+      w.db.prepare("INSERT INTO contacts (wa_id, phone_number_id, first_seen, last_seen, updated_at) VALUES ('333', 'pnA', ?1, ?1, ?1)").bind(t),
+      w.db.prepare("INSERT INTO windows (wa_id, phone_number_id, last_inbound_at) VALUES ('111', 'pnA', ?1), ('111', 'pnB', ?1)").bind(t),
+      w.db.prepare("INSERT INTO outbox (id, phone_number_id, wa_id, payload, state, next_attempt_at, source, created_at, updated_at) VALUES ('out_1', 'pnA', '111', '{}', 'sent', 1, 'api', 1, 1)"),
+    ]);
+    await w.db.batch(migrationStatements((f) => f >= "0004").map((sql) => w.db.prepare(sql)));
+    const opts = (await w.db.prepare("SELECT phone_number_id, wa_id, opted_out FROM opt_outs ORDER BY wa_id, phone_number_id").all()).results;
+    assert.deepEqual(opts, [
+      { phone_number_id: "pnA", wa_id: "111", opted_out: 1 },
+      { phone_number_id: "pnB", wa_id: "111", opted_out: 1 },
+      { phone_number_id: "pnA", wa_id: "222", opted_out: 0 },
+    ]);
+    const row = await w.db.prepare("SELECT id, state, payload FROM outbox").first();
+    assert.deepEqual(row, { id: "out_1", state: "sent", payload: "{}" });
+    await w.db.prepare("UPDATE outbox SET state = 'unknown'").run();
+    const [, c] = await w.api("/v1/contacts/111");
+    assert.deepEqual(c.opted_out_channels.sort(), ["pnA", "pnB"]);
   });
 });
