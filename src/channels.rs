@@ -26,7 +26,6 @@ pub const MAX_TEST_RECIPIENTS: usize = 5;
 
 /// A channel as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Channel {
     pub phone_number_id: String,
     #[serde(default)]
@@ -82,7 +81,7 @@ impl Channel {
     /// Parses and validates a channel from the API.
     pub fn parse(body: &[u8]) -> Result<Channel, ChannelError> {
         let c: Channel =
-            serde_json::from_slice(body).map_err(|e| err(format!("not a valid channel: {e}")))?;
+            crate::strict::parse(body).map_err(|e| err(format!("not a valid channel: {e}")))?;
         c.validate()?;
         Ok(c)
     }
@@ -106,7 +105,8 @@ impl Channel {
         if let Some(obj) = merged.as_object_mut() {
             obj.extend(fields);
         }
-        let c: Channel = serde_json::from_value(merged).map_err(|e| err(format!("{e}")))?;
+        let merged = serde_json::to_vec(&merged).map_err(|e| err(e.to_string()))?;
+        let c: Channel = crate::strict::parse(&merged).map_err(err)?;
         c.validate()?;
         Ok(c)
     }

@@ -35,6 +35,7 @@ pub mod rules;
 pub mod send;
 pub mod settings;
 pub mod store;
+pub mod strict;
 pub mod webhook;
 pub mod window;
 

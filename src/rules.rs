@@ -12,7 +12,6 @@ use serde_json::Value;
 
 /// What a rule matches. Exactly one key is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Match {
     /// Case- and whitespace-insensitive equality with the message text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,7 +38,6 @@ pub struct Match {
 
 /// One span of opening hours in the rule's time zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Span {
     /// `mon` ... `sun`.
     pub days: Vec<String>,
@@ -51,7 +49,6 @@ pub struct Span {
 
 /// Opening hours; outside them the `away` message answers instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Hours {
     /// IANA time zone, e.g. `Europe/Berlin`.
     pub tz: String,
@@ -62,7 +59,6 @@ pub struct Hours {
 
 /// An auto-reply rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Rule {
     #[serde(default)]
     pub id: String,
@@ -139,7 +135,7 @@ impl Rule {
     /// by the caller, which has the time-zone database.
     pub fn parse(body: &[u8]) -> Result<Rule, RuleError> {
         let rule: Rule =
-            serde_json::from_slice(body).map_err(|e| err(format!("not a valid rule: {e}")))?;
+            crate::strict::parse(body).map_err(|e| err(format!("not a valid rule: {e}")))?;
         rule.validate()?;
         Ok(rule)
     }

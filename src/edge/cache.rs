@@ -15,11 +15,21 @@ use worker::D1Database;
 /// One cached table: when it was loaded and its rows.
 pub type Slot<T> = RefCell<Option<(i64, Vec<T>)>>;
 
-/// Parses the `body` column of each row, skipping rows that do not parse.
+/// Parses the `body` column of each row. Stored types read leniently, so a
+/// row fails only when it is damaged; it is then skipped and logged, never
+/// dropped silently.
 pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
     rows.iter()
-        .filter_map(|r| r["body"].as_str())
-        .filter_map(|b| serde_json::from_str(b).ok())
+        .filter_map(|r| {
+            let parsed = r
+                .get("body")
+                .and_then(Value::as_str)
+                .and_then(|b| serde_json::from_str(b).ok());
+            if parsed.is_none() {
+                http::log(crate::logline::LogLine::new("config.unreadable_row"));
+            }
+            parsed
+        })
         .collect()
 }
 

@@ -102,7 +102,6 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate,
         d1Databases: { DB: database },
-        kvNamespaces: ["CACHE"],
         r2Buckets,
         bindings: {
           WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,

@@ -1,0 +1,38 @@
+//! API input is read strictly, stored configuration leniently. Stored types
+//! (channels, rules) accept fields they do not know, so a row written by a
+//! newer release still loads after a rollback; the API refuses such fields
+//! by comparing the request with what the type kept of it.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The path of the first key in `input` that `kept` (the parsed value
+/// serialised again) does not have. Null values count as absent.
+pub fn unknown_field(input: &Value, kept: &Value) -> Option<String> {
+    match (input, kept) {
+        (Value::Object(i), Value::Object(k)) => i.iter().find_map(|(key, v)| match k.get(key) {
+            None if v.is_null() => None,
+            None => Some(key.clone()),
+            Some(kv) => unknown_field(v, kv).map(|rest| format!("{key}.{rest}")),
+        }),
+        (Value::Array(i), Value::Array(k)) => i
+            .iter()
+            .zip(k)
+            .enumerate()
+            .find_map(|(n, (iv, kv))| unknown_field(iv, kv).map(|rest| format!("[{n}].{rest}"))),
+        _ => None,
+    }
+}
+
+/// Parses `body` as `T`, refusing keys `T` does not know; the error is a
+/// sentence naming the field.
+pub fn parse<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, String> {
+    let input: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let parsed: T = T::deserialize(&input).map_err(|e| e.to_string())?;
+    let kept = serde_json::to_value(&parsed).map_err(|e| e.to_string())?;
+    match unknown_field(&input, &kept) {
+        Some(path) => Err(format!("{}: is not a known field", path.replace(".[", "["))),
+        None => Ok(parsed),
+    }
+}
