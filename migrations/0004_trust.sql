@@ -75,6 +75,24 @@ CREATE TABLE IF NOT EXISTS raw_parts (
   PRIMARY KEY (owner, part)
 );
 
+-- The media id of an inbound image, audio, video, document or sticker, so
+-- erasure finds the person's media in R2 without reading raw JSON.
+ALTER TABLE messages ADD COLUMN media_id TEXT;
+
+-- The customers an event names (canonical wa_ids found under wa_id, from and
+-- recipient_id in its raw JSON), so erasure finds their events by key.
+CREATE TABLE IF NOT EXISTS event_contacts (
+  wa_id    TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (wa_id, event_id)
+);
+-- Events stored before this migration: the numbers their JSON names.
+WITH e AS MATERIALIZED (SELECT id, raw FROM events WHERE raw_encoding = 'json' AND json_valid(raw))
+INSERT INTO event_contacts (wa_id, event_id)
+SELECT DISTINCT t.value, e.id FROM e, json_tree(e.raw) t
+WHERE t.key IN ('wa_id', 'from', 'recipient_id') AND t.type = 'text'
+ON CONFLICT DO NOTHING;
+
 -- Erased contacts: a salted hash of the canonical wa_id and when it was
 -- erased, so a redelivery of an older webhook does not bring them back. It
 -- holds no personal data.

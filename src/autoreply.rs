@@ -242,14 +242,16 @@ pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
             .collect::<Vec<_>>(),
     )
     .to_string();
-    let keys = Value::from(
+    // (channel, contact) pairs, matched as row values so the primary keys
+    // of windows and opt_outs serve the lookups.
+    let pairs = Value::from(
         plan.messages
             .iter()
             .filter_map(|m| {
-                Some(contact_key(
+                Some(json!([
                     m.phone_number_id.as_ref()?.as_str(),
-                    m.wa_id.as_str(),
-                ))
+                    m.wa_id.as_str()
+                ]))
             })
             .collect::<Vec<_>>(),
     )
@@ -261,13 +263,15 @@ pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
         ),
         Stmt::new(
             "SELECT phone_number_id || ' ' || wa_id AS v FROM windows \
-WHERE phone_number_id || ' ' || wa_id IN (SELECT value FROM json_each(?1))",
-            vec![keys.clone().into()],
+WHERE (phone_number_id, wa_id) IN (SELECT json_extract(value, '$[0]'), \
+json_extract(value, '$[1]') FROM json_each(?1))",
+            vec![pairs.clone().into()],
         ),
         Stmt::new(
             "SELECT phone_number_id || ' ' || wa_id AS v FROM opt_outs WHERE opted_out = 1 \
-AND phone_number_id || ' ' || wa_id IN (SELECT value FROM json_each(?1))",
-            vec![keys.into()],
+AND (phone_number_id, wa_id) IN (SELECT json_extract(value, '$[0]'), \
+json_extract(value, '$[1]') FROM json_each(?1))",
+            vec![pairs.into()],
         ),
     ]
 }

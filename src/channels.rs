@@ -234,6 +234,30 @@ pub struct Bases {
     pub d360: String,
 }
 
+/// Refuses `candidate` when another channel already authenticates its
+/// webhook with the same secret: a credential speaks for one number only.
+pub fn check_own_webhook_secret(
+    candidate: &Channel,
+    others: &[Channel],
+) -> Result<(), ChannelError> {
+    let Some(name) = candidate.webhook_auth_secret.as_deref() else {
+        return Ok(());
+    };
+    let shared = others.iter().find(|o| {
+        o.phone_number_id != candidate.phone_number_id
+            && o.webhook_auth_secret
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    });
+    match shared {
+        Some(o) => Err(err(format!(
+            "webhook_auth_secret: {name} already authenticates channel {}; each 360dialog number needs a credential of its own",
+            o.phone_number_id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Why a send is refused by the channel's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitRefusal {

@@ -49,7 +49,8 @@ pub fn ensure_salt(fresh: &str) -> [Stmt; 2] {
 }
 
 /// The canonical wa_ids a plan names (senders, contacts, opt changes,
-/// status recipients): the ones to look up among the tombstones.
+/// status recipients, numbers named in events): the ones to look up among
+/// the tombstones.
 pub fn named(plan: &Plan) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     out.extend(plan.messages.iter().map(|m| m.wa_id.0.clone()));
@@ -61,6 +62,7 @@ pub fn named(plan: &Plan) -> BTreeSet<String> {
             .filter_map(|s| s.recipient_id.as_ref())
             .map(|r| crate::phone::canonical_wa_id(r.as_str())),
     );
+    out.extend(plan.events.iter().flat_map(|e| e.names.iter().cloned()));
     out
 }
 
@@ -90,57 +92,82 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
             .as_ref()
             .is_none_or(|r| !gone(&crate::phone::canonical_wa_id(r.as_str()), s.timestamp))
     });
+    plan.events
+        .retain(|e| !e.names.iter().any(|n| gone(n, e.at)));
 }
 
-/// What must be read before erasing `wa_id`: the forms WhatsApp used for
-/// them, the media they sent (kept in R2 under `media/<id>`), and raw
-/// bodies of theirs kept in R2.
-pub fn erase_lookups(wa_id: &str) -> [Stmt; 3] {
+// The events that name any of the forms in ?2 (a JSON array): by the
+// event_contacts index, and text dead letters by searching their text.
+macro_rules! named_events {
+    () => {
+        "SELECT event_id FROM event_contacts WHERE wa_id IN (SELECT value FROM json_each(?2)) \
+UNION SELECT id FROM events WHERE kind = 'dead_letter' AND raw_encoding = 'text' \
+AND raw_ref IS NULL AND EXISTS (SELECT 1 FROM json_each(?2) f \
+WHERE instr(events.raw, f.value) > 0)"
+    };
+}
+
+/// What must be read before erasing `wa_id` (canonical; `forms` every
+/// spelling of it): the forms WhatsApp last used for them, the media they
+/// sent (kept in R2 under `media/<id>`), and raw bodies of theirs kept in R2.
+pub fn erase_lookups(wa_id: &str, forms: &[String]) -> [Stmt; 3] {
+    let forms = Value::from(forms.to_vec()).to_string();
     [
         Stmt::new(
             "SELECT last_wa_id FROM contacts WHERE wa_id = ?1",
             vec![wa_id.into()],
         ),
         Stmt::new(
-            "SELECT DISTINCT json_extract(raw, '$.' || type || '.id') AS media_id FROM messages \
-WHERE wa_id = ?1 AND direction = 'in' AND raw_ref IS NULL \
-AND json_valid(raw) AND json_extract(raw, '$.' || type || '.id') IS NOT NULL",
+            "SELECT DISTINCT media_id FROM messages WHERE wa_id = ?1 AND media_id IS NOT NULL",
             vec![wa_id.into()],
         ),
         Stmt::new(
-            "SELECT raw_ref FROM messages WHERE wa_id = ?1 AND raw_ref LIKE 'r2:%' \
-UNION SELECT s.raw_ref FROM statuses s JOIN messages m ON m.wamid = s.wamid \
-WHERE m.wa_id = ?1 AND s.raw_ref LIKE 'r2:%'",
-            vec![wa_id.into()],
+            concat!(
+                "SELECT raw_ref FROM messages WHERE wa_id = ?1 AND raw_ref LIKE 'r2:%' ",
+                "UNION SELECT raw_ref FROM statuses WHERE raw_ref LIKE 'r2:%' AND (wamid IN ",
+                "(SELECT wamid FROM messages WHERE wa_id = ?1) OR recipient_id IN ",
+                "(SELECT value FROM json_each(?2))) ",
+                "UNION SELECT raw_ref FROM events WHERE raw_ref LIKE 'r2:%' AND id IN (",
+                named_events!(),
+                ")"
+            ),
+            vec![wa_id.into(), forms.into()],
         ),
     ]
 }
 
 /// The statements that erase `wa_id` (canonical) at `now_ms`, as one batch.
-/// `forms` are every spelling of the number WhatsApp used (the canonical
+/// `forms` are every spelling of the number WhatsApp may use (the canonical
 /// one included); `key` is the tombstone key.
 ///
 /// Erased: their messages in both directions, the statuses of those
-/// messages and any status addressed to them, the events whose raw JSON
-/// names them, their outbox rows (payloads included), windows, opt-out
-/// state, the contact row, and spilled raw bodies of all of these.
+/// messages and any status addressed to them, the events that name them
+/// (found through `event_contacts`, and text dead letters that contain the
+/// number), their outbox rows (payloads included), windows, opt-out state,
+/// the contact row, and the split raw bodies of all of these.
 pub fn erase_statements(wa_id: &str, forms: &[String], key: &str, now_ms: i64) -> Vec<Stmt> {
     let forms = Value::from(forms.to_vec()).to_string();
     let both = || vec![wa_id.into(), forms.as_str().into()];
     vec![
         Stmt::new(
-            "DELETE FROM events WHERE EXISTS (SELECT 1 FROM json_each(?2) f \
-WHERE instr(events.raw, '\"' || f.value || '\"') > 0) \
-OR (raw_ref = 'parts' AND EXISTS (SELECT 1 FROM raw_parts p, json_each(?2) f \
-WHERE p.owner = 'event:' || events.id AND instr(p.data, '\"' || f.value || '\"') > 0))",
+            concat!(
+                "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages ",
+                "WHERE wa_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status ",
+                "FROM statuses s WHERE s.wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1) ",
+                "OR s.recipient_id IN (SELECT value FROM json_each(?2))) ",
+                "OR owner IN (SELECT 'event:' || event_id FROM (",
+                named_events!(),
+                "))"
+            ),
             both(),
         ),
         Stmt::new(
-            "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages \
-WHERE wa_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status FROM statuses s \
-WHERE s.wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1) \
-OR s.recipient_id IN (SELECT value FROM json_each(?2))) \
-OR (owner LIKE 'event:%' AND substr(owner, 7) NOT IN (SELECT id FROM events))",
+            concat!("DELETE FROM events WHERE id IN (", named_events!(), ")"),
+            both(),
+        ),
+        Stmt::new(
+            "DELETE FROM event_contacts WHERE event_id IN (SELECT event_id FROM event_contacts \
+WHERE wa_id IN (SELECT value FROM json_each(?2))) OR event_id NOT IN (SELECT id FROM events)",
             both(),
         ),
         Stmt::new(

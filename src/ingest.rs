@@ -73,9 +73,9 @@ impl Delivery {
     }
 
     /// `t` from the payload, clamped to the receipt time when it lies more
-    /// than [`MAX_FUTURE_S`] ahead of it.
+    /// than [`MAX_FUTURE_S`] ahead of it, or before 1970.
     pub fn clamp(&self, t: i64) -> i64 {
-        if t > self.received_at.saturating_add(MAX_FUTURE_S) {
+        if t < 0 || t > self.received_at.saturating_add(MAX_FUTURE_S) {
             self.received_at
         } else {
             t
@@ -92,6 +92,16 @@ impl Delivery {
 
 /// Longest searchable text kept beside a message (its raw JSON keeps all).
 pub const MAX_SEARCH_TEXT: usize = 16 * 1024;
+/// Longest id (wamid, template id, event reference) a row is keyed by; an
+/// item with a longer one is kept as a malformed event.
+pub const MAX_ID: usize = 512;
+/// Longest phone number, wa_id, phone number id or WABA id.
+pub const MAX_NUMBER: usize = 64;
+/// Longest short field (conversation id, categories, reply ids).
+pub const MAX_FIELD: usize = 256;
+/// Longest JSON kept in a column beside the raw JSON (status errors, event
+/// summaries); longer ones stay only in the raw JSON.
+pub const MAX_SIDE_JSON: usize = 64 * 1024;
 /// Longest profile name kept.
 pub const MAX_NAME: usize = 1024;
 
@@ -127,6 +137,8 @@ pub struct MessageRow {
     pub text: Option<String>,
     pub reply_id: Option<String>,
     pub context_id: Option<WaMessageId>,
+    /// The media id of an image, audio, video, document or sticker.
+    pub media_id: Option<String>,
     pub raw: String,
 }
 
@@ -210,6 +222,11 @@ pub struct EventRow {
     pub summary: Option<String>,
     pub raw: String,
     pub raw_encoding: RawEncoding,
+    /// Canonical wa_ids the raw JSON names (`wa_id`, `from`, `recipient_id`),
+    /// so erasure finds the event without searching its text.
+    pub names: Vec<String>,
+    /// When it happened: its entry's `time` (clamped), else the receipt time.
+    pub at: i64,
 }
 
 /// Everything one delivery stores.
@@ -274,7 +291,11 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
     };
     let mut seen = Seen::default();
     for entry in entries {
-        let waba_id = entry.get("id").map(id_string);
+        let first_event = plan.events.len();
+        let waba_id = entry
+            .get("id")
+            .map(id_string)
+            .filter(|w| w.len() <= MAX_NUMBER);
         let entry_time = delivery.clamp(
             entry
                 .get("time")
@@ -333,13 +354,19 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
                     },
                 ) = (account_level, &typed)
                 {
+                    if template_id.len() > MAX_ID {
+                        plan.events
+                            .push(event(kind, waba_id.as_deref(), None, change, None));
+                        continue;
+                    }
                     plan.templates.push(TemplateStatusRow {
                         template_id: template_id.clone(),
                         waba_id: waba_id.clone().unwrap_or_default(),
-                        name: name.clone().unwrap_or_default(),
-                        language: language.clone().unwrap_or_default(),
-                        status: status.clone(),
-                        reason: reason.clone(),
+                        name: truncate(name.as_deref().unwrap_or_default(), MAX_ID).to_owned(),
+                        language: truncate(language.as_deref().unwrap_or_default(), MAX_FIELD)
+                            .to_owned(),
+                        status: truncate(status, MAX_FIELD).to_owned(),
+                        reason: reason.as_deref().map(|r| truncate(r, MAX_FIELD).to_owned()),
                         at: entry_time,
                     });
                 }
@@ -347,6 +374,12 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
                     .push(event(kind, waba_id.as_deref(), None, change, Some(&typed)));
             }
         }
+        for e in plan.events.iter_mut().skip(first_event) {
+            e.at = entry_time;
+        }
+    }
+    for e in plan.events.iter_mut().filter(|e| e.at == 0) {
+        e.at = delivery.received_at;
     }
     plan.contacts = seen.contacts.into_values().collect();
     plan.windows = seen
@@ -382,9 +415,10 @@ fn marketing_preferences<'a>(
             let at = p["timestamp"]
                 .as_i64()
                 .or_else(|| p["timestamp"].as_str()?.parse().ok())?;
+            let wa_id = p["wa_id"].as_str().filter(|w| w.len() <= MAX_NUMBER)?;
             Some(OptRow {
                 phone_number_id: pnid.clone(),
-                wa_id: WaId(crate::phone::canonical_wa_id(p["wa_id"].as_str()?)),
+                wa_id: WaId(crate::phone::canonical_wa_id(wa_id)),
                 opted_out,
                 at: delivery.clamp(at),
             })
@@ -416,6 +450,8 @@ fn dead_letter(body: &[u8]) -> EventRow {
         summary: None,
         raw,
         raw_encoding,
+        names: Vec::new(),
+        at: 0,
     }
 }
 
@@ -428,6 +464,7 @@ fn event(
     raw: &Value,
     typed: Option<&FieldEvent>,
 ) -> EventRow {
+    let names = named_numbers(raw);
     let raw = raw.to_string();
     EventRow {
         id: digest(&[
@@ -438,11 +475,62 @@ fn event(
         kind: kind.to_owned(),
         waba_id: waba_id.map(str::to_owned),
         phone_number_id: phone_number_id.cloned(),
-        reference: typed.and_then(FieldEvent::reference).map(str::to_owned),
-        summary: typed.and_then(FieldEvent::summary).map(|v| v.to_string()),
+        reference: typed
+            .and_then(FieldEvent::reference)
+            .filter(|r| r.len() <= MAX_ID)
+            .map(str::to_owned),
+        summary: typed
+            .and_then(FieldEvent::summary)
+            .map(|v| v.to_string())
+            .filter(|s| s.len() <= MAX_SIDE_JSON),
         raw,
         raw_encoding: RawEncoding::Json,
+        names,
+        at: 0,
     }
+}
+
+/// Keys whose string values name a customer's number.
+const NUMBER_KEYS: [&str; 3] = ["wa_id", "from", "recipient_id"];
+/// Most numbers recorded for one event.
+const MAX_NAMES: usize = 1000;
+
+/// The canonical wa_ids `raw` names anywhere under [`NUMBER_KEYS`].
+fn named_numbers(raw: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(s) if NUMBER_KEYS.contains(&k.as_str()) => {
+                            let wa_id = crate::phone::canonical_wa_id(s);
+                            if !wa_id.is_empty()
+                                && wa_id.len() <= MAX_NUMBER
+                                && out.len() < MAX_NAMES
+                            {
+                                out.insert(wa_id);
+                            }
+                        }
+                        other => walk(other, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(raw, &mut out);
+    out.into_iter().collect()
+}
+
+/// A message `type` as Meta spells them: lowercase letters and underscores.
+fn is_type_name(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.len() <= MAX_FIELD
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
 }
 
 /// Contacts and windows merged across a delivery's changes.
@@ -466,7 +554,16 @@ fn plan_messages(
         return;
     };
     let pnid = v.metadata.phone_number_id.as_ref();
-    let display = v.metadata.display_phone_number.as_ref();
+    let display = v
+        .metadata
+        .display_phone_number
+        .as_deref()
+        .map(|d| truncate(d, MAX_NUMBER).to_owned());
+    if pnid.is_some_and(|p| p.as_str().len() > MAX_NUMBER) {
+        plan.events
+            .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
+        return;
+    }
     if !delivery.may_speak_for(pnid) {
         plan.events
             .push(event(kinds::FOREIGN_CHANNEL, waba_id, pnid, change, None));
@@ -476,21 +573,26 @@ fn plan_messages(
     let mut names: BTreeMap<WaId, Option<String>> = BTreeMap::new();
     for raw in &v.contacts {
         match Contact::deserialize(raw) {
-            Ok(c) => {
+            Ok(c) if c.wa_id.as_str().len() <= MAX_NUMBER => {
                 let name = c
                     .profile
                     .and_then(|p| p.name)
                     .map(|n| truncate(&n, MAX_NAME).to_owned());
                 names.insert(canonical(&c.wa_id), name);
             }
-            Err(_) => plan
+            _ => plan
                 .events
                 .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None)),
         }
     }
 
     for raw in &v.messages {
-        let Ok(m) = Message::parse(raw) else {
+        let parsed = Message::parse(raw).ok().filter(|m| {
+            m.head.id.as_str().len() <= MAX_ID
+                && m.head.from.as_str().len() <= MAX_NUMBER
+                && is_type_name(&m.head.kind)
+        });
+        let Some(m) = parsed else {
             plan.events
                 .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
             continue;
@@ -529,11 +631,24 @@ fn plan_messages(
                 .content
                 .text()
                 .map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
-            reply_id: m.content.reply_id().map(str::to_owned),
-            context_id: m.head.context.as_ref().and_then(|c| c.id.clone()),
+            reply_id: m
+                .content
+                .reply_id()
+                .map(|r| truncate(r, MAX_FIELD).to_owned()),
+            context_id: m
+                .head
+                .context
+                .as_ref()
+                .and_then(|c| c.id.clone())
+                .filter(|c| c.as_str().len() <= MAX_ID),
+            media_id: m
+                .content
+                .media_id()
+                .filter(|id| id.len() <= MAX_ID)
+                .map(str::to_owned),
             id: m.head.id,
             phone_number_id: pnid.cloned(),
-            display_phone_number: display.cloned(),
+            display_phone_number: display.clone(),
             wa_id,
             sender: m.head.from,
             kind: m.head.kind,
@@ -544,11 +659,18 @@ fn plan_messages(
     }
 
     for raw in &v.statuses {
-        let Ok(s) = Status::deserialize(raw) else {
+        let parsed = Status::deserialize(raw).ok().filter(|s| {
+            s.id.as_str().len() <= MAX_ID
+                && s.recipient_id
+                    .as_ref()
+                    .is_none_or(|r| r.as_str().len() <= MAX_NUMBER)
+        });
+        let Some(s) = parsed else {
             plan.events
                 .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None));
             continue;
         };
+        let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
         plan.statuses.push(StatusRow {
             rank: s.status.rank(),
             status: s.status.as_str().to_owned(),
@@ -556,15 +678,18 @@ fn plan_messages(
             timestamp: s.timestamp,
             recipient_id: s.recipient_id,
             phone_number_id: pnid.cloned(),
-            conversation_id: s.conversation.as_ref().and_then(|c| c.id.clone()),
-            conversation_category: s
-                .conversation
-                .as_ref()
-                .and_then(|c| c.origin.as_ref())
-                .and_then(|o| o.kind.clone()),
-            pricing_category: s.pricing.as_ref().and_then(|p| p.category.clone()),
+            conversation_id: short(s.conversation.as_ref().and_then(|c| c.id.clone())),
+            conversation_category: short(
+                s.conversation
+                    .as_ref()
+                    .and_then(|c| c.origin.as_ref())
+                    .and_then(|o| o.kind.clone()),
+            ),
+            pricing_category: short(s.pricing.as_ref().and_then(|p| p.category.clone())),
             billable: s.pricing.as_ref().and_then(|p| p.billable),
-            errors: (!s.errors.is_empty()).then(|| Value::from(s.errors).to_string()),
+            errors: (!s.errors.is_empty())
+                .then(|| Value::from(s.errors).to_string())
+                .filter(|e| e.len() <= MAX_SIDE_JSON),
             outbox_id: s
                 .biz_opaque_callback_data
                 .as_deref()

@@ -341,9 +341,10 @@ pub struct Resolution {
     pub rank: i64,
 }
 
-/// Resolves rows whose outcome was unknown (or whose answer has not been
-/// recorded yet) from the statuses that name them, one bulk statement per
-/// table. A status names a row only on the row's own channel.
+/// Resolves rows from the statuses that name them, one bulk statement per
+/// table: rows whose outcome was unknown, whose answer has not been recorded
+/// yet, or that wait for a retry (Graph had the message after all: it is not
+/// sent again). A status names a row only on the row's own channel.
 pub fn resolve(resolutions: &[Resolution], now_ms: i64) -> Vec<Stmt> {
     // The highest-ranked status per row decides it.
     let mut best: std::collections::BTreeMap<&str, &Resolution> = Default::default();
@@ -370,7 +371,7 @@ THEN 'failed: reported by a status webhook' ELSE NULL END, updated_at = ?2 \
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS pnid, \
 json_extract(value, '$[2]') AS wamid, json_extract(value, '$[3]') AS status \
 FROM json_each(?1)) AS j WHERE outbox.id = j.id AND outbox.phone_number_id = j.pnid \
-AND outbox.state IN ('unknown', 'sending')";
+AND outbox.kind = 'message' AND outbox.state IN ('unknown', 'sending', 'queued')";
     const LINK: &str = "UPDATE OR IGNORE messages SET wamid = j.wamid \
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS pnid, \
 json_extract(value, '$[2]') AS wamid FROM json_each(?1)) AS j \

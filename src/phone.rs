@@ -39,3 +39,25 @@ pub fn canonical_wa_id(number: &str) -> String {
 pub fn e164(number: &str) -> String {
     format!("+{}", canonical_wa_id(number))
 }
+
+/// Every form in which WhatsApp may report the canonical wa_id `canonical`
+/// (the canonical one first), so that erasure finds them all.
+pub fn forms(canonical: &str) -> Vec<String> {
+    let d = digits(canonical);
+    let mut out = vec![d.clone()];
+    let head = |n: usize| d.get(..n).unwrap_or_default();
+    let rest = |n: usize| d.get(n..).unwrap_or_default();
+    if d.len() == 13 && d.starts_with("55") && d.as_bytes().get(4) == Some(&b'9') {
+        let mobile = d.as_bytes().get(5).copied().unwrap_or_default();
+        if (b'6'..=b'9').contains(&mobile) {
+            out.push(format!("{}{}", head(4), rest(5)));
+        }
+    }
+    if d.len() == 12 && d.starts_with("52") {
+        out.push(format!("521{}", rest(2)));
+    }
+    if d.len() == 13 && d.starts_with("549") {
+        out.push(format!("54{}", rest(3)));
+    }
+    out
+}

@@ -71,10 +71,10 @@ macro_rules! cols {
 
 const INSERT_MESSAGES: &str = concat!(
     "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
-    "type, timestamp, text, reply_id, context_id, raw, raw_ref, received_at) SELECT ",
+    "type, timestamp, text, reply_id, context_id, media_id, raw, raw_ref, received_at) SELECT ",
     cols!(0, 0),
     ", 'in', ",
-    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
 );
 
@@ -83,7 +83,13 @@ const INSERT_STATUSES: &str = concat!(
     "conversation_id, conversation_category, pricing_category, billable, errors, raw, raw_ref, ",
     "received_at) SELECT ",
     cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
-    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wamid, status) DO NOTHING"
+    // A status for a message stored under another channel is not that
+    // channel's to report (a 360dialog credential cannot mark another
+    // number's messages read or failed).
+    ", ?2 FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM messages m ",
+    "WHERE m.wamid = json_extract(value, '$[0]') ",
+    "AND m.phone_number_id IS NOT json_extract(value, '$[5]')) ",
+    "ON CONFLICT (wamid, status) DO NOTHING"
 );
 
 // In an upsert, column names on the right of SET refer to the stored row, so
@@ -119,6 +125,12 @@ const INSERT_EVENTS: &str = concat!(
     "raw_encoding, raw_ref, received_at) SELECT ",
     cols!(0, 1, 2, 3, 4, 5, 6, 7, 8),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
+);
+
+const INSERT_EVENT_CONTACTS: &str = concat!(
+    "INSERT INTO event_contacts (wa_id, event_id) SELECT ",
+    cols!(0, 1),
+    " FROM json_each(?1) WHERE ?2 IS NOT NULL ON CONFLICT DO NOTHING"
 );
 
 /// Largest JSON array bound to one statement (D1 caps a value at 1 MB).
@@ -343,6 +355,7 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
                 m.text,
                 m.reply_id,
                 m.context_id,
+                m.media_id,
                 raw,
                 raw_ref
             ])
@@ -417,6 +430,14 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         })
         .collect();
     bulk(out, INSERT_EVENTS, events.into_iter(), now_ms);
+    bulk(
+        out,
+        INSERT_EVENT_CONTACTS,
+        plan.events
+            .iter()
+            .flat_map(|e| e.names.iter().map(move |n| json!([n, e.id]))),
+        now_ms,
+    );
     let resolutions: Vec<crate::outbox::Resolution> = plan
         .statuses
         .iter()

@@ -239,7 +239,9 @@ fn a_status_with_callback_data_resolves_its_outbox_row_on_its_own_channel() {
         .find(|s| s.sql.starts_with("UPDATE outbox"))
         .expect("a resolving update");
     assert!(resolve.sql.contains("outbox.phone_number_id = j.pnid"));
-    assert!(resolve.sql.contains("state IN ('unknown', 'sending')"));
+    assert!(resolve
+        .sql
+        .contains("state IN ('unknown', 'sending', 'queued')"));
 }
 
 #[test]
@@ -293,9 +295,89 @@ fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
         assert!(tables.contains(&t), "{t} is not erased: {tables:?}");
     }
     let mut all = stmts;
-    all.extend(erase_lookups("5511987654321"));
+    all.extend(erase_lookups("5511987654321", &forms));
     all.extend(ensure_salt("s"));
     for s in all {
         assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
     }
+}
+
+#[test]
+fn every_spelling_of_a_number_is_erased() {
+    use wa_edge::phone::{canonical_wa_id, forms};
+    for (canonical, other) in [
+        ("5511987654321", "551187654321"),
+        ("525512345678", "5215512345678"),
+        ("5491123456789", "541123456789"),
+    ] {
+        let canonical = canonical_wa_id(canonical);
+        let all = forms(&canonical);
+        assert_eq!(all[0], canonical);
+        for f in &all {
+            assert_eq!(
+                canonical_wa_id(f),
+                canonical,
+                "{f} is a form of {canonical}"
+            );
+        }
+        let other = canonical_wa_id(other);
+        assert_eq!(other, canonical, "fixture forms agree");
+    }
+    assert_eq!(forms("16505551234"), ["16505551234"]);
+}
+
+#[test]
+fn a_redelivered_event_naming_an_erased_contact_is_forgotten() {
+    use wa_edge::erasure::{forget, named};
+    let mut p = plan(&fixture("user_preferences"));
+    assert!(named(&p).contains("16505551234"));
+    assert!(p.events[0].names.contains(&"16505551234".to_owned()));
+    let at = p.events[0].at;
+    forget(&mut p, &HashMap::from([("16505551234".to_owned(), at)]));
+    assert!(p.events.is_empty() && p.opts.is_empty());
+}
+
+#[test]
+fn oversized_ids_and_types_make_an_item_malformed_instead_of_failing_the_batch() {
+    let mut v: Value = serde_json::from_slice(&fixture("text")).unwrap();
+    let m = &mut v["entry"][0]["changes"][0]["value"]["messages"];
+    let mut long_id = m[0].clone();
+    long_id["id"] = json!("w".repeat(1_500_000));
+    let mut bad_type = m[0].clone();
+    bad_type["id"] = json!("wamid.badtype");
+    bad_type["type"] = json!("");
+    m.as_array_mut().unwrap().extend([long_id, bad_type]);
+    let p = plan(v.to_string().as_bytes());
+    assert_eq!(p.messages.len(), 1);
+    let malformed = p
+        .events
+        .iter()
+        .filter(|e| e.kind == kinds::MALFORMED_MESSAGE)
+        .count();
+    assert_eq!(malformed, 2);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    assert!(bound_text_sizes(&writes).iter().all(|n| *n <= 800_000));
+}
+
+#[test]
+fn two_channels_cannot_share_a_webhook_credential() {
+    use wa_edge::channels::{check_own_webhook_secret, Channel};
+    let channel = |pnid: &str, hook: &str| {
+        Channel::parse(
+            json!({"phone_number_id": pnid, "provider": "360dialog", "credential_secret": format!("KEY_{pnid}"),
+                   "webhook_auth_secret": hook})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    let a = channel("1", "HOOK_A");
+    let e =
+        check_own_webhook_secret(&channel("2", "hook_a"), std::slice::from_ref(&a)).unwrap_err();
+    assert!(e.0.starts_with("webhook_auth_secret:"), "{}", e.0);
+    assert!(check_own_webhook_secret(&channel("2", "HOOK_B"), std::slice::from_ref(&a)).is_ok());
+    assert!(
+        check_own_webhook_secret(&a, std::slice::from_ref(&a)).is_ok(),
+        "its own row"
+    );
 }

@@ -185,6 +185,8 @@ pub async fn handle(
                 "POST" => {
                     let (body, _) = json_body(req).await?;
                     let channel = Channel::parse(&body).map_err(|e| bad_channel(e.0))?;
+                    crate::channels::check_own_webhook_secret(&channel, &load(&db).await?)
+                        .map_err(|e| bad_channel(e.0))?;
                     let created = d1::rows(&db, &sql::insert(&channel, http::now_ms())).await?;
                     if created.is_empty() {
                         return Err(ApiError::new(
@@ -215,6 +217,8 @@ pub async fn handle(
             let current = rows.first().ok_or_else(|| ApiError::not_found("channel"))?;
             let body = http::read_body_capped(req, 64 * 1024).await?;
             let channel = current.patched(&body).map_err(|e| bad_channel(e.0))?;
+            crate::channels::check_own_webhook_secret(&channel, &load(&db).await?)
+                .map_err(|e| bad_channel(e.0))?;
             d1::rows(&db, &sql::update(&channel, http::now_ms())).await?;
             invalidate();
             http::json(200, &channel.to_json())

@@ -37,6 +37,10 @@ pub fn is_known_zone(tz: &str) -> bool {
 
 /// Local weekday and minute in `tz` at `unix_s`.
 pub fn local_time(tz: &str, unix_s: i64) -> Option<LocalTime> {
+    // JavaScript dates end at ±8.64e15 ms; formatting one outside throws.
+    if !(-8_640_000_000_000..=8_640_000_000_000).contains(&unix_s) {
+        return None;
+    }
     let fmt = formatter(tz)?;
     let date = Date::new(&JsValue::from_f64(unix_s as f64 * 1000.0));
     let parts: Array = fmt.format_to_parts(&date);

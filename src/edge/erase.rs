@@ -80,7 +80,9 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             .map_or(&[][..], Vec::as_slice),
     )
     .ok_or_else(ApiError::internal)?;
-    let mut found = d1::batch_rows(&db, &erasure::erase_lookups(&wa_id))
+    let mut forms = crate::phone::forms(&wa_id);
+    forms.push(crate::phone::digits(id));
+    let mut found = d1::batch_rows(&db, &erasure::erase_lookups(&wa_id, &forms))
         .await?
         .into_iter();
     let (contact, media_rows, raw_rows) = (
@@ -88,7 +90,6 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
     );
-    let mut forms = vec![wa_id.clone(), crate::phone::digits(id)];
     forms.extend(
         contact
             .iter()

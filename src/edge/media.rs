@@ -9,7 +9,7 @@ use crate::api::ApiError;
 use crate::media;
 use crate::router::Route;
 use serde_json::json;
-use worker::{Bucket, Env, HttpMetadata, Request, Response};
+use worker::{Bucket, Env, FixedLengthStream, HttpMetadata, Request, Response};
 
 /// The optional R2 binding media is kept in.
 pub const BUCKET: &str = "MEDIA";
@@ -32,15 +32,6 @@ async fn resolved(req: &Request, env: &Env, config: &Config) -> Result<Resolved,
     channels::resolve(env, &db, config, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("channel with a configured credential"))
-}
-
-fn bytes_response(bytes: Vec<u8>, mime: &str) -> Result<Response, ApiError> {
-    let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
-    let _ = response.headers().set("Content-Type", mime);
-    let _ = response
-        .headers()
-        .set("Cache-Control", "private, max-age=3600");
-    Ok(response)
 }
 
 /// Handles the media routes.
@@ -78,8 +69,8 @@ async fn download(
                 .content_type
                 .unwrap_or_else(|| "application/octet-stream".into());
             if let Some(body) = object.body() {
-                let bytes = body.bytes().await.map_err(|_| ApiError::internal())?;
-                return bytes_response(bytes, &mime);
+                let stream = body.stream().map_err(|_| ApiError::internal())?;
+                return stream_response(stream, &mime);
             }
         }
     }
@@ -110,30 +101,65 @@ async fn download(
             "The media could not be fetched; media URLs expire after 5 minutes, so try again.",
         ));
     }
-    match bucket {
-        Some(b) => {
-            let bytes = upstream.bytes().await.map_err(|_| ApiError::internal())?;
-            let meta = HttpMetadata {
-                content_type: Some(mime.clone()),
-                ..HttpMetadata::default()
-            };
-            if b.put(&key, bytes.clone())
-                .http_metadata(meta)
-                .execute()
-                .await
-                .is_err()
-            {
-                http::log(crate::logline::LogLine::new("media.r2_put_failed"));
-            }
-            bytes_response(bytes, &mime)
+    // Media reaches 100 MB, near an isolate's memory: it is streamed, never
+    // buffered. R2 takes a stream of known length, so a body whose length is
+    // known is streamed into the bucket and served back from it.
+    // The length: the download's Content-Length, else Graph's `file_size`.
+    // Without either the bytes are streamed to the caller but not kept.
+    let length = upstream
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .or_else(|| info.get("file_size").and_then(|s| s.as_u64()));
+    if let (Some(b), Some(length)) = (&bucket, length) {
+        let meta = HttpMetadata {
+            content_type: Some(mime.clone()),
+            ..HttpMetadata::default()
+        };
+        let body = upstream.stream().map_err(|_| ApiError::internal())?;
+        let stored = b
+            .put(&key, FixedLengthStream::wrap(body, length))
+            .http_metadata(meta)
+            .execute()
+            .await;
+        if let Err(e) = &stored {
+            http::log(crate::logline::LogLine::new("media.r2_put_failed").error(&e.to_string()));
+            return Err(ApiError::new(
+                502,
+                "upstream_unavailable",
+                "The media could not be fetched; try again.",
+            ));
         }
-        None => {
-            let stream = upstream.stream().map_err(|_| ApiError::internal())?;
-            let response = Response::from_stream(stream).map_err(|_| ApiError::internal())?;
-            let _ = response.headers().set("Content-Type", &mime);
-            Ok(response)
-        }
+        let object = b
+            .get(&key)
+            .execute()
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(ApiError::internal)?;
+        let stream = object
+            .body()
+            .ok_or_else(ApiError::internal)?
+            .stream()
+            .map_err(|_| ApiError::internal())?;
+        return stream_response(stream, &mime);
     }
+    let stream = upstream.stream().map_err(|_| ApiError::internal())?;
+    stream_response(stream, &mime)
+}
+
+fn stream_response(
+    stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+    mime: &str,
+) -> Result<Response, ApiError> {
+    let response = Response::from_stream(stream).map_err(|_| ApiError::internal())?;
+    let _ = response.headers().set("Content-Type", mime);
+    let _ = response
+        .headers()
+        .set("Cache-Control", "private, max-age=3600");
+    Ok(response)
 }
 
 async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Response, ApiError> {

@@ -327,6 +327,19 @@ impl Content {
         }
     }
 
+    /// The id of the media the message carries (image, audio, video,
+    /// document, sticker).
+    pub fn media_id(&self) -> Option<&str> {
+        match self {
+            Content::Image(m)
+            | Content::Audio(m)
+            | Content::Video(m)
+            | Content::Document(m)
+            | Content::Sticker(m) => m.id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The id of a tapped reply button, list row or template button payload.
     pub fn reply_id(&self) -> Option<&str> {
         match self {

@@ -376,7 +376,7 @@ describe("media", () => {
   it("streams inbound media from Graph and keeps it in R2", async () => {
     graph.on("GET", /\/v23\.0\/1003383421387256/, (r) => {
       assert.equal(r.query.phone_number_id, "106540352242922");
-      return { body: { url: "http://media.test/file?sig=1", mime_type: "image/jpeg", id: "1003383421387256" } };
+      return { body: { url: "http://media.test/file?sig=1", mime_type: "image/jpeg", file_size: bytes.length, id: "1003383421387256" } };
     });
     graph.on("GET", /media\.test/, (r) => {
       assert.equal(r.headers.authorization, "Bearer e2e-access-token");

@@ -125,6 +125,9 @@ describe("secret names name secrets", () => {
     }
     assert.equal((await w.api("/v1/channels"))[1].data.length, 0, "nothing was stored");
     assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
+    const [shared, sharedBody] = await w.send("/v1/channels", { ...d360Channel, phone_number_id: "200000000000003" });
+    assert.equal(shared, 400, "one webhook credential per number");
+    assert.ok(sharedBody.error.message.startsWith("webhook_auth_secret:"));
     const [status, body] = await w.send(`/v1/channels/${D360_PN}`, { webhook_auth_secret: "ADMIN_TOKEN" }, {}, "PATCH");
     assert.equal(status, 400);
     assert.ok(body.error.message.startsWith("webhook_auth_secret:"));
@@ -176,6 +179,18 @@ describe("a 360dialog path speaks for its own number only", () => {
     assert.equal(await inboundCount(), 1);
     await eventually(() => messageRequests(graph).length === 1);
     assert.equal(graph.requests[0].headers["d360-api-key"], secrets.D360_KEY_SHOP_B);
+  });
+
+  it("does not let a status on its path report on another number's message", async () => {
+    await posted(w, inbound({ id: "wamid.of.default" }));
+    const status = JSON.parse(statusFor({ wamid: "wamid.of.default", status: "failed", pn: D360_PN }));
+    const res = await via360(Buffer.from(JSON.stringify(status)));
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const n = (await w.db.prepare("SELECT count(*) AS n FROM statuses WHERE wamid = 'wamid.of.default'").first()).n;
+    assert.equal(n, 0);
+    const [, m] = await w.api("/v1/messages/wamid.of.default");
+    assert.equal(m.status, "received");
   });
 
   it("keeps account-level changes as events but changes no template", async () => {
@@ -249,6 +264,16 @@ describe("at most once", () => {
     await settledState(w, id);
     await posted(w, statusFor({ wamid: "wamid.forged", callback: id, pn: OTHER_PN }));
     assert.equal((await w.outbox(id)).state, "unknown");
+  });
+
+  it("does not resend a row waiting for a retry once a status shows Graph had it", async () => {
+    graph.respond({ status: 500, body: graphError(131000, "Something went wrong") });
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await settledState(w, id, ["queued"]);
+    await posted(w, statusFor({ wamid: "wamid.had.it", callback: id }));
+    assert.equal((await w.outbox(id)).state, "sent");
+    await w.cron(row.next_attempt_at + 1000);
+    assert.equal(messageRequests(graph).length, 1);
   });
 
   it("retries a 500 that carries Graph's error object", async () => {
@@ -357,6 +382,24 @@ describe("time from the payload is bounded", () => {
     assert.ok(window.last_inbound_at <= now() + 1, `window clamped: ${window.last_inbound_at}`);
     const [, m] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);
     assert.ok(m.data.some((x) => x.timestamp === 9_999_999_999), "the raw value is kept");
+  });
+});
+
+describe("time from the payload cannot break a rule", () => {
+  const graph = new FakeGraph();
+  let w;
+  useWorker({ graph }, (x) => (w = x));
+
+  it("answers a message dated before 1970 under a business-hours rule instead of failing the delivery", async () => {
+    await w.send("/v1/rules", {
+      priority: 1, match: { any: true }, reply: { type: "text", text: { body: "open" } },
+      hours: { tz: "Europe/Berlin", open: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], from: "00:00", to: "23:59" }],
+        away: { type: "text", text: { body: "closed" } } },
+    });
+    const answer = await posted(w, inbound({ ts: -9_000_000_000_000 }));
+    assert.equal(answer.messages, 1);
+    await eventually(() => messageRequests(graph).length === 1);
+    assert.equal((await w.fetch("/healthz")).status, 200);
   });
 });
 
@@ -471,6 +514,12 @@ describe("erasure", () => {
     await posted(w, fixture("user_preferences"));
     const other = inbound({ from: "447700900123", ts: now() - 60 });
     await posted(w, other);
+    // A text dead letter that quotes the number, and a message of a type
+    // that would break a JSON path.
+    await posted(w, Buffer.from(`customer ${CUSTOMER} called`));
+    const odd = JSON.parse(inbound({ id: "wamid.odd.type" }));
+    odd.entry[0].changes[0].value.messages[0].type = "";
+    await posted(w, Buffer.from(JSON.stringify(odd)));
 
     const res = await w.fetch("/v1/contacts/+1%20650-555-1234", {
       method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -490,9 +539,14 @@ describe("erasure", () => {
     // The other customer is untouched.
     assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
 
-    // Meta redelivers the old webhook: nothing comes back.
+    // Meta redelivers the old webhooks: nothing comes back.
     await posted(w, first);
+    await posted(w, fixture("user_preferences"));
     assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404);
+    for (const table of ["events", "raw_parts"]) {
+      const left = await w.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE instr(${table === "events" ? "raw" : "data"}, ?1) > 0`).bind(CUSTOMER).first();
+      assert.equal(left.n, 0, `${table} names them again`);
+    }
     // The person writes again later: a new contact.
     await posted(w, inbound({ body: "hi again", ts: now() + 1 }));
     const [status, again] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);
