@@ -5,8 +5,8 @@
 //! from the environment (`WHATSAPP_PHONE_NUMBER_ID`, `WHATSAPP_ACCESS_TOKEN`)
 //! is the only channel.
 
-use crate::graph::{Endpoint, Provider};
-use crate::store::Stmt;
+use crate::db::Stmt;
+use crate::whatsapp::graph::{Endpoint, Provider};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -8,8 +8,8 @@
 //! that wa_id dated at or before the erasure time are dropped; a message
 //! the person sends afterwards is stored as from a new contact.
 
-use crate::ingest::Plan;
-use crate::store::Stmt;
+use crate::db::Stmt;
+use crate::inbound::ingest::Plan;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -60,7 +60,7 @@ pub fn named(plan: &Plan) -> BTreeSet<String> {
         plan.statuses
             .iter()
             .filter_map(|s| s.recipient_id.as_ref())
-            .map(|r| crate::phone::canonical_wa_id(r.as_str())),
+            .map(|r| crate::whatsapp::phone::canonical_wa_id(r.as_str())),
     );
     out.extend(plan.events.iter().flat_map(|e| e.names.iter().cloned()));
     out
@@ -88,9 +88,12 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
         .retain(|w| !gone(w.wa_id.as_str(), w.last_inbound_at));
     plan.opts.retain(|o| !gone(o.wa_id.as_str(), o.at));
     plan.statuses.retain(|s| {
-        s.recipient_id
-            .as_ref()
-            .is_none_or(|r| !gone(&crate::phone::canonical_wa_id(r.as_str()), s.timestamp))
+        s.recipient_id.as_ref().is_none_or(|r| {
+            !gone(
+                &crate::whatsapp::phone::canonical_wa_id(r.as_str()),
+                s.timestamp,
+            )
+        })
     });
     plan.events
         .retain(|e| !e.names.iter().any(|n| gone(n, e.at)));

@@ -17,27 +17,17 @@
     )
 )]
 
-pub mod account;
 pub mod api;
-pub mod autoreply;
 pub mod channels;
+pub mod db;
 pub mod erasure;
-pub mod graph;
 pub mod ids;
-pub mod ingest;
+pub mod inbound;
 pub mod logline;
-pub mod media;
 pub mod outbound;
-pub mod outbox;
-pub mod phone;
-pub mod router;
-pub mod rules;
-pub mod send;
 pub mod settings;
-pub mod store;
 pub mod strict;
-pub mod webhook;
-pub mod window;
+pub mod whatsapp;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

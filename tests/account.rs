@@ -1,10 +1,11 @@
 use serde_json::{json, Value};
-use wa_edge::account::{is_email, template_page, validate_profile, validate_template, variables};
 use wa_edge::channels::{check_limits, Bases, Channel, LimitRefusal};
-use wa_edge::graph::manage::check_d360_webhook_url;
-use wa_edge::graph::{Endpoint, Provider};
-use wa_edge::media::{check_upload, kind_of, multipart, MediaKind, UploadError};
-use wa_edge::phone::{canonical_wa_id, e164};
+use wa_edge::whatsapp::graph::manage::check_d360_webhook_url;
+use wa_edge::whatsapp::graph::{Endpoint, Provider};
+use wa_edge::whatsapp::media::{check_upload, kind_of, multipart, MediaKind, UploadError};
+use wa_edge::whatsapp::phone::{canonical_wa_id, e164};
+use wa_edge::whatsapp::profile::{is_email, validate_profile};
+use wa_edge::whatsapp::templates::{template_page, validate_template, variables};
 
 #[test]
 fn wa_id_forms_of_one_person_share_a_canonical_id() {
@@ -463,7 +464,7 @@ fn dialog360_management_calls_go_through_the_proxy() {
         d.get_profile().url,
         format!(
             "{base}/whatsapp_business_profile?fields={}",
-            wa_edge::graph::manage::PROFILE_FIELDS
+            wa_edge::whatsapp::graph::manage::PROFILE_FIELDS
         )
     );
     assert_eq!(
@@ -537,7 +538,7 @@ fn multipart_body_carries_the_fields_and_the_bytes() {
 
 #[test]
 fn template_sends_need_a_parameter_per_variable_of_the_synced_template() {
-    use wa_edge::account::check_template_parameters;
+    use wa_edge::whatsapp::templates::check_template_parameters;
     let stored = json!({"name": "order_update", "language": "en_US", "components": [
         {"type": "HEADER", "format": "IMAGE"},
         {"type": "BODY", "text": "Hi {{1}}, order {{2}} ({{1}})"},
@@ -571,7 +572,7 @@ fn template_sends_need_a_parameter_per_variable_of_the_synced_template() {
 
 #[test]
 fn a_dynamic_url_button_needs_its_parameter() {
-    use wa_edge::account::check_template_parameters;
+    use wa_edge::whatsapp::templates::check_template_parameters;
     let stored = json!({"name": "track", "language": "en", "components": [
         {"type": "BODY", "text": "Your parcel"},
         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"},

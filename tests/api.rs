@@ -2,11 +2,11 @@ mod common;
 
 use common::q;
 use serde_json::json;
+use wa_edge::api::router::{route, Route};
 use wa_edge::api::{
     authorize, contact_json, event_json, listing, message_json, status_only_message_json, Cursor,
     Page,
 };
-use wa_edge::router::{route, Route};
 
 #[test]
 fn bearer_token_is_required_and_compared() {

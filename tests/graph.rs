@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
-use wa_edge::graph::error::{classify, network_failure, Outcome};
-use wa_edge::graph::{Endpoint, Provider};
+use wa_edge::whatsapp::graph::error::{classify, network_failure, Outcome};
+use wa_edge::whatsapp::graph::{Endpoint, Provider};
 
 fn meta() -> Endpoint {
     Endpoint {
@@ -22,7 +22,7 @@ fn d360() -> Endpoint {
     }
 }
 
-fn body(req: &wa_edge::graph::HttpRequest) -> Value {
+fn body(req: &wa_edge::whatsapp::graph::HttpRequest) -> Value {
     serde_json::from_slice(req.body.as_deref().unwrap()).unwrap()
 }
 
@@ -174,7 +174,7 @@ fn answers_that_do_not_say_whether_graph_accepted_are_unknown() {
         );
     }
     assert!(matches!(
-        wa_edge::graph::error::timed_out(15),
+        wa_edge::whatsapp::graph::error::timed_out(15),
         Outcome::Unknown { .. }
     ));
 }

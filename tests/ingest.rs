@@ -2,8 +2,8 @@ mod common;
 
 use common::plan;
 use common::{fixture, fixture_bytes};
-use wa_edge::ingest::{kinds, RawEncoding};
-use wa_edge::store::{ingest_statements, Arg};
+use wa_edge::db::{ingest_statements, Arg};
+use wa_edge::inbound::ingest::{kinds, RawEncoding};
 
 const ALL_FIXTURES: &[&str] = &[
     "text",
@@ -369,7 +369,7 @@ fn large_deliveries_become_a_few_chunked_statements() {
         let Arg::Text(json) = &s.args[0] else {
             panic!("rows are bound as JSON text")
         };
-        assert!(json.len() <= wa_edge::store::MAX_CHUNK_BYTES);
+        assert!(json.len() <= wa_edge::db::MAX_CHUNK_BYTES);
         rows += serde_json::from_str::<Vec<serde_json::Value>>(json)
             .unwrap()
             .len();

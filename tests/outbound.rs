@@ -1,8 +1,8 @@
 use serde_json::{json, Value};
-use wa_edge::graph::error::Outcome;
-use wa_edge::outbound::{is_free_form, recipient, validate};
-use wa_edge::outbox::{backoff_s, next, Next, MAX_ATTEMPTS};
-use wa_edge::window;
+use wa_edge::outbound::outbox::{backoff_s, next, Next, MAX_ATTEMPTS};
+use wa_edge::whatsapp::graph::error::Outcome;
+use wa_edge::whatsapp::message::{is_free_form, recipient, validate};
+use wa_edge::whatsapp::window;
 
 fn field_of(msg: Value) -> String {
     validate(&msg, true).unwrap_err().field
@@ -275,7 +275,7 @@ fn retries_stop_after_max_attempts() {
 
 #[test]
 fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
-    use wa_edge::send::parse;
+    use wa_edge::outbound::send::parse;
     let r = parse(
         br#"{"from": "pn2", "to": "+44 7700 900123", "type": "text", "text": {"body": "hi"}}"#,
     )
@@ -298,8 +298,8 @@ fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
 
 #[test]
 fn outbox_statements_bind_exactly_their_placeholders() {
-    use wa_edge::outbox::{claim, due, expire_leases, record, Claim};
-    use wa_edge::send::{enqueue_statements, Enqueue};
+    use wa_edge::outbound::outbox::{claim, due, expire_leases, record, Claim};
+    use wa_edge::outbound::send::{enqueue_statements, Enqueue};
     let e = Enqueue {
         id: "out_1".into(),
         phone_number_id: "pn".into(),
@@ -370,7 +370,7 @@ fn an_unknown_outcome_is_never_retried_for_a_message() {
 
 #[test]
 fn callback_data_names_the_row_and_keeps_the_callers_own() {
-    use wa_edge::outbox::{callback_data, callback_id, with_callback};
+    use wa_edge::outbound::outbox::{callback_data, callback_id, with_callback};
     let id = "out_0123456789abcdef0123456789abcdef";
     assert_eq!(callback_data(id, None), id);
     assert_eq!(callback_data(id, Some("crm-42")), format!("{id}|crm-42"));
@@ -398,7 +398,7 @@ fn callback_data_names_the_row_and_keeps_the_callers_own() {
 
 #[test]
 fn an_over_long_callback_data_is_refused_locally() {
-    let long = "x".repeat(wa_edge::outbox::MAX_CALLER_CALLBACK_DATA + 1);
+    let long = "x".repeat(wa_edge::outbound::outbox::MAX_CALLER_CALLBACK_DATA + 1);
     let m = json!({"to": "16505551234", "type": "text", "text": {"body": "x"},
                    "biz_opaque_callback_data": long});
     assert_eq!(
@@ -409,7 +409,7 @@ fn an_over_long_callback_data_is_refused_locally() {
 
 #[test]
 fn idempotency_keys_are_bounded_and_never_silently_ignored() {
-    use wa_edge::send::idempotency_key;
+    use wa_edge::outbound::send::idempotency_key;
     assert_eq!(idempotency_key(None).unwrap(), None);
     assert_eq!(
         idempotency_key(Some("k-1")).unwrap().as_deref(),

@@ -2,7 +2,9 @@ mod common;
 
 use common::fixture;
 use serde_json::Value;
-use wa_edge::webhook::payload::{Content, FieldEvent, Interactive, Message, Status, StatusKind};
+use wa_edge::whatsapp::webhook::payload::{
+    Content, FieldEvent, Interactive, Message, Status, StatusKind,
+};
 
 /// The first message of a single-message fixture, parsed.
 fn message(name: &str) -> Message {
@@ -210,7 +212,7 @@ fn template_status_update_is_summarised() {
 
 #[test]
 fn every_known_type_is_modelled_and_nothing_else() {
-    use wa_edge::webhook::payload::KNOWN_TYPES;
+    use wa_edge::whatsapp::webhook::payload::KNOWN_TYPES;
     for kind in KNOWN_TYPES {
         let raw = serde_json::json!({"id": "wamid.k", "from": "1", "timestamp": "1", "type": kind,
             kind: {"body": "b", "id": "1", "type": "button_reply", "button_reply": {"id": "x"}}});

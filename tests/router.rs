@@ -2,7 +2,7 @@
 //! without the token, however the path is spelled.
 
 use proptest::prelude::*;
-use wa_edge::router::{resolve, route, Access, Route};
+use wa_edge::api::router::{resolve, route, Access, Route};
 
 #[test]
 fn routes_map_paths_and_methods() {

@@ -3,10 +3,10 @@ mod common;
 use common::plan;
 use serde_json::json;
 use std::collections::HashSet;
-use wa_edge::autoreply::{
+use wa_edge::inbound::autoreply::{
     contact_key, decide, known_statements, needs_lookup, Effects, Known, OptSettings,
 };
-use wa_edge::rules::{answer, normalize, Hours, Inbound, LocalTime, Rule, Span};
+use wa_edge::inbound::rules::{answer, normalize, Hours, Inbound, LocalTime, Rule, Span};
 
 fn rule(v: serde_json::Value) -> Rule {
     Rule::parse(v.to_string().as_bytes()).unwrap()
@@ -263,7 +263,12 @@ fn delivery(messages: &[(&str, &str, &str, i64)]) -> Vec<u8> {
 }
 
 /// Decides `p` with no time zones and sequential ids.
-fn effects(p: &wa_edge::ingest::Plan, rules: &[Rule], known: &Known, opt: &OptSettings) -> Effects {
+fn effects(
+    p: &wa_edge::inbound::ingest::Plan,
+    rules: &[Rule],
+    known: &Known,
+    opt: &OptSettings,
+) -> Effects {
     decide(p, rules, known, opt, &|_, _| None, &mut ids())
 }
 
@@ -468,9 +473,9 @@ fn a_rule_limited_to_a_channel_answers_only_that_channel() {
 
 #[test]
 fn a_stop_dated_in_the_far_future_is_ordered_at_its_receipt_time() {
-    let p = wa_edge::ingest::plan(
+    let p = wa_edge::inbound::ingest::plan(
         &delivery(&[("wamid.1", "111", "STOP", 9_999_999_999)]),
-        &wa_edge::ingest::Delivery::app(1_700_000_000),
+        &wa_edge::inbound::ingest::Delivery::app(1_700_000_000),
     );
     assert_eq!(
         p.messages[0].timestamp, 9_999_999_999,
@@ -482,9 +487,9 @@ fn a_stop_dated_in_the_far_future_is_ordered_at_its_receipt_time() {
     let e = effects(&p, &[], &Known::default(), &OptSettings::default());
     assert_eq!(e.opts[0].at, 1_700_000_000);
     // Within five minutes ahead is believed (clocks differ a little).
-    let near = wa_edge::ingest::plan(
+    let near = wa_edge::inbound::ingest::plan(
         &delivery(&[("wamid.2", "111", "hi", 1_700_000_299)]),
-        &wa_edge::ingest::Delivery::app(1_700_000_000),
+        &wa_edge::inbound::ingest::Delivery::app(1_700_000_000),
     );
     assert_eq!(near.messages[0].at, 1_700_000_299);
 }

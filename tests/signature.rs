@@ -1,7 +1,7 @@
 mod common;
 
 use common::{fixture_bytes, sign};
-use wa_edge::webhook::signature::{parse_secrets, verify, SignatureError};
+use wa_edge::whatsapp::webhook::signature::{parse_secrets, verify, SignatureError};
 
 const SECRET: &str = "app-secret-one";
 
@@ -132,7 +132,7 @@ fn no_configured_secret_fails_closed() {
 
 #[test]
 fn dialog360_basic_auth_matches_only_the_configured_pair() {
-    use wa_edge::webhook::{basic_auth_value, check_basic_auth};
+    use wa_edge::whatsapp::webhook::{basic_auth_value, check_basic_auth};
     assert_eq!(
         basic_auth_value("hookuser:hookpass"),
         "Basic aG9va3VzZXI6aG9va3Bhc3M="

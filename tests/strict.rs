@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use wa_edge::channels::Channel;
-use wa_edge::rules::Rule;
+use wa_edge::inbound::rules::Rule;
 
 #[test]
 fn a_rule_from_the_api_with_an_unknown_field_is_refused_naming_it() {

@@ -7,11 +7,11 @@ mod common;
 use common::{fixture, plan, RECEIVED_AT};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use wa_edge::autoreply::{decide, Known, OptSettings};
+use wa_edge::db::{delivery_writes, Arg, SpillTo, INLINE_RAW_MAX, PART_BYTES};
 use wa_edge::ids::PhoneNumberId;
-use wa_edge::ingest::{self, kinds, Delivery, Scope};
-use wa_edge::rules::Rule;
-use wa_edge::store::{delivery_writes, Arg, SpillTo, INLINE_RAW_MAX, PART_BYTES};
+use wa_edge::inbound::autoreply::{decide, Known, OptSettings};
+use wa_edge::inbound::ingest::{self, kinds, Delivery, Scope};
+use wa_edge::inbound::rules::Rule;
 
 fn on_channel(pnid: &str) -> Delivery {
     Delivery {
@@ -90,7 +90,7 @@ fn the_newest_template_status_of_a_delivery_wins_and_older_ones_are_guarded_in_s
     assert_eq!(rows[0][6], 1_700_000_200);
 }
 
-fn bound_text_sizes(writes: &wa_edge::store::Writes) -> Vec<usize> {
+fn bound_text_sizes(writes: &wa_edge::db::Writes) -> Vec<usize> {
     writes
         .statements
         .iter()
@@ -102,7 +102,7 @@ fn bound_text_sizes(writes: &wa_edge::store::Writes) -> Vec<usize> {
         .collect()
 }
 
-fn joined_parts(writes: &wa_edge::store::Writes, owner: &str) -> String {
+fn joined_parts(writes: &wa_edge::db::Writes, owner: &str) -> String {
     let mut parts: Vec<(i64, String)> = writes
         .statements
         .iter()
@@ -208,7 +208,7 @@ fn a_thousand_messages_with_an_any_and_mark_read_rule_stay_within_fifty_queries(
             },
         );
         assert!(effects.enqueue.len() + effects.opts.len() >= n);
-        let enqueue = wa_edge::send::enqueue_statements(&effects.enqueue, 1);
+        let enqueue = wa_edge::outbound::send::enqueue_statements(&effects.enqueue, 1);
         let writes = delivery_writes(&p, &effects.opts, enqueue, 1, SpillTo::Rows);
         let total = writes.statements.len() + QUERIES_BESIDES_WRITES;
         assert!(
@@ -221,7 +221,7 @@ fn a_thousand_messages_with_an_any_and_mark_read_rule_stay_within_fifty_queries(
         }
     }
     // After the response only a bounded number are sent; the rest wait for the cron.
-    const { assert!(wa_edge::outbox::AFTER_RESPONSE_MAX <= 40) };
+    const { assert!(wa_edge::outbound::outbox::AFTER_RESPONSE_MAX <= 40) };
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
 
 #[test]
 fn every_spelling_of_a_number_is_erased() {
-    use wa_edge::phone::{canonical_wa_id, forms};
+    use wa_edge::whatsapp::phone::{canonical_wa_id, forms};
     for (canonical, other) in [
         ("5511987654321", "551187654321"),
         ("525512345678", "5215512345678"),

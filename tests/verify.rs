@@ -1,7 +1,7 @@
 mod common;
 
 use common::q;
-use wa_edge::webhook::verify::challenge_response;
+use wa_edge::whatsapp::webhook::verify::challenge_response;
 
 #[test]
 fn subscribe_with_matching_token_echoes_the_challenge() {

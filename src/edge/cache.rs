@@ -5,7 +5,9 @@
 use super::d1;
 use super::http;
 use crate::api::ApiError;
-use crate::store::Stmt;
+use crate::channels::Channel;
+use crate::db::Stmt;
+use crate::inbound::rules::Rule;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -13,7 +15,7 @@ use std::thread::LocalKey;
 use worker::D1Database;
 
 /// One cached table: when it was loaded and its rows.
-pub type Slot<T> = RefCell<Option<(i64, Vec<T>)>>;
+type Slot<T> = RefCell<Option<(i64, Vec<T>)>>;
 
 /// Parses the `body` column of each row. Stored types read leniently, so a
 /// row fails only when it is damaged; it is then skipped and logged, never
@@ -34,7 +36,7 @@ pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
 }
 
 /// The rows of `stmt`, from `slot` when loaded less than `ttl_ms` ago.
-pub async fn load<T: Clone + DeserializeOwned + 'static>(
+async fn load<T: Clone + DeserializeOwned + 'static>(
     slot: &'static LocalKey<Slot<T>>,
     db: &D1Database,
     stmt: &Stmt,
@@ -56,6 +58,36 @@ pub async fn load<T: Clone + DeserializeOwned + 'static>(
 }
 
 /// Forgets `slot`'s rows.
-pub fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
+fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
     slot.with(|s| *s.borrow_mut() = None);
+}
+
+/// How long an isolate reuses the channels and rules it loaded. Edits
+/// through the API clear the cache of the isolate that served them at once;
+/// other isolates see them within this time.
+pub const TTL_MS: i64 = 15_000;
+
+thread_local! {
+    static CHANNELS: Slot<Channel> = const { RefCell::new(None) };
+    static RULES: Slot<Rule> = const { RefCell::new(None) };
+}
+
+/// Every channel row, from the isolate cache when it is fresh.
+pub async fn channels(db: &D1Database) -> Result<Vec<Channel>, ApiError> {
+    load(&CHANNELS, db, &crate::channels::sql::list(), TTL_MS).await
+}
+
+/// Every rule, from the isolate cache when it is fresh.
+pub async fn rules(db: &D1Database) -> Result<Vec<Rule>, ApiError> {
+    load(&RULES, db, &crate::inbound::rules::sql::list(), TTL_MS).await
+}
+
+/// Forgets the cached channels (after an edit).
+pub fn forget_channels() {
+    clear(&CHANNELS);
+}
+
+/// Forgets the cached rules (after an edit).
+pub fn forget_rules() {
+    clear(&RULES);
 }

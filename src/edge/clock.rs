@@ -1,7 +1,7 @@
 //! Wall-clock time in a named time zone, from the runtime's own time-zone
 //! database (`Intl.DateTimeFormat`), so the bundle carries none.
 
-use crate::rules::LocalTime;
+use crate::inbound::rules::LocalTime;
 use js_sys::{Array, Date, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

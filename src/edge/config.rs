@@ -1,11 +1,11 @@
 //! Typed configuration, read from the Worker's environment once per request.
 
-use crate::autoreply::OptSettings;
 use crate::channels::{Bases, Channel};
-use crate::graph::Provider;
-use crate::outbox;
+use crate::inbound::autoreply::OptSettings;
+use crate::outbound::outbox;
 use crate::settings;
-use crate::webhook::signature;
+use crate::whatsapp::graph::Provider;
+use crate::whatsapp::webhook::signature;
 use worker::Env;
 
 /// Everything wa-edge reads from vars and secrets.

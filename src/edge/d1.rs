@@ -1,8 +1,8 @@
 //! Executes the pure core's [`Stmt`]s against the `DB` binding.
 
 use crate::api::ApiError;
+use crate::db::{Arg, Stmt};
 use crate::logline::LogLine;
-use crate::store::{Arg, Stmt};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};

@@ -2,8 +2,8 @@
 //! and error responses, the clock and the log.
 
 use crate::api::ApiError;
-use crate::graph::HttpRequest;
 use crate::logline::LogLine;
+use crate::whatsapp::graph::HttpRequest;
 use futures_util::StreamExt;
 use serde::Serialize;
 use worker::{console_log, Fetch, Headers, Method, Request, RequestInit, Response};

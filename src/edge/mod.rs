@@ -7,18 +7,13 @@ mod channels;
 mod clock;
 mod config;
 mod d1;
-mod erase;
+mod delivery;
+mod handlers;
 mod http;
-mod media;
-mod outbound;
-mod read;
-mod rules_api;
-mod send_api;
-mod webhook;
 
+use crate::api::router::{self, Route};
 use crate::api::{self, ApiError};
 use crate::logline::LogLine;
-use crate::router::{self, Route};
 use config::Config;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
@@ -37,23 +32,25 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let outcome = match route {
         Route::Health => health(&env).await,
-        Route::WebhookVerify => webhook::verify(&req, &config),
-        Route::WebhookReceive => webhook::receive(&mut req, &env, &ctx, &config).await,
-        Route::Webhook360(pnid) => webhook::receive_360(&mut req, &env, &ctx, &config, &pnid).await,
+        Route::WebhookVerify => handlers::webhook::verify(&req, &config),
+        Route::WebhookReceive => handlers::webhook::receive(&mut req, &env, &ctx, &config).await,
+        Route::Webhook360(pnid) => {
+            handlers::webhook::receive_360(&mut req, &env, &ctx, &config, &pnid).await
+        }
         Route::MethodNotAllowed(allow) => Err(ApiError::method_not_allowed(allow)),
         Route::NotFound => Err(ApiError::no_route()),
-        Route::SendMessage => send_api::send(&mut req, &env, &ctx, config).await,
-        Route::Media(_) => media::handle(route, &mut req, &env, &config).await,
+        Route::SendMessage => handlers::send::send(&mut req, &env, &ctx, config).await,
+        Route::Media(_) => handlers::media::handle(route, &mut req, &env, &config).await,
         Route::Channels | Route::Channel { .. } => {
-            channels::handle(route, &mut req, &env, &config).await
+            handlers::channels::handle(route, &mut req, &env, &config).await
         }
         Route::ListRules
         | Route::CreateRule
         | Route::GetRule(_)
         | Route::ReplaceRule(_)
-        | Route::DeleteRule(_) => rules_api::handle(route, &mut req, &env).await,
-        Route::DeleteContact(id) => erase::handle(&id, &env).await,
-        other => read::handle(other, &req, &env).await,
+        | Route::DeleteRule(_) => handlers::rules::handle(route, &mut req, &env).await,
+        Route::DeleteContact(id) => handlers::erase::handle(&id, &env).await,
+        other => handlers::read::handle(other, &req, &env).await,
     };
     match outcome {
         Ok(response) => Ok(response),
@@ -68,7 +65,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // The scheduled time is the cron's clock, so a run can be replayed "as of" a time.
     let now = (event.schedule() as i64).max(http::now_ms());
     let result = match d1::database(&env) {
-        Ok(db) => outbound::run_due(&env, &db, &config, now).await,
+        Ok(db) => delivery::run_due(&env, &db, &config, now).await,
         Err(e) => Err(e),
     };
     match result {

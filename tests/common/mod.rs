@@ -18,7 +18,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 /// The `X-Hub-Signature-256` value Meta would send.
 pub fn sign(body: &[u8], secret: &str) -> String {
-    wa_edge::webhook::signature::sign(body, secret.as_bytes())
+    wa_edge::whatsapp::webhook::signature::sign(body, secret.as_bytes())
 }
 
 /// Query pairs from string pairs.
@@ -33,6 +33,6 @@ pub fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 pub const RECEIVED_AT: i64 = 1_800_000_000;
 
 /// The plan of `body` delivered on Meta's signed webhook at [`RECEIVED_AT`].
-pub fn plan(body: &[u8]) -> wa_edge::ingest::Plan {
-    wa_edge::ingest::plan(body, &wa_edge::ingest::Delivery::app(RECEIVED_AT))
+pub fn plan(body: &[u8]) -> wa_edge::inbound::ingest::Plan {
+    wa_edge::inbound::ingest::plan(body, &wa_edge::inbound::ingest::Delivery::app(RECEIVED_AT))
 }

@@ -5,9 +5,9 @@
 //! (`reply:`, `read:`, `optout:`, `optin:`), so however often a delivery
 //! arrives, and however many copies race, each effect is queued once.
 
-use crate::ingest::{OptRow, Plan};
-use crate::rules::{self, normalize, Inbound, LocalTime, Rule};
-use crate::send::Enqueue;
+use crate::inbound::ingest::{OptRow, Plan};
+use crate::inbound::rules::{self, normalize, Inbound, LocalTime, Rule};
+use crate::outbound::send::Enqueue;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -233,8 +233,8 @@ pub fn decide(
 }
 
 /// The three lookups that fill [`Known`] for `plan`, run as one batch.
-pub fn known_statements(plan: &Plan) -> [crate::store::Stmt; 3] {
-    use crate::store::Stmt;
+pub fn known_statements(plan: &Plan) -> [crate::db::Stmt; 3] {
+    use crate::db::Stmt;
     let wamids = Value::from(
         plan.messages
             .iter()

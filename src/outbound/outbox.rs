@@ -8,13 +8,13 @@
 //! channel since they were queued: STOP wins at send time.
 //!
 //! At most once: every message carries `biz_opaque_callback_data` naming its
-//! row. An attempt whose outcome is unknown (see [`crate::graph::error`]), or
+//! row. An attempt whose outcome is unknown (see [`crate::whatsapp::graph::error`]), or
 //! a row left in `sending` past its lease, becomes `unknown` and is never
 //! resent; a status webhook carrying the row's callback data resolves it.
 //! Read receipts are idempotent and are simply retried.
 
-use crate::graph::error::Outcome;
-use crate::store::{Arg, Stmt};
+use crate::db::{Arg, Stmt};
+use crate::whatsapp::graph::error::Outcome;
 use serde_json::{json, Value};
 
 /// Attempts before a retryable failure becomes final.

@@ -2,12 +2,12 @@
 //! a `MEDIA` bucket is bound) and upload outbound media within WhatsApp's
 //! type and size limits.
 
-use super::channels::{self, Resolved};
-use super::config::Config;
-use super::{d1, http};
+use crate::api::router::Route;
 use crate::api::ApiError;
-use crate::media;
-use crate::router::Route;
+use crate::edge::channels::{self, Resolved};
+use crate::edge::config::Config;
+use crate::edge::{d1, http};
+use crate::whatsapp::media;
 use serde_json::json;
 use worker::{Bucket, Env, FixedLengthStream, HttpMetadata, Request, Response};
 

@@ -1,8 +1,8 @@
 //! The `/v1` read routes: run the pure core's queries, shape the rows.
 
-use super::{d1, http};
+use crate::api::router::Route;
 use crate::api::{self, ApiError, Page};
-use crate::router::Route;
+use crate::edge::{d1, http};
 use worker::{Env, Request, Response};
 
 /// Answers a read route.
@@ -52,7 +52,7 @@ pub async fn handle(
             ))
         }
         Route::GetContact(wa_id) => {
-            let wa_id = crate::phone::canonical_wa_id(&wa_id);
+            let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
             let rows = d1::rows(&db, &api::get_contact(&wa_id)).await?;
             rows.first()
                 .map(api::contact_json)
@@ -60,7 +60,7 @@ pub async fn handle(
         }
         Route::ContactMessages(wa_id) => {
             let page = Page::from_query(&query)?;
-            let wa_id = crate::phone::canonical_wa_id(&wa_id);
+            let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
             let rows = d1::rows(&db, &api::contact_messages(&wa_id, &page)).await?;
             to_value(api::listing(
                 rows,
@@ -111,7 +111,7 @@ async fn spilled_raw(
         return Ok(api::join_parts(parts));
     };
     let bucket = env
-        .bucket(super::media::BUCKET)
+        .bucket(crate::edge::handlers::media::BUCKET)
         .map_err(|_| ApiError::internal())?;
     let object = bucket
         .get(key)

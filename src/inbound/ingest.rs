@@ -12,7 +12,7 @@
 //! 360dialog channel's path speaks for that one number only).
 
 use crate::ids::{PhoneNumberId, WaId, WaMessageId};
-use crate::webhook::payload::{Contact, FieldEvent, Message, MessagesValue, Status};
+use crate::whatsapp::webhook::payload::{Contact, FieldEvent, Message, MessagesValue, Status};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -123,7 +123,7 @@ pub struct MessageRow {
     pub id: WaMessageId,
     pub phone_number_id: Option<PhoneNumberId>,
     pub display_phone_number: Option<String>,
-    /// The sender's canonical wa_id (see [`crate::phone`]).
+    /// The sender's canonical wa_id (see [`crate::whatsapp::phone`]).
     pub wa_id: WaId,
     /// The sender's wa_id as WhatsApp sent it; replies go to this form.
     pub sender: WaId,
@@ -158,7 +158,7 @@ pub struct StatusRow {
     /// The status's `errors` array as JSON, when it has any.
     pub errors: Option<String>,
     /// The outbox row the status reports on, from its
-    /// `biz_opaque_callback_data` (see [`crate::outbox::callback_id`]).
+    /// `biz_opaque_callback_data` (see [`crate::outbound::outbox::callback_id`]).
     pub outbox_id: Option<String>,
     pub raw: String,
 }
@@ -418,7 +418,7 @@ fn marketing_preferences<'a>(
             let wa_id = p["wa_id"].as_str().filter(|w| w.len() <= MAX_NUMBER)?;
             Some(OptRow {
                 phone_number_id: pnid.clone(),
-                wa_id: WaId(crate::phone::canonical_wa_id(wa_id)),
+                wa_id: WaId(crate::whatsapp::phone::canonical_wa_id(wa_id)),
                 opted_out,
                 at: delivery.clamp(at),
             })
@@ -426,7 +426,7 @@ fn marketing_preferences<'a>(
 }
 
 fn canonical(wa_id: &WaId) -> WaId {
-    WaId(crate::phone::canonical_wa_id(wa_id.as_str()))
+    WaId(crate::whatsapp::phone::canonical_wa_id(wa_id.as_str()))
 }
 
 fn id_string(v: &Value) -> String {
@@ -503,7 +503,7 @@ fn named_numbers(raw: &Value) -> Vec<String> {
                 for (k, v) in map {
                     match v {
                         Value::String(s) if NUMBER_KEYS.contains(&k.as_str()) => {
-                            let wa_id = crate::phone::canonical_wa_id(s);
+                            let wa_id = crate::whatsapp::phone::canonical_wa_id(s);
                             if !wa_id.is_empty()
                                 && wa_id.len() <= MAX_NUMBER
                                 && out.len() < MAX_NAMES
@@ -693,7 +693,7 @@ fn plan_messages(
             outbox_id: s
                 .biz_opaque_callback_data
                 .as_deref()
-                .and_then(crate::outbox::callback_id)
+                .and_then(crate::outbound::outbox::callback_id)
                 .map(str::to_owned),
             raw: raw.to_string(),
         });

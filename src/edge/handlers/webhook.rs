@@ -1,18 +1,19 @@
 //! The webhook endpoints: Meta's verification handshake and signed
 //! deliveries, and 360dialog's per-channel deliveries.
 
-use super::config::Config;
-use super::{channels, clock, d1, erase, http, media, outbound, rules_api};
 use crate::api::ApiError;
-use crate::autoreply::{self, Effects};
+use crate::db;
+use crate::db::SpillTo;
+use crate::edge::config::Config;
+use crate::edge::handlers::{erase, media};
+use crate::edge::{cache, channels, clock, d1, delivery, http};
 use crate::ids::PhoneNumberId;
-use crate::ingest;
-use crate::ingest::{Delivery, Scope};
+use crate::inbound::autoreply::{self, Effects};
+use crate::inbound::ingest;
+use crate::inbound::ingest::{Delivery, Scope};
 use crate::logline::LogLine;
-use crate::send;
-use crate::store;
-use crate::store::SpillTo;
-use crate::webhook::{self, signature, verify};
+use crate::outbound::send;
+use crate::whatsapp::webhook::{self, signature, verify};
 use worker::{Context, D1Database, Env, Request, Response};
 
 /// `GET /webhook`: echoes the challenge for our verify token, else 403.
@@ -82,7 +83,7 @@ pub async fn receive_360(
     let db = d1::database(env)?;
     let (channel, origin) = channels::find_with_origin(&db, config, phone_number_id)
         .await?
-        .filter(|(c, _)| c.provider() == crate::graph::Provider::Dialog360)
+        .filter(|(c, _)| c.provider() == crate::whatsapp::graph::Provider::Dialog360)
         .ok_or_else(unauthorized)?;
     let user_pass = channel
         .webhook_auth_secret
@@ -136,7 +137,7 @@ async fn store_delivery(
     } else {
         SpillTo::Rows
     };
-    let mut writes = store::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
+    let mut writes = db::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
     if let Some(bucket) = &bucket {
         for blob in &writes.blobs {
             if bucket
@@ -147,7 +148,7 @@ async fn store_delivery(
             {
                 // R2 refused: keep the body in D1 instead.
                 http::log(LogLine::new("webhook.r2_put_failed"));
-                writes = store::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
+                writes = db::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
                 break;
             }
         }
@@ -156,7 +157,7 @@ async fn store_delivery(
     if !effects.enqueue.is_empty() {
         let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
         let (env, config) = (env.clone(), config.clone());
-        ctx.wait_until(async move { outbound::deliver_queued(&env, &config, ids).await });
+        ctx.wait_until(async move { delivery::deliver_queued(&env, &config, ids).await });
     }
     let counts = plan.counts();
     http::log(
@@ -181,7 +182,7 @@ async fn effects(
     let rules = if plan.messages.is_empty() {
         Vec::new()
     } else {
-        rules_api::load(db).await?
+        cache::rules(db).await?
     };
     if !autoreply::needs_lookup(plan, &rules, &config.opt) {
         return Ok(Effects::default());

@@ -14,7 +14,8 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+/// An [`Invalid`] for `field`.
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
         message: message.into(),
@@ -84,7 +85,7 @@ impl<'a> Check<'a> {
 }
 
 fn check_url(path: &str, url: &str) -> Result<(), Invalid> {
-    if url.starts_with("https://") || url.starts_with("http://") {
+    if super::is_http_url(url) {
         Ok(())
     } else {
         Err(invalid(path, "must be an http(s) URL"))
@@ -123,13 +124,14 @@ pub fn validate(message: &Value, require_to: bool) -> Result<(), Invalid> {
     }
     match message.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.chars().count() <= crate::outbox::MAX_CALLER_CALLBACK_DATA => {}
+        Some(Value::String(s))
+            if s.chars().count() <= crate::outbound::outbox::MAX_CALLER_CALLBACK_DATA => {}
         Some(_) => {
             return Err(invalid(
                 "biz_opaque_callback_data",
                 format!(
                     "must be a string of at most {} characters",
-                    crate::outbox::MAX_CALLER_CALLBACK_DATA
+                    crate::outbound::outbox::MAX_CALLER_CALLBACK_DATA
                 ),
             ))
         }

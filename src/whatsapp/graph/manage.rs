@@ -221,7 +221,7 @@ pub fn check_d360_webhook_url(url: &str) -> Result<(), String> {
 }
 
 impl Endpoint {
-    /// Uploads media as multipart (see [`crate::media::multipart`]).
+    /// Uploads media as multipart (see [`crate::whatsapp::media::multipart`]).
     pub fn media_upload(
         &self,
         mime: &str,
@@ -239,7 +239,9 @@ impl Endpoint {
                     format!("multipart/form-data; boundary={boundary}"),
                 ),
             ],
-            body: Some(crate::media::multipart(boundary, mime, filename, data)),
+            body: Some(crate::whatsapp::media::multipart(
+                boundary, mime, filename, data,
+            )),
         }
     }
 }

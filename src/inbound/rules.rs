@@ -6,7 +6,7 @@
 //! the inbound message's own timestamp, so a redelivery hours later decides
 //! exactly as the first delivery did.
 
-use crate::outbound;
+use crate::whatsapp::message;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ fn check_reply(field: &str, reply: &Value) -> Result<(), RuleError> {
             "{field}.to: leave it out; a reply goes to the sender"
         )));
     }
-    outbound::validate(reply, false).map_err(|e| {
+    message::validate(reply, false).map_err(|e| {
         let at = if e.field.is_empty() {
             field.to_owned()
         } else {
@@ -338,7 +338,7 @@ pub fn answer<'a>(
 /// Statements over the `rules` table.
 pub mod sql {
     use super::Rule;
-    use crate::store::Stmt;
+    use crate::db::Stmt;
 
     /// Every rule, in evaluation order.
     pub fn list() -> Stmt {

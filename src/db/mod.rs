@@ -2,7 +2,7 @@
 //! arguments, built here and executed by the edge. Keeping them pure lets the
 //! host tests check every statement's arguments against its placeholders.
 
-use crate::ingest::{OptRow, Plan};
+use crate::inbound::ingest::{OptRow, Plan};
 use serde_json::{json, Value};
 
 /// A bound SQL argument.
@@ -272,7 +272,7 @@ fn spill(writes: &mut Writes, to: SpillTo, owner: String, raw: &str) -> (String,
             let mut rest = raw;
             let mut part = 0i64;
             while !rest.is_empty() {
-                let piece = crate::ingest::truncate(rest, PART_BYTES);
+                let piece = crate::inbound::ingest::truncate(rest, PART_BYTES);
                 // A piece is never empty: PART_BYTES exceeds any char's width.
                 let piece = if piece.is_empty() { rest } else { piece };
                 writes.statements.push(Stmt::new(
@@ -438,11 +438,11 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
             .flat_map(|e| e.names.iter().map(move |n| json!([n, e.id]))),
         now_ms,
     );
-    let resolutions: Vec<crate::outbox::Resolution> = plan
+    let resolutions: Vec<crate::outbound::outbox::Resolution> = plan
         .statuses
         .iter()
         .filter_map(|s| {
-            Some(crate::outbox::Resolution {
+            Some(crate::outbound::outbox::Resolution {
                 outbox_id: s.outbox_id.clone()?,
                 phone_number_id: s.phone_number_id.as_ref().map(|p| p.0.clone()),
                 wamid: s.wamid.0.clone(),
@@ -451,7 +451,7 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
             })
         })
         .collect();
-    out.extend(crate::outbox::resolve(&resolutions, now_ms));
+    out.extend(crate::outbound::outbox::resolve(&resolutions, now_ms));
     writes.statements.append(&mut parts.statements);
     writes.blobs = parts.blobs;
     writes

@@ -1,36 +1,13 @@
 //! `/v1/rules`: create, list, read, replace and delete auto-reply rules, and
 //! the per-isolate cache the webhook reads them through.
 
-use super::cache::{self, Slot};
-use super::{clock, d1, http};
+use crate::api::router::Route;
 use crate::api::ApiError;
-use crate::router::Route;
-use crate::rules::{sql, Rule};
-use serde_json::{json, Value};
-use std::cell::RefCell;
-use worker::{D1Database, Env, Request, Response};
-
-/// How long an isolate reuses the rules it loaded. Edits through this API
-/// clear the cache of the isolate that served them at once; other isolates
-/// see them within this time.
-pub const CACHE_MS: i64 = 15_000;
-
-thread_local! {
-    static CACHE: Slot<Rule> = const { RefCell::new(None) };
-}
-
-fn invalidate() {
-    cache::clear(&CACHE);
-}
-
-fn parse_rows(rows: &[Value]) -> Vec<Rule> {
-    cache::body_rows(rows)
-}
-
-/// Every row, from the isolate cache when it is fresh.
-pub async fn load(db: &D1Database) -> Result<Vec<Rule>, ApiError> {
-    cache::load(&CACHE, db, &sql::list(), CACHE_MS).await
-}
+use crate::edge::cache;
+use crate::edge::{clock, d1, http};
+use crate::inbound::rules::{sql, Rule};
+use serde_json::json;
+use worker::{Env, Request, Response};
 
 fn rule_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 8];
@@ -58,12 +35,12 @@ pub async fn handle(route: Route, req: &mut Request, env: &Env) -> Result<Respon
     let db = d1::database(env)?;
     match route {
         Route::ListRules => {
-            let rules = parse_rows(&d1::rows(&db, &sql::list()).await?);
+            let rules: Vec<Rule> = cache::body_rows(&d1::rows(&db, &sql::list()).await?);
             http::json(200, &json!({ "data": rules }))
         }
         Route::GetRule(id) => {
             let rows = d1::rows(&db, &sql::get(&id)).await?;
-            let rule = parse_rows(&rows)
+            let rule = cache::body_rows::<Rule>(&rows)
                 .pop()
                 .ok_or_else(|| ApiError::not_found("rule"))?;
             http::json(200, &rule)
@@ -72,7 +49,7 @@ pub async fn handle(route: Route, req: &mut Request, env: &Env) -> Result<Respon
             let mut rule = parse_body(req).await?;
             rule.id = rule_id()?;
             d1::rows(&db, &sql::upsert(&rule, http::now_ms())).await?;
-            invalidate();
+            cache::forget_rules();
             http::json(201, &rule)
         }
         Route::ReplaceRule(id) => {
@@ -82,14 +59,14 @@ pub async fn handle(route: Route, req: &mut Request, env: &Env) -> Result<Respon
             let mut rule = parse_body(req).await?;
             rule.id = id;
             d1::rows(&db, &sql::upsert(&rule, http::now_ms())).await?;
-            invalidate();
+            cache::forget_rules();
             http::json(200, &rule)
         }
         Route::DeleteRule(id) => {
             if d1::rows(&db, &sql::delete(&id)).await?.is_empty() {
                 return Err(ApiError::not_found("rule"));
             }
-            invalidate();
+            cache::forget_rules();
             Ok(Response::empty()
                 .map_err(|_| ApiError::internal())?
                 .with_status(204))

@@ -4,10 +4,10 @@
 use super::config::Config;
 use super::{channels, d1, http};
 use crate::api::ApiError;
-use crate::graph::error::{classify, network_failure, timed_out, Outcome};
-use crate::graph::HttpRequest;
 use crate::logline::LogLine;
-use crate::outbox::{self, Claim, Claimed, Next};
+use crate::outbound::outbox::{self, Claim, Claimed, Next};
+use crate::whatsapp::graph::error::{classify, network_failure, timed_out, Outcome};
+use crate::whatsapp::graph::HttpRequest;
 use worker::{D1Database, Env};
 
 async fn fetch(req: &HttpRequest, timeout_s: u64) -> Outcome {

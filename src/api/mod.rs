@@ -1,9 +1,11 @@
 //! The read side of the JSON API: routing, authentication, paging, the SQL
 //! each route runs, and the JSON each row becomes. The edge only executes.
 
-use crate::store::{Arg, Stmt};
-use crate::webhook::payload::KNOWN_TYPES;
-use crate::webhook::verify::secrets_equal;
+pub mod router;
+
+use crate::db::{Arg, Stmt};
+use crate::whatsapp::webhook::payload::KNOWN_TYPES;
+use crate::whatsapp::webhook::verify::secrets_equal;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -427,7 +429,7 @@ pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
         }
         match row.get("outbox_state").and_then(Value::as_str) {
             None => Value::Null,
-            state => crate::outbox::shown_state(state).into(),
+            state => crate::outbound::outbox::shown_state(state).into(),
         }
     });
     out.insert("status".into(), current);
@@ -476,7 +478,7 @@ pub fn contact_json(row: &Value) -> Value {
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
     json!({
-        "phone": wa_id.as_str().map(crate::phone::e164),
+        "phone": wa_id.as_str().map(crate::whatsapp::phone::e164),
         "wa_id": wa_id,
         "profile_name": text(row, "profile_name"),
         "phone_number_id": text(row, "phone_number_id"),

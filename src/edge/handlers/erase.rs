@@ -2,10 +2,11 @@
 //! runs the statements of [`crate::erasure`] and deletes the person's R2
 //! objects.
 
-use super::{d1, http, media};
 use crate::api::ApiError;
+use crate::edge::handlers::media;
+use crate::edge::{d1, http};
 use crate::erasure;
-use crate::ingest::Plan;
+use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -64,7 +65,7 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiEr
 /// `DELETE /v1/contacts/{id}`: erases the contact everywhere and leaves a
 /// tombstone; 204 whether or not anything was stored about them.
 pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
-    let wa_id = crate::phone::canonical_wa_id(id);
+    let wa_id = crate::whatsapp::phone::canonical_wa_id(id);
     if wa_id.is_empty() {
         return Err(ApiError::invalid(
             "The contact id must be a wa_id (a phone number in any form).",
@@ -80,8 +81,8 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             .map_or(&[][..], Vec::as_slice),
     )
     .ok_or_else(ApiError::internal)?;
-    let mut forms = crate::phone::forms(&wa_id);
-    forms.push(crate::phone::digits(id));
+    let mut forms = crate::whatsapp::phone::forms(&wa_id);
+    forms.push(crate::whatsapp::phone::digits(id));
     let mut found = d1::batch_rows(&db, &erasure::erase_lookups(&wa_id, &forms))
         .await?
         .into_iter();

@@ -3,8 +3,7 @@
 
 use crate::api::ApiError;
 use crate::cols;
-use crate::outbound;
-use crate::store::Stmt;
+use crate::db::Stmt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -16,7 +15,7 @@ pub const MAX_SEND_BODY: usize = 64 * 1024;
 pub struct SendRequest {
     /// The channel (`from`), when the caller chose one.
     pub from: Option<String>,
-    /// The recipient's canonical wa_id (see [`crate::phone`]).
+    /// The recipient's canonical wa_id (see [`crate::whatsapp::phone`]).
     pub to: String,
     /// Graph's message object, without `from`.
     pub message: Value,
@@ -37,9 +36,11 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, ApiError> {
             ))
         }
     };
-    outbound::validate(&message, true)
+    crate::whatsapp::message::validate(&message, true)
         .map_err(|e| ApiError::new(400, "invalid_message", e.to_string()))?;
-    let to = crate::phone::canonical_wa_id(&outbound::recipient(&message).unwrap_or_default());
+    let to = crate::whatsapp::phone::canonical_wa_id(
+        &crate::whatsapp::message::recipient(&message).unwrap_or_default(),
+    );
     Ok(SendRequest { from, to, message })
 }
 
@@ -125,7 +126,7 @@ const INSERT_OUT_MESSAGES: &str = concat!(
 /// already taken makes a row's statements no-ops.
 pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
     let mut out = Vec::new();
-    crate::store::bulk(
+    crate::db::bulk(
         &mut out,
         INSERT_OUTBOX,
         rows.iter().map(|e| {
@@ -142,7 +143,7 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
         }),
         now_ms,
     );
-    crate::store::bulk(
+    crate::db::bulk(
         &mut out,
         INSERT_OUT_MESSAGES,
         rows.iter().filter(|e| e.kind == "message").map(|e| {

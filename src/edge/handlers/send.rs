@@ -1,13 +1,13 @@
 //! `POST /v1/messages`: validate, check the window and opt-out, store in the
 //! outbox, answer 202, and send after the response.
 
-use super::config::Config;
-use super::{channels, d1, http, outbound};
 use crate::api::ApiError;
 use crate::channels::LimitRefusal;
+use crate::edge::config::Config;
+use crate::edge::{channels, d1, delivery, http};
 use crate::logline::LogLine;
-use crate::send::{self, Enqueue};
-use crate::window;
+use crate::outbound::send::{self, Enqueue};
+use crate::whatsapp::window;
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
@@ -80,7 +80,7 @@ pub async fn send(
         .and_then(|r| r["last_inbound_at"].as_f64())
         .map(|t| t as i64);
     let now = http::now_ms();
-    let template = !crate::outbound::is_free_form(&request.message);
+    let template = !crate::whatsapp::message::is_free_form(&request.message);
     if !template && !window::is_open(last_inbound, now / 1000) {
         return Err(ApiError::new(
             409,
@@ -154,7 +154,7 @@ pub async fn send(
     http::log(LogLine::new("send.queued").kind("source", "api"));
     let ids = vec![enqueue.id.clone()];
     let env = env.clone();
-    ctx.wait_until(async move { outbound::deliver_queued(&env, &config, ids).await });
+    ctx.wait_until(async move { delivery::deliver_queued(&env, &config, ids).await });
     http::json(202, &json!({"id": enqueue.id, "status": "queued"}))
 }
 
@@ -168,7 +168,7 @@ fn replay(row: &serde_json::Value, hash: &str) -> Result<Response, ApiError> {
             "This Idempotency-Key was already used for a different request.",
         ));
     }
-    let status = crate::outbox::shown_state(row["state"].as_str());
+    let status = crate::outbound::outbox::shown_state(row["state"].as_str());
     http::json(202, &json!({"id": row["id"], "status": status}))
 }
 
@@ -188,7 +188,11 @@ async fn check_template(
     ) else {
         return Ok(());
     };
-    let rows = d1::rows(db, &crate::account::sql::find(waba, name, language)).await?;
+    let rows = d1::rows(
+        db,
+        &crate::whatsapp::templates::sql::find(waba, name, language),
+    )
+    .await?;
     let Some(row) = rows.first() else {
         return Ok(());
     };
@@ -206,6 +210,6 @@ async fn check_template(
         .as_str()
         .and_then(|b| serde_json::from_str(b).ok())
         .unwrap_or_default();
-    crate::account::check_template_parameters(&stored, message)
+    crate::whatsapp::templates::check_template_parameters(&stored, message)
         .map_err(|e| ApiError::new(400, "invalid_message", e.to_string()))
 }

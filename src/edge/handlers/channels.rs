@@ -1,0 +1,354 @@
+//! Channel resolution (which provider and credential a number sends with)
+//! and the `/v1/channels` API: CRUD, onboarding, business profile,
+//! templates, and 360dialog webhook registration.
+
+use crate::api::router::Route;
+use crate::api::ApiError;
+use crate::channels::{sql, Channel};
+use crate::edge::cache;
+use crate::edge::channels::{find, resolve, Resolved};
+use crate::edge::config::{self, Config};
+use crate::edge::{d1, http};
+use crate::whatsapp::graph::{manage, Provider};
+use crate::whatsapp::profile;
+use crate::whatsapp::templates::{self, sql as template_sql};
+use serde_json::{json, Value};
+use worker::{D1Database, Env, Request, Response};
+
+fn bad_channel(message: String) -> ApiError {
+    ApiError::new(400, "invalid_channel", message)
+}
+
+/// Most template pages one sync follows.
+const MAX_TEMPLATE_PAGES: usize = 50;
+
+async fn resolved_or_error(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    id: &str,
+) -> Result<Resolved, ApiError> {
+    if find(db, config, id).await?.is_none() {
+        return Err(ApiError::not_found("channel"));
+    }
+    resolve(env, db, config, id).await?.ok_or_else(|| {
+        ApiError::new(
+            409,
+            "credential_missing",
+            "The channel's credential secret is not set: run `wrangler secret put <credential_secret>`.",
+        )
+    })
+}
+
+fn waba(channel: &Channel) -> Result<String, ApiError> {
+    channel.waba_id.clone().ok_or_else(|| {
+        ApiError::new(
+            409,
+            "waba_id_missing",
+            "The channel has no waba_id: set it with PATCH /v1/channels/{id}.",
+        )
+    })
+}
+
+fn meta_only(r: &Resolved) -> Result<(), ApiError> {
+    match r.endpoint.provider {
+        Provider::Meta => Ok(()),
+        Provider::Dialog360 => Err(ApiError::new(
+            409,
+            "not_available",
+            "360dialog manages onboarding for its numbers; use the 360dialog hub.",
+        )),
+    }
+}
+
+async fn json_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
+    let body = http::read_body_capped(req, 256 * 1024).await?;
+    let value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(400, "invalid_json", format!("The body is not JSON: {e}.")))?;
+    Ok((body, value))
+}
+
+/// Handles `/v1/channels` and `/v1/channels/{id}/...`.
+pub async fn handle(
+    route: Route,
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let db = d1::database(env)?;
+    // HEAD is answered as GET, as by the router.
+    let method = match req.method().to_string() {
+        m if m == "HEAD" => "GET".to_owned(),
+        m => m,
+    };
+    let (id, rest) = match route {
+        Route::Channels => {
+            return match method.as_str() {
+                "GET" => {
+                    let data: Vec<Value> = cache::channels(&db)
+                        .await?
+                        .iter()
+                        .map(Channel::to_json)
+                        .collect();
+                    http::json(200, &json!({ "data": data }))
+                }
+                "POST" => {
+                    let (body, _) = json_body(req).await?;
+                    let channel = Channel::parse(&body).map_err(|e| bad_channel(e.0))?;
+                    crate::channels::check_own_webhook_secret(
+                        &channel,
+                        &cache::channels(&db).await?,
+                    )
+                    .map_err(|e| bad_channel(e.0))?;
+                    let created = d1::rows(&db, &sql::insert(&channel, http::now_ms())).await?;
+                    if created.is_empty() {
+                        return Err(ApiError::new(
+                            409,
+                            "channel_exists",
+                            "A channel with this phone_number_id exists; PATCH it instead.",
+                        ));
+                    }
+                    cache::forget_channels();
+                    http::json(201, &channel.to_json())
+                }
+                _ => Err(ApiError::method_not_allowed("GET, POST")),
+            };
+        }
+        Route::Channel { id, rest } => (id, rest),
+        _ => return Err(ApiError::not_found("route")),
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match (method.as_str(), rest.as_slice()) {
+        ("GET", []) => {
+            let channel = find(&db, config, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("channel"))?;
+            http::json(200, &channel.to_json())
+        }
+        ("PATCH", []) => {
+            let rows: Vec<Channel> = cache::body_rows(&d1::rows(&db, &sql::get(&id)).await?);
+            let current = rows.first().ok_or_else(|| ApiError::not_found("channel"))?;
+            let body = http::read_body_capped(req, 64 * 1024).await?;
+            let channel = current.patched(&body).map_err(|e| bad_channel(e.0))?;
+            crate::channels::check_own_webhook_secret(&channel, &cache::channels(&db).await?)
+                .map_err(|e| bad_channel(e.0))?;
+            d1::rows(&db, &sql::update(&channel, http::now_ms())).await?;
+            cache::forget_channels();
+            http::json(200, &channel.to_json())
+        }
+        ("DELETE", []) => {
+            if d1::rows(&db, &sql::delete(&id)).await?.is_empty() {
+                return Err(ApiError::not_found("channel"));
+            }
+            cache::forget_channels();
+            no_content()
+        }
+        (_, []) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
+        ("GET", ["phone_numbers"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            meta_only(&r)?;
+            let answer =
+                http::call_json(&r.endpoint.list_phone_numbers(&waba(&r.channel)?)).await?;
+            http::json(200, &json!({"data": answer.get("data").cloned()}))
+        }
+        ("POST", ["register"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            meta_only(&r)?;
+            let (_, body) = json_body(req).await?;
+            let pin = body.get("pin").and_then(Value::as_str).unwrap_or_default();
+            if pin.len() != 6 || !pin.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_request",
+                    "pin: must be the number's 6-digit two-step verification PIN",
+                ));
+            }
+            http::call_json(&r.endpoint.register(pin)).await?;
+            http::json(200, &json!({"registered": true}))
+        }
+        ("GET", ["subscription"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            meta_only(&r)?;
+            let answer = http::call_json(&r.endpoint.subscribed_apps(&waba(&r.channel)?)).await?;
+            let apps = answer
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            http::json(200, &json!({"subscribed": !apps.is_empty(), "apps": apps}))
+        }
+        ("POST", ["subscription"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            meta_only(&r)?;
+            http::call_json(&r.endpoint.subscribe_app(&waba(&r.channel)?)).await?;
+            http::json(200, &json!({"subscribed": true}))
+        }
+        ("GET", ["profile"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            let answer = http::call_json(&r.endpoint.get_profile()).await?;
+            let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
+            store_profile(&db, &id, &profile).await
+        }
+        ("PATCH", ["profile"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            let (_, patch) = json_body(req).await?;
+            profile::validate_profile(&patch)
+                .map_err(|e| ApiError::new(400, "invalid_profile", e.to_string()))?;
+            http::call_json(&r.endpoint.update_profile(&patch)).await?;
+            let answer = http::call_json(&r.endpoint.get_profile()).await?;
+            let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
+            store_profile(&db, &id, &profile).await
+        }
+        ("GET", ["templates"]) => {
+            let channel = find(&db, config, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("channel"))?;
+            let name = http::query_value(req, "name");
+            let status = http::query_value(req, "status").map(|s| s.to_ascii_uppercase());
+            let rows = d1::rows(
+                &db,
+                &template_sql::list(&waba(&channel)?, name.as_deref(), status.as_deref()),
+            )
+            .await?;
+            let data: Vec<Value> = rows.iter().map(template_json).collect();
+            http::json(200, &json!({ "data": data }))
+        }
+        ("POST", ["templates"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            let waba_id = waba(&r.channel)?;
+            let (_, template) = json_body(req).await?;
+            templates::validate_template(&template)
+                .map_err(|e| ApiError::new(400, "invalid_template", e.to_string()))?;
+            let answer = http::call_json(&r.endpoint.create_template(&waba_id, &template)).await?;
+            let mut stored = template.clone();
+            if let Some(obj) = stored.as_object_mut() {
+                for key in ["id", "status"] {
+                    obj.insert(key.into(), answer.get(key).cloned().unwrap_or_default());
+                }
+            }
+            let row = templates::template_page(&waba_id, &json!({"data": [stored]}))
+                .0
+                .pop()
+                .ok_or_else(ApiError::internal)?;
+            d1::rows(&db, &template_sql::upsert(&row, http::now_ms())).await?;
+            http::json(
+                201,
+                &json!({"id": row.id, "name": row.name, "language": row.language,
+                        "category": row.category, "status": row.status}),
+            )
+        }
+        ("POST", ["templates", "sync"]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            let waba_id = waba(&r.channel)?;
+            let now = http::now_ms();
+            let mut after: Option<String> = None;
+            let mut statements = Vec::new();
+            for _ in 0..MAX_TEMPLATE_PAGES {
+                let page =
+                    http::call_json(&r.endpoint.list_templates(&waba_id, after.as_deref())).await?;
+                let (rows, next) = templates::template_page(&waba_id, &page);
+                statements.extend(rows.iter().map(|t| template_sql::upsert(t, now)));
+                match next {
+                    Some(cursor) => after = Some(cursor),
+                    None => break,
+                }
+            }
+            let synced = statements.len();
+            statements.push(crate::db::Stmt::new(
+                "UPDATE channels SET templates_synced_at = ?2 WHERE phone_number_id = ?1",
+                vec![id.as_str().into(), now.into()],
+            ));
+            d1::batch(&db, &statements).await?;
+            http::json(200, &json!({"synced": synced, "synced_at": now}))
+        }
+        ("DELETE", ["templates", name]) => {
+            let r = resolved_or_error(env, &db, config, &id).await?;
+            let waba_id = waba(&r.channel)?;
+            http::call_json(&r.endpoint.delete_template(&waba_id, name)).await?;
+            d1::rows(&db, &template_sql::delete(&waba_id, name)).await?;
+            no_content()
+        }
+        ("POST", ["webhook"]) => register_d360_webhook(req, env, &db, config, &id).await,
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// Keeps the profile Graph returned on the channel row and answers with it.
+async fn store_profile(db: &D1Database, id: &str, profile: &Value) -> Result<Response, ApiError> {
+    let now = http::now_ms();
+    d1::rows(
+        db,
+        &crate::db::Stmt::new(
+            "UPDATE channels SET profile = ?2, profile_synced_at = ?3 WHERE phone_number_id = ?1",
+            vec![id.into(), profile.to_string().into(), now.into()],
+        ),
+    )
+    .await?;
+    http::json(200, &json!({"profile": profile, "synced_at": now}))
+}
+
+fn no_content() -> Result<Response, ApiError> {
+    Ok(Response::empty()
+        .map_err(|_| ApiError::internal())?
+        .with_status(204))
+}
+
+fn template_json(row: &Value) -> Value {
+    let body: Value = row["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "id": row["id"],
+        "name": row["name"],
+        "language": row["language"],
+        "category": row["category"],
+        "status": row["status"],
+        "rejected_reason": row["rejected_reason"],
+        "components": body.get("components").cloned().unwrap_or(Value::Null),
+        "synced_at": row["synced_at"],
+        "updated_at": row["updated_at"],
+    })
+}
+
+/// `POST /v1/channels/{id}/webhook`: tells 360dialog where to deliver this
+/// number's webhooks and which `Authorization` header to send.
+async fn register_d360_webhook(
+    req: &mut Request,
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let r = resolved_or_error(env, db, config, id).await?;
+    if r.endpoint.provider != Provider::Dialog360 {
+        return Err(ApiError::new(
+            409,
+            "not_available",
+            "Only 360dialog channels register their webhook here; Meta's is set in the app dashboard.",
+        ));
+    }
+    let (_, body) = json_body(req).await?;
+    let url = body.get("url").and_then(Value::as_str).unwrap_or_default();
+    manage::check_d360_webhook_url(url).map_err(|e| ApiError::new(400, "invalid_request", e))?;
+    let auth = d360_auth_header(env, &r.channel).ok_or_else(|| {
+        ApiError::new(
+            409,
+            "credential_missing",
+            "The channel's webhook_auth_secret is not set: run `wrangler secret put <webhook_auth_secret>`.",
+        )
+    })?;
+    http::call_json(
+        &r.endpoint
+            .d360_set_webhook(url, &json!({ "Authorization": auth })),
+    )
+    .await?;
+    http::json(200, &json!({"registered": true, "url": url}))
+}
+
+/// The `Authorization: Basic ...` value 360dialog is told to send for `channel`.
+fn d360_auth_header(env: &Env, channel: &Channel) -> Option<String> {
+    // Only channel rows have a webhook credential (the env channel is Meta's).
+    let secret = config::channel_secret(env, channel.webhook_auth_secret.as_deref()?)?;
+    Some(crate::whatsapp::webhook::basic_auth_value(&secret))
+}

@@ -1,0 +1,10 @@
+//! One module per group of routes: each reads its request, gathers what the
+//! core needs, runs the core's decision and answers.
+
+pub mod channels;
+pub mod erase;
+pub mod media;
+pub mod read;
+pub mod rules;
+pub mod send;
+pub mod webhook;
