@@ -2,7 +2,8 @@ mod common;
 
 use common::plan;
 use common::{fixture, fixture_bytes};
-use wa_edge::db::{ingest_statements, Arg};
+use wa_edge::db::ingest::ingest_statements;
+use wa_edge::db::Arg;
 use wa_edge::inbound::ingest::{kinds, RawEncoding};
 
 const ALL_FIXTURES: &[&str] = &[

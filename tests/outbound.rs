@@ -283,23 +283,28 @@ fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
     assert_eq!(r.from.as_deref(), Some("pn2"));
     assert_eq!(r.to, "447700900123");
     assert!(r.message.get("from").is_none());
+    let api = |r| wa_edge::api::ApiError::from(r);
     let bad =
-        parse(br#"{"to": "447700900123", "type": "text", "text": {"body": ""}}"#).unwrap_err();
+        api(parse(br#"{"to": "447700900123", "type": "text", "text": {"body": ""}}"#).unwrap_err());
     assert_eq!((bad.status, bad.code), (400, "invalid_message"));
     assert!(bad.message.starts_with("text.body"));
-    assert_eq!(parse(b"nope").unwrap_err().code, "invalid_json");
+    assert_eq!(api(parse(b"nope").unwrap_err()).code, "invalid_json");
     assert_eq!(
-        parse(br#"{"from": 5, "to": "447700900123", "type": "text", "text": {"body": "x"}}"#)
-            .unwrap_err()
-            .code,
+        api(
+            parse(br#"{"from": 5, "to": "447700900123", "type": "text", "text": {"body": "x"}}"#)
+                .unwrap_err()
+        )
+        .code,
         "invalid_message"
     );
 }
 
 #[test]
 fn outbox_statements_bind_exactly_their_placeholders() {
-    use wa_edge::outbound::outbox::{claim, due, expire_leases, record, Claim};
-    use wa_edge::outbound::send::{enqueue_statements, Enqueue};
+    use wa_edge::db::outbox::enqueue_statements;
+    use wa_edge::db::outbox::{claim, due, expire_leases, record};
+    use wa_edge::outbound::outbox::Claim;
+    use wa_edge::outbound::send::Enqueue;
     let e = Enqueue {
         id: "out_1".into(),
         phone_number_id: "pn".into(),
@@ -326,7 +331,7 @@ fn outbox_statements_bind_exactly_their_placeholders() {
     stmts.extend(claim(&Claim::Ids(&ids), 1, 10));
     stmts.extend(claim(&Claim::Due, 1, 10));
     stmts.extend([due(1, 5), expire_leases(1)]);
-    let results: Vec<(String, String, Next)> = [
+    let results: Vec<(String, String, Next, i64)> = [
         Next::Sent {
             wamid: "wamid.x".into(),
         },
@@ -344,7 +349,7 @@ fn outbox_statements_bind_exactly_their_placeholders() {
         Next::Released,
     ]
     .into_iter()
-    .map(|n| ("out_1".to_owned(), "pn".to_owned(), n))
+    .map(|n| ("out_1".to_owned(), "pn".to_owned(), n, 1))
     .collect();
     let recorded = record(&results, 1);
     assert_eq!(recorded.len(), 3, "update, link, alerts: whatever the rows");
@@ -422,7 +427,7 @@ fn idempotency_keys_are_bounded_and_never_silently_ignored() {
         "a\u{7}b".to_owned(),
         "é".to_owned(),
     ] {
-        let e = idempotency_key(Some(&bad)).unwrap_err();
+        let e = wa_edge::api::ApiError::from(idempotency_key(Some(&bad)).unwrap_err());
         assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
     }
 }

@@ -3,9 +3,8 @@ mod common;
 use common::plan;
 use serde_json::json;
 use std::collections::HashSet;
-use wa_edge::inbound::autoreply::{
-    contact_key, decide, known_statements, needs_lookup, Effects, Known, OptSettings,
-};
+use wa_edge::db::lookups::known_statements;
+use wa_edge::inbound::autoreply::{contact_key, decide, needs_lookup, Effects, Known, OptSettings};
 use wa_edge::inbound::rules::{answer, normalize, Hours, Inbound, LocalTime, Rule, Span};
 
 fn rule(v: serde_json::Value) -> Rule {

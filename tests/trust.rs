@@ -7,7 +7,8 @@ mod common;
 use common::{fixture, plan, RECEIVED_AT};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use wa_edge::db::{delivery_writes, Arg, SpillTo, INLINE_RAW_MAX, PART_BYTES};
+use wa_edge::db::ingest::{delivery_writes, SpillTo, Writes, INLINE_RAW_MAX, PART_BYTES};
+use wa_edge::db::Arg;
 use wa_edge::ids::PhoneNumberId;
 use wa_edge::inbound::autoreply::{decide, Known, OptSettings};
 use wa_edge::inbound::ingest::{self, kinds, Delivery, Scope};
@@ -90,7 +91,7 @@ fn the_newest_template_status_of_a_delivery_wins_and_older_ones_are_guarded_in_s
     assert_eq!(rows[0][6], 1_700_000_200);
 }
 
-fn bound_text_sizes(writes: &wa_edge::db::Writes) -> Vec<usize> {
+fn bound_text_sizes(writes: &Writes) -> Vec<usize> {
     writes
         .statements
         .iter()
@@ -102,7 +103,7 @@ fn bound_text_sizes(writes: &wa_edge::db::Writes) -> Vec<usize> {
         .collect()
 }
 
-fn joined_parts(writes: &wa_edge::db::Writes, owner: &str) -> String {
+fn joined_parts(writes: &Writes, owner: &str) -> String {
     let mut parts: Vec<(i64, String)> = writes
         .statements
         .iter()
@@ -208,7 +209,7 @@ fn a_thousand_messages_with_an_any_and_mark_read_rule_stay_within_fifty_queries(
             },
         );
         assert!(effects.enqueue.len() + effects.opts.len() >= n);
-        let enqueue = wa_edge::outbound::send::enqueue_statements(&effects.enqueue, 1);
+        let enqueue = wa_edge::db::outbox::enqueue_statements(&effects.enqueue, 1);
         let writes = delivery_writes(&p, &effects.opts, enqueue, 1, SpillTo::Rows);
         let total = writes.statements.len() + QUERIES_BESIDES_WRITES;
         assert!(
@@ -274,7 +275,7 @@ fn erasure_forgets_redelivered_items_dated_before_it_and_keeps_later_ones() {
 
 #[test]
 fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
-    use wa_edge::erasure::{ensure_salt, erase_lookups, erase_statements};
+    use wa_edge::db::erasure::{ensure_salt, erase_lookups, erase_statements};
     let forms = vec!["5511987654321".to_owned(), "551187654321".to_owned()];
     let stmts = erase_statements("5511987654321", &forms, "k", 1_700_000_000_000);
     let tables: Vec<&str> = stmts

@@ -74,12 +74,12 @@ thread_local! {
 
 /// Every channel row, from the isolate cache when it is fresh.
 pub async fn channels(db: &D1Database) -> Result<Vec<Channel>, ApiError> {
-    load(&CHANNELS, db, &crate::channels::sql::list(), TTL_MS).await
+    load(&CHANNELS, db, &crate::db::channels::list(), TTL_MS).await
 }
 
 /// Every rule, from the isolate cache when it is fresh.
 pub async fn rules(db: &D1Database) -> Result<Vec<Rule>, ApiError> {
-    load(&RULES, db, &crate::inbound::rules::sql::list(), TTL_MS).await
+    load(&RULES, db, &crate::db::rules::list(), TTL_MS).await
 }
 
 /// Forgets the cached channels (after an edit).

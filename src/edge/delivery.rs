@@ -4,6 +4,7 @@
 use super::config::Config;
 use super::{channels, d1, http};
 use crate::api::ApiError;
+use crate::db;
 use crate::logline::LogLine;
 use crate::outbound::outbox::{self, Claim, Claimed, Next};
 use crate::whatsapp::graph::error::{classify, network_failure, timed_out, Outcome};
@@ -34,8 +35,8 @@ fn outcome_kind(next: &Next) -> &'static str {
     }
 }
 
-/// Attempts one claimed row and decides its next state.
-async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> Next {
+/// Attempts one claimed row and decides its next state, and when.
+async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> (Next, i64) {
     let outcome = match channels::resolve(env, db, config, &row.phone_number_id).await {
         Err(_) => Outcome::Retry {
             reason: "the channel could not be loaded".into(),
@@ -61,13 +62,14 @@ async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> 
             fetch(&request, config.send_timeout_s).await
         }
     };
-    let next = outbox::next(row.attempt, outcome, http::now_ms(), row.idempotent());
+    let decided = http::now_ms();
+    let next = outbox::next(row.attempt, outcome, decided, row.idempotent());
     http::log(
         LogLine::new("outbox.attempt")
             .kind("outcome", outcome_kind(&next))
             .count("attempt", row.attempt as usize),
     );
-    next
+    (next, decided)
 }
 
 /// Claims up to `limit` rows of `which` due at `now`, sends them and records
@@ -81,7 +83,7 @@ pub async fn run(
     now: i64,
     limit: i64,
 ) -> Result<usize, ApiError> {
-    let mut claimed = d1::batch_rows(db, &outbox::claim(which, now, limit)).await?;
+    let mut claimed = d1::batch_rows(db, &db::outbox::claim(which, now, limit)).await?;
     let rows: Vec<Claimed> = claimed
         .pop()
         .unwrap_or_default()
@@ -91,17 +93,17 @@ pub async fn run(
     let started = http::now_ms();
     let mut results = Vec::with_capacity(rows.len());
     for row in &rows {
-        let next = if http::now_ms() - started > outbox::RUN_DEADLINE_MS {
-            Next::Released
+        let (next, decided) = if http::now_ms() - started > outbox::RUN_DEADLINE_MS {
+            (Next::Released, http::now_ms())
         } else {
             attempt(env, db, config, row).await
         };
-        results.push((row.id.clone(), row.phone_number_id.clone(), next));
+        results.push((row.id.clone(), row.phone_number_id.clone(), next, decided));
     }
-    d1::batch(db, &outbox::record(&results, http::now_ms().max(now))).await?;
+    d1::batch(db, &db::outbox::record(&results, started)).await?;
     Ok(results
         .iter()
-        .filter(|(_, _, n)| *n != Next::Released)
+        .filter(|(_, _, n, _)| *n != Next::Released)
         .count())
 }
 
@@ -129,6 +131,6 @@ pub async fn run_due(
     config: &Config,
     now_ms: i64,
 ) -> Result<usize, ApiError> {
-    d1::rows(db, &outbox::expire_leases(now_ms)).await?;
+    d1::rows(db, &db::outbox::expire_leases(now_ms)).await?;
     run(env, db, config, &Claim::Due, now_ms, outbox::CRON_BATCH).await
 }

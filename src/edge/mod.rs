@@ -76,6 +76,6 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 async fn health(env: &Env) -> std::result::Result<Response, ApiError> {
     let db = d1::database(env)?;
-    d1::rows(&db, &api::health()).await?;
+    d1::rows(&db, &crate::db::health()).await?;
     http::json(200, &serde_json::json!({"ok": true}))
 }

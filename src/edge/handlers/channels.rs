@@ -4,14 +4,16 @@
 
 use crate::api::router::Route;
 use crate::api::ApiError;
-use crate::channels::{sql, Channel};
+use crate::channels::Channel;
+use crate::db::channels as sql;
+use crate::db::templates as template_sql;
 use crate::edge::cache;
 use crate::edge::channels::{find, resolve, Resolved};
 use crate::edge::config::{self, Config};
 use crate::edge::{d1, http};
 use crate::whatsapp::graph::{manage, Provider};
 use crate::whatsapp::profile;
-use crate::whatsapp::templates::{self, sql as template_sql};
+use crate::whatsapp::templates;
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response};
 
@@ -254,10 +256,7 @@ pub async fn handle(
                 }
             }
             let synced = statements.len();
-            statements.push(crate::db::Stmt::new(
-                "UPDATE channels SET templates_synced_at = ?2 WHERE phone_number_id = ?1",
-                vec![id.as_str().into(), now.into()],
-            ));
+            statements.push(sql::templates_synced(&id, now));
             d1::batch(&db, &statements).await?;
             http::json(200, &json!({"synced": synced, "synced_at": now}))
         }
@@ -276,14 +275,7 @@ pub async fn handle(
 /// Keeps the profile Graph returned on the channel row and answers with it.
 async fn store_profile(db: &D1Database, id: &str, profile: &Value) -> Result<Response, ApiError> {
     let now = http::now_ms();
-    d1::rows(
-        db,
-        &crate::db::Stmt::new(
-            "UPDATE channels SET profile = ?2, profile_synced_at = ?3 WHERE phone_number_id = ?1",
-            vec![id.into(), profile.to_string().into(), now.into()],
-        ),
-    )
-    .await?;
+    d1::rows(db, &sql::store_profile(id, profile, now)).await?;
     http::json(200, &json!({"profile": profile, "synced_at": now}))
 }
 

@@ -3,6 +3,7 @@
 //! objects.
 
 use crate::api::ApiError;
+use crate::db;
 use crate::edge::handlers::media;
 use crate::edge::{d1, http};
 use crate::erasure;
@@ -27,7 +28,7 @@ async fn salt(db: &D1Database) -> Result<Option<String>, ApiError> {
     if let Some(s) = SALT.with(|s| s.borrow().clone()) {
         return Ok(Some(s));
     }
-    let found = first_value(&d1::rows(db, &erasure::salt_lookup()).await?);
+    let found = first_value(&d1::rows(db, &db::erasure::salt_lookup()).await?);
     if let Some(s) = &found {
         SALT.with(|slot| *slot.borrow_mut() = Some(s.clone()));
     }
@@ -49,7 +50,7 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiEr
         .map(|w| (erasure::tombstone_key(&salt, &w), w))
         .collect();
     let keys: Vec<String> = by_key.keys().cloned().collect();
-    let rows = d1::rows(db, &erasure::tombstone_lookup(&keys)).await?;
+    let rows = d1::rows(db, &db::erasure::tombstone_lookup(&keys)).await?;
     let erased: HashMap<String, i64> = rows
         .iter()
         .filter_map(|r| {
@@ -75,7 +76,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     let mut fresh = [0u8; 32];
     getrandom::fill(&mut fresh).map_err(|_| ApiError::internal())?;
     let salt = first_value(
-        d1::batch_rows(&db, &erasure::ensure_salt(&hex::encode(fresh)))
+        d1::batch_rows(&db, &db::erasure::ensure_salt(&hex::encode(fresh)))
             .await?
             .get(1)
             .map_or(&[][..], Vec::as_slice),
@@ -83,7 +84,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     .ok_or_else(ApiError::internal)?;
     let mut forms = crate::whatsapp::phone::forms(&wa_id);
     forms.push(crate::whatsapp::phone::digits(id));
-    let mut found = d1::batch_rows(&db, &erasure::erase_lookups(&wa_id, &forms))
+    let mut found = d1::batch_rows(&db, &db::erasure::erase_lookups(&wa_id, &forms))
         .await?
         .into_iter();
     let (contact, media_rows, raw_rows) = (
@@ -119,7 +120,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     let key = erasure::tombstone_key(&salt, &wa_id);
     d1::batch(
         &db,
-        &erasure::erase_statements(&wa_id, &forms, &key, http::now_ms()),
+        &db::erasure::erase_statements(&wa_id, &forms, &key, http::now_ms()),
     )
     .await?;
     http::log(LogLine::new("contact.erased"));

@@ -2,6 +2,7 @@
 
 use crate::api::router::Route;
 use crate::api::{self, ApiError, Page};
+use crate::db;
 use crate::edge::{d1, http};
 use worker::{Env, Request, Response};
 
@@ -15,7 +16,7 @@ pub async fn handle(
     let query = http::query_pairs(req);
     let body = match route {
         Route::GetMessage(id) => {
-            let mut results = d1::batch_rows(&db, &api::get_message(&id))
+            let mut results = d1::batch_rows(&db, &db::reads::get_message(&id))
                 .await?
                 .into_iter();
             let message = results.next().unwrap_or_default();
@@ -42,7 +43,7 @@ pub async fn handle(
         }
         Route::ListContacts => {
             let page = Page::from_query(&query)?;
-            let rows = d1::rows(&db, &api::list_contacts(&page)).await?;
+            let rows = d1::rows(&db, &db::reads::list_contacts(&page)).await?;
             to_value(api::listing(
                 rows,
                 &page,
@@ -53,7 +54,7 @@ pub async fn handle(
         }
         Route::GetContact(wa_id) => {
             let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
-            let rows = d1::rows(&db, &api::get_contact(&wa_id)).await?;
+            let rows = d1::rows(&db, &db::reads::get_contact(&wa_id)).await?;
             rows.first()
                 .map(api::contact_json)
                 .ok_or_else(|| ApiError::not_found("contact"))?
@@ -61,7 +62,7 @@ pub async fn handle(
         Route::ContactMessages(wa_id) => {
             let page = Page::from_query(&query)?;
             let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
-            let rows = d1::rows(&db, &api::contact_messages(&wa_id, &page)).await?;
+            let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page)).await?;
             to_value(api::listing(
                 rows,
                 &page,
@@ -72,7 +73,11 @@ pub async fn handle(
         }
         Route::ListEvents => {
             let page = Page::from_query(&query)?;
-            let rows = d1::rows(&db, &api::list_events(&query, &page)).await?;
+            let rows = d1::rows(
+                &db,
+                &db::reads::list_events(api::query_value(&query, "kind"), &page),
+            )
+            .await?;
             to_value(api::listing(
                 rows,
                 &page,
@@ -82,7 +87,9 @@ pub async fn handle(
             ))
         }
         Route::EventRaw(id) => {
-            let mut results = d1::batch_rows(&db, &api::event_raw(&id)).await?.into_iter();
+            let mut results = d1::batch_rows(&db, &db::reads::event_raw(&id))
+                .await?
+                .into_iter();
             let event = results.next().unwrap_or_default();
             let parts = results.next().unwrap_or_default();
             let row = event.first().ok_or_else(|| ApiError::not_found("event"))?;
@@ -108,7 +115,7 @@ async fn spilled_raw(
     parts: &[serde_json::Value],
 ) -> Result<String, ApiError> {
     let Some(key) = raw_ref.strip_prefix("r2:") else {
-        return Ok(api::join_parts(parts));
+        return Ok(db::reads::join_parts(parts));
     };
     let bucket = env
         .bucket(crate::edge::handlers::media::BUCKET)

@@ -3,9 +3,10 @@
 
 use crate::api::router::Route;
 use crate::api::ApiError;
+use crate::db::rules as sql;
 use crate::edge::cache;
 use crate::edge::{clock, d1, http};
-use crate::inbound::rules::{sql, Rule};
+use crate::inbound::rules::Rule;
 use serde_json::json;
 use worker::{Env, Request, Response};
 

@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 use crate::db;
-use crate::db::SpillTo;
+use crate::db::ingest::SpillTo;
 use crate::edge::config::Config;
 use crate::edge::handlers::{erase, media};
 use crate::edge::{cache, channels, clock, d1, delivery, http};
@@ -130,14 +130,15 @@ async fn store_delivery(
     let db = d1::database(env)?;
     erase::forget_erased(&db, &mut plan).await?;
     let effects = effects(&db, &plan, config).await?;
-    let enqueue = send::enqueue_statements(&effects.enqueue, now);
+    let enqueue = db::outbox::enqueue_statements(&effects.enqueue, now);
     let bucket = env.bucket(media::BUCKET).ok();
     let spill_to = if bucket.is_some() {
         SpillTo::R2
     } else {
         SpillTo::Rows
     };
-    let mut writes = db::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
+    let mut writes =
+        db::ingest::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
     if let Some(bucket) = &bucket {
         for blob in &writes.blobs {
             if bucket
@@ -148,7 +149,8 @@ async fn store_delivery(
             {
                 // R2 refused: keep the body in D1 instead.
                 http::log(LogLine::new("webhook.r2_put_failed"));
-                writes = db::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
+                writes =
+                    db::ingest::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
                 break;
             }
         }
@@ -187,8 +189,9 @@ async fn effects(
     if !autoreply::needs_lookup(plan, &rules, &config.opt) {
         return Ok(Effects::default());
     }
-    let known =
-        autoreply::known_from_rows(&d1::batch_rows(db, &autoreply::known_statements(plan)).await?);
+    let known = db::lookups::known_from_rows(
+        &d1::batch_rows(db, &db::lookups::known_statements(plan)).await?,
+    );
     let mut failed = false;
     let mut new_id = || {
         let mut bytes = [0u8; 16];

@@ -1,0 +1,362 @@
+//! The writes of one delivery: every table's rows as bulk statements
+//! (messages, statuses, contacts, windows, events and the numbers they name,
+//! opt-out changes, template statuses, outbox resolutions), and raw bodies
+//! too big for their row, split across `raw_parts` or put in R2.
+
+use super::{bulk, Stmt};
+use crate::cols;
+use crate::inbound::ingest::{OptRow, Plan};
+use serde_json::{json, Value};
+
+const INSERT_MESSAGES: &str = concat!(
+    "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
+    "type, timestamp, text, reply_id, context_id, media_id, raw, raw_ref, received_at) SELECT ",
+    cols!(0, 0),
+    ", 'in', ",
+    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
+);
+
+const INSERT_STATUSES: &str = concat!(
+    "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, phone_number_id, ",
+    "conversation_id, conversation_category, pricing_category, billable, errors, raw, raw_ref, ",
+    "received_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+    // A status for a message stored under another channel is not that
+    // channel's to report (a 360dialog credential cannot mark another
+    // number's messages read or failed).
+    ", ?2 FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM messages m ",
+    "WHERE m.wamid = json_extract(value, '$[0]') ",
+    "AND m.phone_number_id IS NOT json_extract(value, '$[5]')) ",
+    "ON CONFLICT (wamid, status) DO NOTHING"
+);
+
+// In an upsert, column names on the right of SET refer to the stored row, so
+// the profile name and channel follow whichever message is newest no matter
+// in which order deliveries arrive.
+const UPSERT_CONTACTS: &str = concat!(
+    "INSERT INTO contacts (wa_id, profile_name, phone_number_id, first_seen, last_seen, ",
+    "last_wa_id, updated_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wa_id) DO UPDATE SET ",
+    "last_wa_id = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, ",
+    "profile_name = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, ",
+    "phone_number_id = CASE WHEN excluded.last_seen >= last_seen ",
+    "THEN coalesce(excluded.phone_number_id, phone_number_id) ELSE phone_number_id END, ",
+    "first_seen = min(first_seen, excluded.first_seen), ",
+    "last_seen = max(last_seen, excluded.last_seen), ",
+    "updated_at = excluded.updated_at"
+);
+
+const UPSERT_WINDOWS: &str = concat!(
+    "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
+    cols!(0, 1, 2),
+    ", ?2 FROM json_each(?1) WHERE true ",
+    "ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET ",
+    "last_inbound_at = max(last_inbound_at, excluded.last_inbound_at), ",
+    "updated_at = excluded.updated_at"
+);
+
+const INSERT_EVENTS: &str = concat!(
+    "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
+    "raw_encoding, raw_ref, received_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
+);
+
+const INSERT_EVENT_CONTACTS: &str = concat!(
+    "INSERT INTO event_contacts (wa_id, event_id) SELECT ",
+    cols!(0, 1),
+    " FROM json_each(?1) WHERE ?2 IS NOT NULL ON CONFLICT DO NOTHING"
+);
+
+// Applies opt-out changes unless a newer one is already recorded.
+const UPSERT_OPTS: &str = concat!(
+    "INSERT INTO opt_outs (phone_number_id, wa_id, opted_out, changed_at, updated_at) SELECT ",
+    cols!(0, 1, 2, 3),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET ",
+    "opted_out = excluded.opted_out, changed_at = excluded.changed_at, ",
+    "updated_at = excluded.updated_at WHERE excluded.changed_at >= opt_outs.changed_at"
+);
+
+// A template status moves forward in time only.
+const UPSERT_TEMPLATE_STATUS: &str = concat!(
+    "INSERT INTO templates (id, waba_id, name, language, status, rejected_reason, status_at, ",
+    "updated_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO UPDATE SET ",
+    "status = excluded.status, rejected_reason = excluded.rejected_reason, ",
+    "status_at = excluded.status_at, updated_at = excluded.updated_at ",
+    "WHERE templates.status_at IS NULL OR excluded.status_at >= templates.status_at"
+);
+
+/// The latest change per key, later items winning ties.
+fn latest<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K, at: impl Fn(&T) -> i64) -> Vec<&T> {
+    let mut best: std::collections::BTreeMap<K, &T> = Default::default();
+    for item in items {
+        let k = key(item);
+        if best.get(&k).is_none_or(|b| at(item) >= at(b)) {
+            best.insert(k, item);
+        }
+    }
+    best.into_values().collect()
+}
+
+/// The statement(s) recording opt-out changes at `now_ms`: one per chunk,
+/// the newest change per (channel, contact).
+pub fn opt_statements(opts: &[&OptRow], now_ms: i64) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    let rows = latest(
+        opts,
+        |o| (o.phone_number_id.clone(), o.wa_id.clone()),
+        |o| o.at,
+    );
+    bulk(
+        &mut out,
+        UPSERT_OPTS,
+        rows.into_iter()
+            .map(|o| json!([o.phone_number_id, o.wa_id, o.opted_out, o.at])),
+        now_ms,
+    );
+    out
+}
+
+/// Raw bodies longer than this do not stay in their row (a D1 row holds at
+/// most 2 MB, and rows travel in 800 KB chunks).
+pub const INLINE_RAW_MAX: usize = 512 * 1024;
+/// Size of one `raw_parts` row.
+pub const PART_BYTES: usize = 700_000;
+/// Key prefix of raw bodies kept in R2.
+pub const R2_RAW_PREFIX: &str = "raw/";
+
+/// Where raw bodies too big for their row go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpillTo {
+    /// Split across `raw_parts` rows, in the same batch.
+    Rows,
+    /// The `MEDIA` R2 bucket; the edge puts the [`Blob`]s before the batch.
+    R2,
+}
+
+/// A raw body for the edge to put in R2 before running the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub key: String,
+    pub data: String,
+}
+
+/// Everything one delivery writes: the batch, and the R2 objects it names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Writes {
+    pub statements: Vec<Stmt>,
+    pub blobs: Vec<Blob>,
+}
+
+const INSERT_PART: &str =
+    "INSERT INTO raw_parts (owner, part, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+/// `raw` as it goes in its row, and its `raw_ref`: inline when small,
+/// else spilled (parts appended to `writes`).
+fn spill(writes: &mut Writes, to: SpillTo, owner: String, raw: &str) -> (String, Option<String>) {
+    if raw.len() <= INLINE_RAW_MAX {
+        return (raw.to_owned(), None);
+    }
+    match to {
+        SpillTo::R2 => {
+            let key = format!("{R2_RAW_PREFIX}{owner}");
+            writes.blobs.push(Blob {
+                key: key.clone(),
+                data: raw.to_owned(),
+            });
+            (String::new(), Some(format!("r2:{key}")))
+        }
+        SpillTo::Rows => {
+            let mut rest = raw;
+            let mut part = 0i64;
+            while !rest.is_empty() {
+                let piece = crate::inbound::ingest::truncate(rest, PART_BYTES);
+                // A piece is never empty: PART_BYTES exceeds any char's width.
+                let piece = if piece.is_empty() { rest } else { piece };
+                writes.statements.push(Stmt::new(
+                    INSERT_PART,
+                    vec![owner.as_str().into(), part.into(), piece.into()],
+                ));
+                rest = rest.get(piece.len()..).unwrap_or_default();
+                part += 1;
+            }
+            (String::new(), Some("parts".to_owned()))
+        }
+    }
+}
+
+/// The owner key of a spilled raw body.
+pub fn raw_owner(table: &str, key: &str) -> String {
+    format!("{table}:{key}")
+}
+
+/// The statements (and R2 objects) that store a delivery: `plan`, opt
+/// changes decided from it (`opts`), and outbox rows (`enqueue`, already
+/// statements). The edge runs them as one D1 batch (one transaction).
+/// `now_ms` is the receipt time. Every table's rows are bulk statements, so
+/// the count stays small whatever the number of items.
+pub fn delivery_writes(
+    plan: &Plan,
+    opts: &[OptRow],
+    enqueue: Vec<Stmt>,
+    now_ms: i64,
+    spill_to: SpillTo,
+) -> Writes {
+    let mut writes = ingest_writes(plan, now_ms, spill_to);
+    let all_opts: Vec<&OptRow> = plan.opts.iter().chain(opts).collect();
+    writes.statements.extend(opt_statements(&all_opts, now_ms));
+    writes.statements.extend(enqueue);
+    writes
+}
+
+/// The statements that store `plan` alone (no opt changes, no outbox rows).
+pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
+    ingest_writes(plan, now_ms, SpillTo::Rows).statements
+}
+
+fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
+    let mut writes = Writes::default();
+    let mut parts = Writes::default();
+    let out = &mut writes.statements;
+    bulk(
+        out,
+        UPSERT_CONTACTS,
+        plan.contacts.iter().map(|c| {
+            json!([
+                c.wa_id,
+                c.profile_name,
+                c.phone_number_id,
+                c.first_seen,
+                c.last_seen,
+                c.last_wa_id
+            ])
+        }),
+        now_ms,
+    );
+    let messages: Vec<Value> = plan
+        .messages
+        .iter()
+        .map(|m| {
+            let (raw, raw_ref) = spill(
+                &mut parts,
+                spill_to,
+                raw_owner("message", m.id.as_str()),
+                &m.raw,
+            );
+            json!([
+                m.id,
+                m.phone_number_id,
+                m.display_phone_number,
+                m.wa_id,
+                m.kind,
+                m.timestamp,
+                m.text,
+                m.reply_id,
+                m.context_id,
+                m.media_id,
+                raw,
+                raw_ref
+            ])
+        })
+        .collect();
+    bulk(out, INSERT_MESSAGES, messages.into_iter(), now_ms);
+    let statuses: Vec<Value> = plan
+        .statuses
+        .iter()
+        .map(|s| {
+            let owner = raw_owner("status", &format!("{}:{}", s.wamid, s.status));
+            let (raw, raw_ref) = spill(&mut parts, spill_to, owner, &s.raw);
+            json!([
+                s.wamid,
+                s.status,
+                s.rank,
+                s.timestamp,
+                s.recipient_id,
+                s.phone_number_id,
+                s.conversation_id,
+                s.conversation_category,
+                s.pricing_category,
+                s.billable.map(i64::from),
+                s.errors,
+                raw,
+                raw_ref
+            ])
+        })
+        .collect();
+    bulk(out, INSERT_STATUSES, statuses.into_iter(), now_ms);
+    bulk(
+        out,
+        UPSERT_WINDOWS,
+        plan.windows
+            .iter()
+            .map(|w| json!([w.wa_id, w.phone_number_id, w.last_inbound_at])),
+        now_ms,
+    );
+    let templates = latest(&plan.templates, |t| t.template_id.clone(), |t| t.at);
+    bulk(
+        out,
+        UPSERT_TEMPLATE_STATUS,
+        templates.into_iter().map(|t| {
+            json!([
+                t.template_id,
+                t.waba_id,
+                t.name,
+                t.language,
+                t.status,
+                t.reason.as_deref().filter(|r| *r != "NONE"),
+                t.at
+            ])
+        }),
+        now_ms,
+    );
+    let events: Vec<Value> = plan
+        .events
+        .iter()
+        .map(|e| {
+            let (raw, raw_ref) = spill(&mut parts, spill_to, raw_owner("event", &e.id), &e.raw);
+            json!([
+                e.id,
+                e.kind,
+                e.waba_id,
+                e.phone_number_id,
+                e.reference,
+                e.summary,
+                raw,
+                e.raw_encoding.as_str(),
+                raw_ref
+            ])
+        })
+        .collect();
+    bulk(out, INSERT_EVENTS, events.into_iter(), now_ms);
+    bulk(
+        out,
+        INSERT_EVENT_CONTACTS,
+        plan.events
+            .iter()
+            .flat_map(|e| e.names.iter().map(move |n| json!([n, e.id]))),
+        now_ms,
+    );
+    let resolutions: Vec<crate::outbound::outbox::Resolution> = plan
+        .statuses
+        .iter()
+        .filter_map(|s| {
+            Some(crate::outbound::outbox::Resolution {
+                outbox_id: s.outbox_id.clone()?,
+                phone_number_id: s.phone_number_id.as_ref().map(|p| p.0.clone()),
+                wamid: s.wamid.0.clone(),
+                status: s.status.clone(),
+                rank: s.rank,
+            })
+        })
+        .collect();
+    out.extend(super::outbox::resolve(&resolutions, now_ms));
+    writes.statements.append(&mut parts.statements);
+    writes.blobs = parts.blobs;
+    writes
+}

@@ -1,0 +1,123 @@
+//! The read API's queries: messages with their statuses, contacts, events
+//! and the parts of bodies too big for their row.
+
+use super::Arg;
+use super::Stmt;
+use crate::api::Page;
+use serde_json::Value;
+
+// Column lists shared by the statements below, as macros so each statement
+// stays one compile-time literal.
+macro_rules! message_select {
+    () => {
+        "SELECT m.id, m.wamid, m.direction, m.phone_number_id, m.display_phone_number, \
+m.wa_id, m.type, m.timestamp, m.raw, m.raw_ref, m.received_at, \
+(SELECT s.status FROM statuses s WHERE s.wamid = m.wamid ORDER BY s.rank DESC LIMIT 1) AS status, \
+o.state AS outbox_state, o.attempts, o.last_error, o.last_error_code \
+FROM messages m LEFT JOIN outbox o ON o.id = m.id "
+    };
+}
+
+macro_rules! contact_select {
+    () => {
+        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen, \
+(SELECT json_group_array(o.phone_number_id) FROM opt_outs o \
+WHERE o.wa_id = contacts.wa_id AND o.opted_out = 1) AS opted_out_channels FROM contacts "
+    };
+}
+
+/// Statements for `GET /v1/messages/{id}`: the message (by our id or its
+/// wamid), its status history and the parts of a raw body too big for its
+/// row, in one consistent batch.
+pub fn get_message(id: &str) -> [Stmt; 3] {
+    const MESSAGE: &str = concat!(message_select!(), "WHERE m.id = ?1 OR m.wamid = ?1 LIMIT 1");
+    const STATUSES: &str = "SELECT status, rank, timestamp, recipient_id, phone_number_id, \
+conversation_id, conversation_category, pricing_category, billable, errors FROM statuses \
+WHERE wamid = coalesce((SELECT wamid FROM messages WHERE id = ?1), ?1) \
+ORDER BY timestamp ASC, rank ASC";
+    [
+        Stmt::new(MESSAGE, vec![id.into()]),
+        Stmt::new(STATUSES, vec![id.into()]),
+        Stmt::new(
+            "SELECT data FROM raw_parts WHERE owner = 'message:' || \
+(SELECT id FROM messages WHERE id = ?1 OR wamid = ?1 LIMIT 1) ORDER BY part",
+            vec![id.into()],
+        ),
+    ]
+}
+
+/// Statements for `GET /v1/events/{id}/raw`: the event's raw column and
+/// encoding, and its parts when it was too big for its row.
+pub fn event_raw(id: &str) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "SELECT raw, raw_encoding, raw_ref FROM events WHERE id = ?1",
+            vec![id.into()],
+        ),
+        Stmt::new(
+            "SELECT data FROM raw_parts WHERE owner = 'event:' || ?1 ORDER BY part",
+            vec![id.into()],
+        ),
+    ]
+}
+
+/// Joins the `data` of `raw_parts` rows.
+pub fn join_parts(rows: &[Value]) -> String {
+    rows.iter()
+        .filter_map(|r| r.get("data").and_then(Value::as_str))
+        .collect()
+}
+
+/// Statement for `GET /v1/contacts/{wa_id}/messages`, newest first.
+pub fn contact_messages(wa_id: &str, page: &Page) -> Stmt {
+    const SQL: &str = concat!(
+        message_select!(),
+        "WHERE m.wa_id = ?1 \
+AND (?2 IS NULL OR m.timestamp < ?2 OR (m.timestamp = ?2 AND m.id < ?3)) \
+ORDER BY m.timestamp DESC, m.id DESC LIMIT ?4"
+    );
+    let [at, id, limit] = page_args(page);
+    Stmt::new(SQL, vec![wa_id.into(), at, id, limit])
+}
+
+/// Statement for `GET /v1/contacts/{wa_id}`.
+pub fn get_contact(wa_id: &str) -> Stmt {
+    const SQL: &str = concat!(contact_select!(), "WHERE wa_id = ?1");
+    Stmt::new(SQL, vec![wa_id.into()])
+}
+
+/// Statement for `GET /v1/contacts`, most recently seen first.
+pub fn list_contacts(page: &Page) -> Stmt {
+    const SQL: &str = concat!(
+        contact_select!(),
+        "WHERE (?1 IS NULL OR last_seen < ?1 OR (last_seen = ?1 AND wa_id < ?2)) \
+ORDER BY last_seen DESC, wa_id DESC LIMIT ?3"
+    );
+    Stmt::new(SQL, page_args(page).into())
+}
+
+/// Statement for `GET /v1/events?kind=...`, newest first.
+pub fn list_events(kind: Option<&str>, page: &Page) -> Stmt {
+    const SQL: &str = "SELECT id, kind, waba_id, phone_number_id, reference, summary, raw, \
+raw_encoding, raw_ref, received_at FROM events WHERE (?1 IS NULL OR kind = ?1) \
+AND (?2 IS NULL OR received_at < ?2 OR (received_at = ?2 AND id < ?3)) \
+ORDER BY received_at DESC, id DESC LIMIT ?4";
+    let kind = kind.filter(|k| !k.is_empty());
+    let [at, id, limit] = page_args(page);
+    Stmt::new(SQL, vec![kind.into(), at, id, limit])
+}
+
+/// Statement for `GET /healthz`.
+pub fn health() -> Stmt {
+    Stmt::new("SELECT 1 AS ok", vec![])
+}
+
+/// The bound arguments of a page: the cursor's position and id, and one
+/// more row than the page holds (to know whether there is a next page).
+fn page_args(page: &Page) -> [Arg; 3] {
+    [
+        page.cursor.as_ref().map(|c| c.at).into(),
+        page.cursor.as_ref().map(|c| c.id.clone()).into(),
+        (page.limit + 1).into(),
+    ]
+}
