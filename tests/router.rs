@@ -197,3 +197,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn channel_resources_and_media_are_routed_by_method() {
+    use wa_edge::api::router::ChannelRoute as C;
+    let ch = |r| Route::Channel("1".into(), r);
+    assert_eq!(route("GET", "/v1/channels"), Route::ListChannels);
+    assert_eq!(route("POST", "/v1/channels"), Route::CreateChannel);
+    assert_eq!(route("PATCH", "/v1/channels/1"), ch(C::Update));
+    assert_eq!(route("HEAD", "/v1/channels/1/profile"), ch(C::GetProfile));
+    assert_eq!(
+        route("PATCH", "/v1/channels/1/profile"),
+        ch(C::UpdateProfile)
+    );
+    assert_eq!(
+        route("POST", "/v1/channels/1/templates/sync"),
+        ch(C::SyncTemplates)
+    );
+    assert_eq!(
+        route("DELETE", "/v1/channels/1/templates/order_update"),
+        ch(C::DeleteTemplate("order_update".into()))
+    );
+    assert_eq!(
+        route("PUT", "/v1/channels/1"),
+        Route::MethodNotAllowed("GET, HEAD, PATCH, DELETE")
+    );
+    assert_eq!(
+        route("GET", "/v1/channels/1/register"),
+        Route::MethodNotAllowed("POST")
+    );
+    assert_eq!(route("GET", "/v1/channels/1/nothing"), Route::NotFound);
+    assert_eq!(route("POST", "/v1/media"), Route::UploadMedia);
+    assert_eq!(route("GET", "/v1/media/9"), Route::GetMedia("9".into()));
+    assert_eq!(
+        route("DELETE", "/v1/media/9"),
+        Route::MethodNotAllowed("GET, HEAD")
+    );
+}

@@ -14,7 +14,7 @@
 use crate::api::{authorize, ApiError};
 use percent_encoding::percent_decode_str;
 
-/// What a request asks for.
+/// What a request asks for: every route of the service, by method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
@@ -32,15 +32,12 @@ pub enum Route {
     ListEvents,
     /// `GET /v1/events/{id}/raw`: an event's body exactly as it arrived.
     EventRaw(String),
-    /// `/v1/channels`, any method.
-    Channels,
-    /// `/v1/channels/{id}[/rest...]`, any method.
-    Channel {
-        id: String,
-        rest: Vec<String>,
-    },
-    /// `/v1/media[/{id}]`, any method.
-    Media(Option<String>),
+    ListChannels,
+    CreateChannel,
+    /// `/v1/channels/{id}[/...]`: one channel's resource.
+    Channel(String, ChannelRoute),
+    UploadMedia,
+    GetMedia(String),
     ListRules,
     CreateRule,
     GetRule(String),
@@ -49,6 +46,25 @@ pub enum Route {
     /// The path exists but not for this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
     NotFound,
+}
+
+/// A resource of one channel, `/v1/channels/{id}/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelRoute {
+    Get,
+    Update,
+    Delete,
+    PhoneNumbers,
+    Register,
+    GetSubscription,
+    Subscribe,
+    GetProfile,
+    UpdateProfile,
+    ListTemplates,
+    CreateTemplate,
+    SyncTemplates,
+    DeleteTemplate(String),
+    RegisterWebhook,
 }
 
 /// Who may use a route.
@@ -131,59 +147,110 @@ pub fn route(method: &str, path: &str) -> Route {
     resolve(method, path).route
 }
 
+/// Picks the route for `method` among a path's `(method, route)` pairs;
+/// `HEAD` is answered as `GET`. Otherwise 405 with `allow`.
+fn by_method(method: &str, allow: &'static str, routes: Vec<(&str, Route)>) -> Route {
+    let method = if method == "HEAD" { "GET" } else { method };
+    routes
+        .into_iter()
+        .find(|(m, _)| *m == method)
+        .map_or(Route::MethodNotAllowed(allow), |(_, r)| r)
+}
+
 fn route_segments(method: &str, segs: &[&str]) -> Route {
-    let get = |r: Route| {
-        if method == "GET" || method == "HEAD" {
-            r
-        } else {
-            Route::MethodNotAllowed("GET, HEAD")
-        }
-    };
+    use ChannelRoute as C;
     let owned = |s: &str| s.to_owned();
+    let on = |allow, routes| by_method(method, allow, routes);
+    let channel = |id: &str, routes: Vec<(&'static str, ChannelRoute)>, allow| {
+        on(
+            allow,
+            routes
+                .into_iter()
+                .map(|(m, r)| (m, Route::Channel(owned(id), r)))
+                .collect(),
+        )
+    };
     match segs {
-        ["healthz"] => get(Route::Health),
-        ["webhook"] => match method {
-            "GET" | "HEAD" => Route::WebhookVerify,
-            "POST" => Route::WebhookReceive,
-            _ => Route::MethodNotAllowed("GET, HEAD, POST"),
-        },
-        ["webhook", "360dialog", pnid] => match method {
-            "POST" => Route::Webhook360(owned(pnid)),
-            _ => Route::MethodNotAllowed("POST"),
-        },
-        ["v1", "messages"] if method == "POST" => Route::SendMessage,
-        ["v1", "messages"] => Route::MethodNotAllowed("POST"),
-        ["v1", "messages", id] => get(Route::GetMessage(owned(id))),
-        ["v1", "contacts"] => get(Route::ListContacts),
-        ["v1", "contacts", id] => match method {
-            "GET" | "HEAD" => Route::GetContact(owned(id)),
-            "DELETE" => Route::DeleteContact(owned(id)),
-            _ => Route::MethodNotAllowed("GET, HEAD, DELETE"),
-        },
-        ["v1", "contacts", id, "messages"] => get(Route::ContactMessages(owned(id))),
-        ["v1", "events"] => get(Route::ListEvents),
-        ["v1", "events", id, "raw"] => get(Route::EventRaw(owned(id))),
-        ["v1", "channels"] => Route::Channels,
-        ["v1", "channels", id, rest @ ..] => Route::Channel {
-            id: owned(id),
-            rest: rest.iter().map(|s| owned(s)).collect(),
-        },
-        ["v1", "media"] => Route::Media(None),
-        ["v1", "media", id] => Route::Media(Some(owned(id))),
-        ["v1", "rules"] => match method {
-            "GET" | "HEAD" => Route::ListRules,
-            "POST" => Route::CreateRule,
-            _ => Route::MethodNotAllowed("GET, HEAD, POST"),
-        },
-        ["v1", "rules", id] => {
-            let id = owned(id);
-            match method {
-                "GET" | "HEAD" => Route::GetRule(id),
-                "PUT" => Route::ReplaceRule(id),
-                "DELETE" => Route::DeleteRule(id),
-                _ => Route::MethodNotAllowed("GET, HEAD, PUT, DELETE"),
-            }
+        ["healthz"] => on("GET, HEAD", vec![("GET", Route::Health)]),
+        ["webhook"] => on(
+            "GET, HEAD, POST",
+            vec![
+                ("GET", Route::WebhookVerify),
+                ("POST", Route::WebhookReceive),
+            ],
+        ),
+        ["webhook", "360dialog", pnid] => {
+            on("POST", vec![("POST", Route::Webhook360(owned(pnid)))])
         }
+        ["v1", "messages"] => on("POST", vec![("POST", Route::SendMessage)]),
+        ["v1", "messages", id] => on("GET, HEAD", vec![("GET", Route::GetMessage(owned(id)))]),
+        ["v1", "contacts"] => on("GET, HEAD", vec![("GET", Route::ListContacts)]),
+        ["v1", "contacts", id] => on(
+            "GET, HEAD, DELETE",
+            vec![
+                ("GET", Route::GetContact(owned(id))),
+                ("DELETE", Route::DeleteContact(owned(id))),
+            ],
+        ),
+        ["v1", "contacts", id, "messages"] => on(
+            "GET, HEAD",
+            vec![("GET", Route::ContactMessages(owned(id)))],
+        ),
+        ["v1", "events"] => on("GET, HEAD", vec![("GET", Route::ListEvents)]),
+        ["v1", "events", id, "raw"] => on("GET, HEAD", vec![("GET", Route::EventRaw(owned(id)))]),
+        ["v1", "channels"] => on(
+            "GET, HEAD, POST",
+            vec![("GET", Route::ListChannels), ("POST", Route::CreateChannel)],
+        ),
+        ["v1", "channels", id] => channel(
+            id,
+            vec![("GET", C::Get), ("PATCH", C::Update), ("DELETE", C::Delete)],
+            "GET, HEAD, PATCH, DELETE",
+        ),
+        ["v1", "channels", id, "phone_numbers"] => {
+            channel(id, vec![("GET", C::PhoneNumbers)], "GET, HEAD")
+        }
+        ["v1", "channels", id, "register"] => channel(id, vec![("POST", C::Register)], "POST"),
+        ["v1", "channels", id, "subscription"] => channel(
+            id,
+            vec![("GET", C::GetSubscription), ("POST", C::Subscribe)],
+            "GET, HEAD, POST",
+        ),
+        ["v1", "channels", id, "profile"] => channel(
+            id,
+            vec![("GET", C::GetProfile), ("PATCH", C::UpdateProfile)],
+            "GET, HEAD, PATCH",
+        ),
+        ["v1", "channels", id, "templates"] => channel(
+            id,
+            vec![("GET", C::ListTemplates), ("POST", C::CreateTemplate)],
+            "GET, HEAD, POST",
+        ),
+        ["v1", "channels", id, "templates", "sync"] => {
+            channel(id, vec![("POST", C::SyncTemplates)], "POST")
+        }
+        ["v1", "channels", id, "templates", name] => channel(
+            id,
+            vec![("DELETE", C::DeleteTemplate(owned(name)))],
+            "DELETE",
+        ),
+        ["v1", "channels", id, "webhook"] => {
+            channel(id, vec![("POST", C::RegisterWebhook)], "POST")
+        }
+        ["v1", "media"] => on("POST", vec![("POST", Route::UploadMedia)]),
+        ["v1", "media", id] => on("GET, HEAD", vec![("GET", Route::GetMedia(owned(id)))]),
+        ["v1", "rules"] => on(
+            "GET, HEAD, POST",
+            vec![("GET", Route::ListRules), ("POST", Route::CreateRule)],
+        ),
+        ["v1", "rules", id] => on(
+            "GET, HEAD, PUT, DELETE",
+            vec![
+                ("GET", Route::GetRule(owned(id))),
+                ("PUT", Route::ReplaceRule(owned(id))),
+                ("DELETE", Route::DeleteRule(owned(id))),
+            ],
+        ),
         _ => Route::NotFound,
     }
 }

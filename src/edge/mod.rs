@@ -40,8 +40,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::MethodNotAllowed(allow) => Err(ApiError::method_not_allowed(allow)),
         Route::NotFound => Err(ApiError::no_route()),
         Route::SendMessage => handlers::send::send(&mut req, &env, &ctx, config).await,
-        Route::Media(_) => handlers::media::handle(route, &mut req, &env, &config).await,
-        Route::Channels | Route::Channel { .. } => {
+        Route::GetMedia(_) | Route::UploadMedia => {
+            handlers::media::handle(route, &mut req, &env, &config).await
+        }
+        Route::ListChannels | Route::CreateChannel | Route::Channel(..) => {
             handlers::channels::handle(route, &mut req, &env, &config).await
         }
         Route::ListRules

@@ -2,7 +2,7 @@
 //! and the `/v1/channels` API: CRUD, onboarding, business profile,
 //! templates, and 360dialog webhook registration.
 
-use crate::api::router::Route;
+use crate::api::router::{ChannelRoute, Route};
 use crate::api::ApiError;
 use crate::channels::Channel;
 use crate::db::channels as sql;
@@ -78,56 +78,42 @@ pub async fn handle(
     config: &Config,
 ) -> Result<Response, ApiError> {
     let db = d1::database(env)?;
-    // HEAD is answered as GET, as by the router.
-    let method = match req.method().to_string() {
-        m if m == "HEAD" => "GET".to_owned(),
-        m => m,
-    };
-    let (id, rest) = match route {
-        Route::Channels => {
-            return match method.as_str() {
-                "GET" => {
-                    let data: Vec<Value> = cache::channels(&db)
-                        .await?
-                        .iter()
-                        .map(Channel::to_json)
-                        .collect();
-                    http::json(200, &json!({ "data": data }))
-                }
-                "POST" => {
-                    let (body, _) = json_body(req).await?;
-                    let channel = Channel::parse(&body).map_err(|e| bad_channel(e.0))?;
-                    crate::channels::check_own_webhook_secret(
-                        &channel,
-                        &cache::channels(&db).await?,
-                    )
-                    .map_err(|e| bad_channel(e.0))?;
-                    let created = d1::rows(&db, &sql::insert(&channel, http::now_ms())).await?;
-                    if created.is_empty() {
-                        return Err(ApiError::new(
-                            409,
-                            "channel_exists",
-                            "A channel with this phone_number_id exists; PATCH it instead.",
-                        ));
-                    }
-                    cache::forget_channels();
-                    http::json(201, &channel.to_json())
-                }
-                _ => Err(ApiError::method_not_allowed("GET, POST")),
-            };
+    let (id, resource) = match route {
+        Route::ListChannels => {
+            let data: Vec<Value> = cache::channels(&db)
+                .await?
+                .iter()
+                .map(Channel::to_json)
+                .collect();
+            return http::json(200, &json!({ "data": data }));
         }
-        Route::Channel { id, rest } => (id, rest),
-        _ => return Err(ApiError::not_found("route")),
+        Route::CreateChannel => {
+            let (body, _) = json_body(req).await?;
+            let channel = Channel::parse(&body).map_err(|e| bad_channel(e.0))?;
+            crate::channels::check_own_webhook_secret(&channel, &cache::channels(&db).await?)
+                .map_err(|e| bad_channel(e.0))?;
+            let created = d1::rows(&db, &sql::insert(&channel, http::now_ms())).await?;
+            if created.is_empty() {
+                return Err(ApiError::new(
+                    409,
+                    "channel_exists",
+                    "A channel with this phone_number_id exists; PATCH it instead.",
+                ));
+            }
+            cache::forget_channels();
+            return http::json(201, &channel.to_json());
+        }
+        Route::Channel(id, resource) => (id, resource),
+        _ => return Err(ApiError::no_route()),
     };
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match (method.as_str(), rest.as_slice()) {
-        ("GET", []) => {
+    match resource {
+        ChannelRoute::Get => {
             let channel = find(&db, config, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("channel"))?;
             http::json(200, &channel.to_json())
         }
-        ("PATCH", []) => {
+        ChannelRoute::Update => {
             let rows: Vec<Channel> = cache::body_rows(&d1::rows(&db, &sql::get(&id)).await?);
             let current = rows.first().ok_or_else(|| ApiError::not_found("channel"))?;
             let body = http::read_body_capped(req, 64 * 1024).await?;
@@ -138,22 +124,21 @@ pub async fn handle(
             cache::forget_channels();
             http::json(200, &channel.to_json())
         }
-        ("DELETE", []) => {
+        ChannelRoute::Delete => {
             if d1::rows(&db, &sql::delete(&id)).await?.is_empty() {
                 return Err(ApiError::not_found("channel"));
             }
             cache::forget_channels();
             no_content()
         }
-        (_, []) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
-        ("GET", ["phone_numbers"]) => {
+        ChannelRoute::PhoneNumbers => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer =
                 http::call_json(&r.endpoint.list_phone_numbers(&waba(&r.channel)?)).await?;
             http::json(200, &json!({"data": answer.get("data").cloned()}))
         }
-        ("POST", ["register"]) => {
+        ChannelRoute::Register => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let (_, body) = json_body(req).await?;
@@ -168,7 +153,7 @@ pub async fn handle(
             http::call_json(&r.endpoint.register(pin)).await?;
             http::json(200, &json!({"registered": true}))
         }
-        ("GET", ["subscription"]) => {
+        ChannelRoute::GetSubscription => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer = http::call_json(&r.endpoint.subscribed_apps(&waba(&r.channel)?)).await?;
@@ -179,19 +164,19 @@ pub async fn handle(
                 .unwrap_or_default();
             http::json(200, &json!({"subscribed": !apps.is_empty(), "apps": apps}))
         }
-        ("POST", ["subscription"]) => {
+        ChannelRoute::Subscribe => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             http::call_json(&r.endpoint.subscribe_app(&waba(&r.channel)?)).await?;
             http::json(200, &json!({"subscribed": true}))
         }
-        ("GET", ["profile"]) => {
+        ChannelRoute::GetProfile => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
             store_profile(&db, &id, &profile).await
         }
-        ("PATCH", ["profile"]) => {
+        ChannelRoute::UpdateProfile => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let (_, patch) = json_body(req).await?;
             profile::validate_profile(&patch)
@@ -201,7 +186,7 @@ pub async fn handle(
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
             store_profile(&db, &id, &profile).await
         }
-        ("GET", ["templates"]) => {
+        ChannelRoute::ListTemplates => {
             let channel = find(&db, config, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("channel"))?;
@@ -215,7 +200,7 @@ pub async fn handle(
             let data: Vec<Value> = rows.iter().map(template_json).collect();
             http::json(200, &json!({ "data": data }))
         }
-        ("POST", ["templates"]) => {
+        ChannelRoute::CreateTemplate => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let waba_id = waba(&r.channel)?;
             let (_, template) = json_body(req).await?;
@@ -239,7 +224,7 @@ pub async fn handle(
                         "category": row.category, "status": row.status}),
             )
         }
-        ("POST", ["templates", "sync"]) => {
+        ChannelRoute::SyncTemplates => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let waba_id = waba(&r.channel)?;
             let now = http::now_ms();
@@ -260,15 +245,14 @@ pub async fn handle(
             d1::batch(&db, &statements).await?;
             http::json(200, &json!({"synced": synced, "synced_at": now}))
         }
-        ("DELETE", ["templates", name]) => {
+        ChannelRoute::DeleteTemplate(name) => {
             let r = resolved_or_error(env, &db, config, &id).await?;
             let waba_id = waba(&r.channel)?;
-            http::call_json(&r.endpoint.delete_template(&waba_id, name)).await?;
-            d1::rows(&db, &template_sql::delete(&waba_id, name)).await?;
+            http::call_json(&r.endpoint.delete_template(&waba_id, &name)).await?;
+            d1::rows(&db, &template_sql::delete(&waba_id, &name)).await?;
             no_content()
         }
-        ("POST", ["webhook"]) => register_d360_webhook(req, env, &db, config, &id).await,
-        _ => Err(ApiError::no_route()),
+        ChannelRoute::RegisterWebhook => register_d360_webhook(req, env, &db, config, &id).await,
     }
 }
 

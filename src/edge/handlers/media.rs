@@ -41,16 +41,10 @@ pub async fn handle(
     env: &Env,
     config: &Config,
 ) -> Result<Response, ApiError> {
-    // HEAD is answered as GET, as by the router.
-    let method = match req.method().to_string() {
-        m if m == "HEAD" => "GET".to_owned(),
-        m => m,
-    };
-    match (route, method.as_str()) {
-        (Route::Media(Some(id)), "GET") => download(&id, req, env, config).await,
-        (Route::Media(None), "POST") => upload(req, env, config).await,
-        (Route::Media(Some(_)), _) => Err(ApiError::method_not_allowed("GET")),
-        _ => Err(ApiError::method_not_allowed("POST")),
+    match route {
+        Route::GetMedia(id) => download(&id, req, env, config).await,
+        Route::UploadMedia => upload(req, env, config).await,
+        _ => Err(ApiError::no_route()),
     }
 }
 
