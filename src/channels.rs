@@ -6,6 +6,7 @@
 //! is the only channel.
 
 use crate::whatsapp::graph::{Endpoint, Provider};
+use crate::whatsapp::phone::is_graph_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -72,10 +73,6 @@ fn is_secret_name(s: &str) -> bool {
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn digits(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_digit())
-}
-
 impl Channel {
     /// Parses and validates a channel from the API.
     pub fn parse(body: &[u8]) -> Result<Channel, ChannelError> {
@@ -111,12 +108,12 @@ impl Channel {
     }
 
     fn validate(&self) -> Result<(), ChannelError> {
-        if !digits(&self.phone_number_id) {
+        if !is_graph_id(&self.phone_number_id) {
             return Err(err(
                 "phone_number_id: must be the number's Graph id (digits)",
             ));
         }
-        if self.waba_id.as_deref().is_some_and(|w| !digits(w)) {
+        if self.waba_id.as_deref().is_some_and(|w| !is_graph_id(w)) {
             return Err(err(
                 "waba_id: must be the WhatsApp Business Account id (digits)",
             ));
@@ -192,11 +189,14 @@ impl Channel {
         }
     }
 
-    /// The channel as the API shows it.
-    pub fn to_json(&self) -> Value {
+    /// The channel as the API shows it; `from_env` for the number the
+    /// environment configures (it cannot be changed through the API).
+    pub fn to_json(&self, from_env: bool) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Some(obj) = v.as_object_mut() {
             obj.insert("webhook_url".into(), json!(self.webhook_path()));
+            let source = if from_env { "environment" } else { "api" };
+            obj.insert("source".into(), json!(source));
         }
         v
     }
@@ -223,6 +223,18 @@ impl Channel {
             credential,
         }
     }
+}
+
+/// `GET /v1/channels`: the rows, then the environment's number unless a row
+/// already has it (a row wins, as in resolution).
+pub fn listing(rows: &[Channel], from_env: Option<Channel>) -> Vec<Value> {
+    let mut out: Vec<Value> = rows.iter().map(|c| c.to_json(false)).collect();
+    if let Some(env) =
+        from_env.filter(|e| rows.iter().all(|r| r.phone_number_id != e.phone_number_id))
+    {
+        out.push(env.to_json(true));
+    }
+    out
 }
 
 /// `GRAPH_API_BASE`, `GRAPH_API_VERSION` and `D360_API_BASE`.
@@ -275,7 +287,12 @@ pub fn check_limits(
     recipients_24h: i64,
     already_counted: bool,
 ) -> Result<(), LimitRefusal> {
-    if channel.test_number && !channel.test_recipients.iter().any(|r| digits_of(r) == to) {
+    if channel.test_number
+        && !channel
+            .test_recipients
+            .iter()
+            .any(|r| crate::whatsapp::phone::digits(r) == to)
+    {
         return Err(LimitRefusal::NotATestRecipient);
     }
     match channel.limit() {
@@ -284,8 +301,4 @@ pub fn check_limits(
         }
         _ => Ok(()),
     }
-}
-
-fn digits_of(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
 }

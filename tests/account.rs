@@ -281,7 +281,8 @@ fn meta() -> Value {
 fn channels_are_validated_and_carry_their_webhook_path() {
     let c = channel(meta()).unwrap();
     assert_eq!(c.tier, "250");
-    assert_eq!(c.to_json()["webhook_url"], "/webhook");
+    assert_eq!(c.to_json(false)["webhook_url"], "/webhook");
+    assert_eq!(c.to_json(false)["source"], "api");
     let mut d = meta();
     d["provider"] = json!("360dialog");
     d["webhook_auth_secret"] = json!("HOOK_B");

@@ -155,6 +155,12 @@ pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), 
     }
 }
 
+/// Largest JSON body of a configuration request (a rule, a channel or its
+/// patch).
+pub const MAX_CONFIG_BODY: usize = 64 * 1024;
+/// Largest JSON body of a template submission or a profile update.
+pub const MAX_TEMPLATE_BODY: usize = 256 * 1024;
+
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;

@@ -107,9 +107,15 @@ pub async fn run(
         .count())
 }
 
+/// Sends rows a request just queued once its response is out (`wait_until`).
+pub fn after_response(ctx: &worker::Context, env: &Env, config: &Config, ids: Vec<String>) {
+    let (env, config) = (env.clone(), config.clone());
+    ctx.wait_until(async move { deliver_queued(&env, &config, ids).await });
+}
+
 /// Sends rows a request just queued, after its response; at most
 /// [`outbox::AFTER_RESPONSE_MAX`] of them (the cron sends the rest).
-pub async fn deliver_queued(env: &Env, config: &Config, ids: Vec<String>) {
+async fn deliver_queued(env: &Env, config: &Config, ids: Vec<String>) {
     let Ok(db) = d1::database(env) else {
         return;
     };

@@ -8,6 +8,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use worker::{console_log, Fetch, Headers, Method, Request, RequestInit, Response};
 
+/// `N` random bytes from the runtime's CSPRNG.
+pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
+    Ok(bytes)
+}
+
 /// Writes a structured log line.
 pub fn log(line: LogLine) {
     console_log!("{}", line.render());

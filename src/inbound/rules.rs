@@ -174,7 +174,7 @@ impl Rule {
         if self
             .channel
             .as_deref()
-            .is_some_and(|c| c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_digit()))
+            .is_some_and(|c| !crate::whatsapp::phone::is_graph_id(c))
         {
             return Err(err("channel: must be a channel's phone_number_id (digits)"));
         }

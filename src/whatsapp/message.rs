@@ -337,10 +337,7 @@ const PARAMETER_TYPES: [&str; 10] = [
 
 fn template(c: &Check) -> Result<(), Invalid> {
     let name = c.string("template.name", true, 512)?.unwrap_or_default();
-    if !name
-        .chars()
-        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-    {
+    if !super::templates::is_template_name(name) {
         return Err(invalid(
             "template.name",
             "must be lowercase letters, digits and underscores",

@@ -5,6 +5,11 @@
 //! after `52`, Argentina with or without the `9` after `54`. Contacts are
 //! keyed by one canonical form so the same person is one contact.
 
+/// True for a Graph id of digits (phone number id, WABA id): 1 to 32 of them.
+pub fn is_graph_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The digits of `s`.
 pub fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()

@@ -11,6 +11,16 @@ use super::message::invalid as bad;
 /// A refused field, as for outbound messages.
 pub use super::message::Invalid as FieldError;
 
+/// True for a template name Meta accepts: 1 to 512 lowercase letters,
+/// digits and underscores.
+pub fn is_template_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Template categories Meta accepts.
 pub const CATEGORIES: [&str; 3] = ["MARKETING", "UTILITY", "AUTHENTICATION"];
 
@@ -66,12 +76,7 @@ pub fn validate_template(t: &Value) -> Result<(), FieldError> {
         .as_object()
         .ok_or_else(|| bad("", "the template must be a JSON object"))?;
     let name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
-    if name.is_empty()
-        || name.len() > 512
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
+    if !is_template_name(name) {
         return Err(bad(
             "name",
             "must be 1-512 lowercase letters, digits and underscores",

@@ -53,6 +53,16 @@ describe("channels", () => {
     const byId = Object.fromEntries(list.data.map((c) => [c.phone_number_id, c]));
     assert.equal(byId[META_PN].webhook_url, "/webhook");
     assert.equal(byId[D360_PN].webhook_url, `/webhook/360dialog/${D360_PN}`);
+    // The environment's number is listed too, and is changed in wrangler.toml.
+    const envPn = "106540352242922";
+    assert.equal(byId[envPn].source, "environment");
+    assert.equal(byId[META_PN].source, "api");
+    assert.equal((await w.api(`/v1/channels/${envPn}`))[1].source, "environment");
+    for (const method of ["PATCH", "DELETE"]) {
+      const [code, body] = await w.send(`/v1/channels/${envPn}`, { name: "x" }, {}, method);
+      assert.equal(code, 409, method);
+      assert.equal(body.error.code, "configured_in_environment");
+    }
     const rows = await w.db.prepare("SELECT body FROM channels").all();
     const stored = JSON.stringify(rows.results);
     for (const value of Object.values(secrets)) assert.ok(!stored.includes(value), "credential stored");

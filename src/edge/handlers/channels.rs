@@ -8,7 +8,7 @@ use crate::channels::Channel;
 use crate::db::channels as sql;
 use crate::db::templates as template_sql;
 use crate::edge::cache;
-use crate::edge::channels::{find, resolve, Resolved};
+use crate::edge::channels::{find, find_with_origin, resolve, Origin, Resolved};
 use crate::edge::config::{self, Config};
 use crate::edge::{d1, http};
 use crate::whatsapp::graph::{manage, Provider};
@@ -16,6 +16,21 @@ use crate::whatsapp::profile;
 use crate::whatsapp::templates;
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response};
+
+/// 404 for a number that is no channel; 409 for the environment's own
+/// number, which is changed in `wrangler.toml`, not through the API.
+fn missing_row(config: &Config, id: &str) -> ApiError {
+    if config.phone_number_id.as_deref() == Some(id) {
+        ApiError::new(
+            409,
+            "configured_in_environment",
+            "This channel is configured by WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN; \
+             change those, or create a channel row for another number.",
+        )
+    } else {
+        ApiError::not_found("channel")
+    }
+}
 
 fn bad_channel(message: String) -> ApiError {
     ApiError::new(400, "invalid_channel", message)
@@ -64,7 +79,7 @@ fn meta_only(r: &Resolved) -> Result<(), ApiError> {
 }
 
 async fn json_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
-    let body = http::read_body_capped(req, 256 * 1024).await?;
+    let body = http::read_body_capped(req, crate::api::MAX_TEMPLATE_BODY).await?;
     let value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "invalid_json", format!("The body is not JSON: {e}.")))?;
     Ok((body, value))
@@ -80,11 +95,8 @@ pub async fn handle(
     let db = d1::database(env)?;
     let (id, resource) = match route {
         Route::ListChannels => {
-            let data: Vec<Value> = cache::channels(&db)
-                .await?
-                .iter()
-                .map(Channel::to_json)
-                .collect();
+            let rows = cache::channels(&db).await?;
+            let data = crate::channels::listing(&rows, config.default_channel());
             return http::json(200, &json!({ "data": data }));
         }
         Route::CreateChannel => {
@@ -101,32 +113,34 @@ pub async fn handle(
                 ));
             }
             cache::forget_channels();
-            return http::json(201, &channel.to_json());
+            return http::json(201, &channel.to_json(false));
         }
         Route::Channel(id, resource) => (id, resource),
         _ => return Err(ApiError::no_route()),
     };
     match resource {
         ChannelRoute::Get => {
-            let channel = find(&db, config, &id)
+            let (channel, origin) = find_with_origin(&db, config, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("channel"))?;
-            http::json(200, &channel.to_json())
+            http::json(200, &channel.to_json(origin == Origin::Env))
         }
         ChannelRoute::Update => {
             let rows: Vec<Channel> = cache::body_rows(&d1::rows(&db, &sql::get(&id)).await?);
-            let current = rows.first().ok_or_else(|| ApiError::not_found("channel"))?;
-            let body = http::read_body_capped(req, 64 * 1024).await?;
+            let Some(current) = rows.first() else {
+                return Err(missing_row(config, &id));
+            };
+            let body = http::read_body_capped(req, crate::api::MAX_CONFIG_BODY).await?;
             let channel = current.patched(&body).map_err(|e| bad_channel(e.0))?;
             crate::channels::check_own_webhook_secret(&channel, &cache::channels(&db).await?)
                 .map_err(|e| bad_channel(e.0))?;
             d1::rows(&db, &sql::update(&channel, http::now_ms())).await?;
             cache::forget_channels();
-            http::json(200, &channel.to_json())
+            http::json(200, &channel.to_json(false))
         }
         ChannelRoute::Delete => {
             if d1::rows(&db, &sql::delete(&id)).await?.is_empty() {
-                return Err(ApiError::not_found("channel"));
+                return Err(missing_row(config, &id));
             }
             cache::forget_channels();
             no_content()

@@ -73,8 +73,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         ));
     }
     let db = d1::database(env)?;
-    let mut fresh = [0u8; 32];
-    getrandom::fill(&mut fresh).map_err(|_| ApiError::internal())?;
+    let fresh = http::random::<32>()?;
     let salt = first_value(
         d1::batch_rows(&db, &db::erasure::ensure_salt(&hex::encode(fresh)))
             .await?

@@ -198,9 +198,7 @@ async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Respons
     let r = resolved(req, env, config).await?;
     let filename =
         http::query_value(req, "filename").unwrap_or_else(|| format!("upload.{}", kind.as_str()));
-    let mut random = [0u8; 12];
-    getrandom::fill(&mut random).map_err(|_| ApiError::internal())?;
-    let boundary = format!("wa-edge-{}", hex::encode(random));
+    let boundary = format!("wa-edge-{}", hex::encode(http::random::<12>()?));
     let answer =
         http::call_json(&r.endpoint.media_upload(&mime, &filename, &data, &boundary)).await?;
     http::json(

@@ -11,13 +11,11 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 fn rule_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
-    Ok(format!("rule_{}", hex::encode(bytes)))
+    Ok(format!("rule_{}", hex::encode(http::random::<8>()?)))
 }
 
 async fn parse_body(req: &mut Request) -> Result<Rule, ApiError> {
-    let body = http::read_body_capped(req, 64 * 1024).await?;
+    let body = http::read_body_capped(req, crate::api::MAX_CONFIG_BODY).await?;
     let rule = Rule::parse(&body).map_err(|e| ApiError::new(400, "invalid_rule", e.0))?;
     if let Some(h) = &rule.hours {
         if !clock::is_known_zone(&h.tz) {

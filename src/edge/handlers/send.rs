@@ -12,12 +12,6 @@ use crate::whatsapp::window;
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
-fn random_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
-    Ok(send::new_id(bytes))
-}
-
 /// `POST /v1/messages`.
 pub async fn send(
     req: &mut Request,
@@ -61,7 +55,7 @@ pub async fn send(
         &lookups,
         &hash,
         idem_key.clone(),
-        random_id()?,
+        send::new_id(http::random()?),
         now,
     )? {
         Decision::Replay { id, status } => {
@@ -88,8 +82,6 @@ pub async fn send(
         }
     }
     http::log(LogLine::new("send.queued").kind("source", "api"));
-    let ids = vec![enqueue.id.clone()];
-    let env = env.clone();
-    ctx.wait_until(async move { delivery::deliver_queued(&env, &config, ids).await });
+    delivery::after_response(ctx, env, &config, vec![enqueue.id.clone()]);
     http::json(202, &json!({"id": enqueue.id, "status": "queued"}))
 }

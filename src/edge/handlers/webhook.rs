@@ -158,8 +158,7 @@ async fn store_delivery(
     d1::batch(&db, &writes.statements).await?;
     if !effects.enqueue.is_empty() {
         let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
-        let (env, config) = (env.clone(), config.clone());
-        ctx.wait_until(async move { delivery::deliver_queued(&env, &config, ids).await });
+        delivery::after_response(ctx, env, config, ids);
     }
     let counts = plan.counts();
     http::log(
@@ -193,10 +192,12 @@ async fn effects(
         &d1::batch_rows(db, &db::lookups::known_statements(plan)).await?,
     );
     let mut failed = false;
-    let mut new_id = || {
-        let mut bytes = [0u8; 16];
-        failed |= getrandom::fill(&mut bytes).is_err();
-        send::new_id(bytes)
+    let mut new_id = || match http::random() {
+        Ok(bytes) => send::new_id(bytes),
+        Err(_) => {
+            failed = true;
+            String::new()
+        }
     };
     let effects = autoreply::decide(
         plan,
