@@ -403,7 +403,7 @@ fn callback_data_names_the_row_and_keeps_the_callers_own() {
 
 #[test]
 fn an_over_long_callback_data_is_refused_locally() {
-    let long = "x".repeat(wa_edge::outbound::outbox::MAX_CALLER_CALLBACK_DATA + 1);
+    let long = "x".repeat(wa_edge::whatsapp::message::MAX_CALLER_CALLBACK_DATA + 1);
     let m = json!({"to": "16505551234", "type": "text", "text": {"body": "x"},
                    "biz_opaque_callback_data": long});
     assert_eq!(

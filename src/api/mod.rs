@@ -206,6 +206,14 @@ pub fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 impl Page {
+    /// What the query reads.
+    pub fn args(&self) -> crate::db::reads::PageArgs {
+        crate::db::reads::PageArgs {
+            limit: self.limit,
+            after: self.cursor.as_ref().map(|c| (c.at, c.id.clone())),
+        }
+    }
+
     /// Reads `limit` (1..=200, default 50) and `cursor`.
     pub fn from_query(query: &[(String, String)]) -> Result<Page, ApiError> {
         let limit = match query_value(query, "limit") {

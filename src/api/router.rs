@@ -157,6 +157,7 @@ fn by_method(method: &str, allow: &'static str, routes: Vec<(&str, Route)>) -> R
         .map_or(Route::MethodNotAllowed(allow), |(_, r)| r)
 }
 
+// Long because it is the route table: one arm per path, read as a whole.
 fn route_segments(method: &str, segs: &[&str]) -> Route {
     use ChannelRoute as C;
     let owned = |s: &str| s.to_owned();

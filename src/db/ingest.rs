@@ -239,57 +239,8 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         }),
         now_ms,
     );
-    let messages: Vec<Value> = plan
-        .messages
-        .iter()
-        .map(|m| {
-            let (raw, raw_ref) = spill(
-                &mut parts,
-                spill_to,
-                raw_owner("message", m.id.as_str()),
-                &m.raw,
-            );
-            json!([
-                m.id,
-                m.phone_number_id,
-                m.display_phone_number,
-                m.wa_id,
-                m.kind,
-                m.timestamp,
-                m.text,
-                m.reply_id,
-                m.context_id,
-                m.media_id,
-                raw,
-                raw_ref
-            ])
-        })
-        .collect();
-    bulk(out, INSERT_MESSAGES, messages.into_iter(), now_ms);
-    let statuses: Vec<Value> = plan
-        .statuses
-        .iter()
-        .map(|s| {
-            let owner = raw_owner("status", &format!("{}:{}", s.wamid, s.status));
-            let (raw, raw_ref) = spill(&mut parts, spill_to, owner, &s.raw);
-            json!([
-                s.wamid,
-                s.status,
-                s.rank,
-                s.timestamp,
-                s.recipient_id,
-                s.phone_number_id,
-                s.conversation_id,
-                s.conversation_category,
-                s.pricing_category,
-                s.billable.map(i64::from),
-                s.errors,
-                raw,
-                raw_ref
-            ])
-        })
-        .collect();
-    bulk(out, INSERT_STATUSES, statuses.into_iter(), now_ms);
+    messages(out, &mut parts, plan, now_ms, spill_to);
+    statuses(out, &mut parts, plan, now_ms, spill_to);
     bulk(
         out,
         UPSERT_WINDOWS,
@@ -315,11 +266,88 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         }),
         now_ms,
     );
+    events(out, &mut parts, plan, now_ms, spill_to);
+    let resolutions: Vec<crate::outbound::outbox::Resolution> = plan
+        .statuses
+        .iter()
+        .filter_map(|s| {
+            Some(crate::outbound::outbox::Resolution {
+                outbox_id: s.outbox_id.clone()?,
+                phone_number_id: s.phone_number_id.as_ref().map(|p| p.0.clone()),
+                wamid: s.wamid.0.clone(),
+                status: s.status.clone(),
+                rank: s.rank,
+            })
+        })
+        .collect();
+    out.extend(super::outbox::resolve(&resolutions, now_ms));
+    writes.statements.append(&mut parts.statements);
+    writes.blobs = parts.blobs;
+    writes
+}
+
+/// Inbound messages, their raw JSON spilled when too big.
+fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
+    let messages: Vec<Value> = plan
+        .messages
+        .iter()
+        .map(|m| {
+            let (raw, raw_ref) =
+                spill(parts, spill_to, raw_owner("message", m.id.as_str()), &m.raw);
+            json!([
+                m.id,
+                m.phone_number_id,
+                m.display_phone_number,
+                m.wa_id,
+                m.kind,
+                m.timestamp,
+                m.text,
+                m.reply_id,
+                m.context_id,
+                m.media_id,
+                raw,
+                raw_ref
+            ])
+        })
+        .collect();
+    bulk(out, INSERT_MESSAGES, messages.into_iter(), now_ms);
+}
+
+/// Statuses, their raw JSON spilled when too big.
+fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
+    let statuses: Vec<Value> = plan
+        .statuses
+        .iter()
+        .map(|s| {
+            let owner = raw_owner("status", &format!("{}:{}", s.wamid, s.status));
+            let (raw, raw_ref) = spill(parts, spill_to, owner, &s.raw);
+            json!([
+                s.wamid,
+                s.status,
+                s.rank,
+                s.timestamp,
+                s.recipient_id,
+                s.phone_number_id,
+                s.conversation_id,
+                s.conversation_category,
+                s.pricing_category,
+                s.billable.map(i64::from),
+                s.errors,
+                raw,
+                raw_ref
+            ])
+        })
+        .collect();
+    bulk(out, INSERT_STATUSES, statuses.into_iter(), now_ms);
+}
+
+/// Events and the numbers they name, their raw bodies spilled when too big.
+fn events(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
     let events: Vec<Value> = plan
         .events
         .iter()
         .map(|e| {
-            let (raw, raw_ref) = spill(&mut parts, spill_to, raw_owner("event", &e.id), &e.raw);
+            let (raw, raw_ref) = spill(parts, spill_to, raw_owner("event", &e.id), &e.raw);
             json!([
                 e.id,
                 e.kind,
@@ -342,21 +370,4 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
             .flat_map(|e| e.names.iter().map(move |n| json!([n, e.id]))),
         now_ms,
     );
-    let resolutions: Vec<crate::outbound::outbox::Resolution> = plan
-        .statuses
-        .iter()
-        .filter_map(|s| {
-            Some(crate::outbound::outbox::Resolution {
-                outbox_id: s.outbox_id.clone()?,
-                phone_number_id: s.phone_number_id.as_ref().map(|p| p.0.clone()),
-                wamid: s.wamid.0.clone(),
-                status: s.status.clone(),
-                rank: s.rank,
-            })
-        })
-        .collect();
-    out.extend(super::outbox::resolve(&resolutions, now_ms));
-    writes.statements.append(&mut parts.statements);
-    writes.blobs = parts.blobs;
-    writes
 }

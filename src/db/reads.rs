@@ -1,9 +1,7 @@
 //! The read API's queries: messages with their statuses, contacts, events
 //! and the parts of bodies too big for their row.
 
-use super::Arg;
-use super::Stmt;
-use crate::api::Page;
+use super::{Arg, Stmt};
 use serde_json::Value;
 
 // Column lists shared by the statements below, as macros so each statement
@@ -69,7 +67,7 @@ pub fn join_parts(rows: &[Value]) -> String {
 }
 
 /// Statement for `GET /v1/contacts/{wa_id}/messages`, newest first.
-pub fn contact_messages(wa_id: &str, page: &Page) -> Stmt {
+pub fn contact_messages(wa_id: &str, page: &PageArgs) -> Stmt {
     const SQL: &str = concat!(
         message_select!(),
         "WHERE m.wa_id = ?1 \
@@ -87,7 +85,7 @@ pub fn get_contact(wa_id: &str) -> Stmt {
 }
 
 /// Statement for `GET /v1/contacts`, most recently seen first.
-pub fn list_contacts(page: &Page) -> Stmt {
+pub fn list_contacts(page: &PageArgs) -> Stmt {
     const SQL: &str = concat!(
         contact_select!(),
         "WHERE (?1 IS NULL OR last_seen < ?1 OR (last_seen = ?1 AND wa_id < ?2)) \
@@ -97,7 +95,7 @@ ORDER BY last_seen DESC, wa_id DESC LIMIT ?3"
 }
 
 /// Statement for `GET /v1/events?kind=...`, newest first.
-pub fn list_events(kind: Option<&str>, page: &Page) -> Stmt {
+pub fn list_events(kind: Option<&str>, page: &PageArgs) -> Stmt {
     const SQL: &str = "SELECT id, kind, waba_id, phone_number_id, reference, summary, raw, \
 raw_encoding, raw_ref, received_at FROM events WHERE (?1 IS NULL OR kind = ?1) \
 AND (?2 IS NULL OR received_at < ?2 OR (received_at = ?2 AND id < ?3)) \
@@ -112,12 +110,21 @@ pub fn health() -> Stmt {
     Stmt::new("SELECT 1 AS ok", vec![])
 }
 
-/// The bound arguments of a page: the cursor's position and id, and one
-/// more row than the page holds (to know whether there is a next page).
-fn page_args(page: &Page) -> [Arg; 3] {
+/// A page to read: at most `limit` rows after the position `after`
+/// (the ordering column's value and the id of the last row seen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageArgs {
+    pub limit: i64,
+    pub after: Option<(i64, String)>,
+}
+
+/// The bound arguments of a page: the position and id after which to read,
+/// and one more row than the page holds (to know whether there is a next
+/// page).
+fn page_args(page: &PageArgs) -> [Arg; 3] {
     [
-        page.cursor.as_ref().map(|c| c.at).into(),
-        page.cursor.as_ref().map(|c| c.id.clone()).into(),
+        page.after.as_ref().map(|(at, _)| *at).into(),
+        page.after.as_ref().map(|(_, id)| id.clone()).into(),
         (page.limit + 1).into(),
     ]
 }

@@ -130,6 +130,33 @@ impl Target<'_> {
     }
 }
 
+/// Records an opt-out change from `m` and, when `confirm` gives one, queues
+/// its confirmation (text, source, dedupe-key prefix).
+fn opt_change(
+    effects: &mut Effects,
+    target: &Target,
+    m: &crate::inbound::ingest::MessageRow,
+    opted_out: bool,
+    confirm: Option<(&String, &str, &str)>,
+    new_id: &mut dyn FnMut() -> String,
+) {
+    if let Some(pnid) = &m.phone_number_id {
+        effects.opts.push(OptRow {
+            phone_number_id: pnid.clone(),
+            wa_id: m.wa_id.clone(),
+            opted_out,
+            at: m.at,
+        });
+    }
+    if let Some((text, source, prefix)) = confirm {
+        let reply = target.message(&text_message(text));
+        let key = format!("{prefix}:{}", m.id.as_str());
+        effects
+            .enqueue
+            .push(target.enqueue("message", reply, source, key, new_id()));
+    }
+}
+
 /// Decides the effects of `plan`. `local(tz, unix_s)` gives wall-clock time;
 /// `new_id()` mints outbox ids.
 pub fn decide(
@@ -167,33 +194,13 @@ pub fn decide(
 
         if text.as_ref().is_some_and(|t| opt.out_words.contains(t)) {
             let newly = opted_out.insert(key.clone());
-            effects.opts.push(OptRow {
-                phone_number_id: pnid.clone(),
-                wa_id: m.wa_id.clone(),
-                opted_out: true,
-                at: m.at,
-            });
-            if newly {
-                let reply = target.message(&text_message(&opt.out_reply));
-                let key = format!("optout:{wamid}");
-                effects
-                    .enqueue
-                    .push(target.enqueue("message", reply, "opt_out", key, new_id()));
-            }
+            let confirm = newly.then_some((&opt.out_reply, "opt_out", "optout"));
+            opt_change(&mut effects, &target, m, true, confirm, new_id);
             continue;
         }
         if text.as_ref().is_some_and(|t| opt.in_words.contains(t)) && opted_out.remove(&key) {
-            effects.opts.push(OptRow {
-                phone_number_id: pnid.clone(),
-                wa_id: m.wa_id.clone(),
-                opted_out: false,
-                at: m.at,
-            });
-            let reply = target.message(&text_message(&opt.in_reply));
-            let key = format!("optin:{wamid}");
-            effects
-                .enqueue
-                .push(target.enqueue("message", reply, "opt_in", key, new_id()));
+            let confirm = Some((&opt.in_reply, "opt_in", "optin"));
+            opt_change(&mut effects, &target, m, false, confirm, new_id);
             continue;
         }
         if opted_out.contains(&key) {

@@ -271,6 +271,7 @@ fn digest(parts: &[&[u8]]) -> String {
 }
 
 /// Builds the plan for a verified body.
+// Long because it is the one walk over a delivery's entries and changes; each item kind is planned by its own function.
 pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
     let mut plan = Plan::default();
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
@@ -325,53 +326,15 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
                     value,
                 );
             } else {
-                let kind = if field.is_empty() {
-                    kinds::UNRECOGNIZED
-                } else {
-                    field
-                };
-                let typed = FieldEvent::parse(field, value);
-                let pnid = value
-                    .pointer("/metadata/phone_number_id")
-                    .map(|v| PhoneNumberId(id_string(v)));
-                if field == "user_preferences" && delivery.may_speak_for(pnid.as_ref()) {
-                    if let Some(pnid) = &pnid {
-                        plan.opts
-                            .extend(marketing_preferences(value, pnid, delivery));
-                    }
-                }
-                // Account-level changes are believed only from the app's
-                // signed webhook, never from one channel's credential.
-                let account_level = delivery.scope == Scope::App;
-                if let (
-                    true,
-                    FieldEvent::TemplateStatus {
-                        template_id: Some(template_id),
-                        name,
-                        language,
-                        event: Some(status),
-                        reason,
-                    },
-                ) = (account_level, &typed)
-                {
-                    if template_id.len() > MAX_ID {
-                        plan.events
-                            .push(event(kind, waba_id.as_deref(), None, change, None));
-                        continue;
-                    }
-                    plan.templates.push(TemplateStatusRow {
-                        template_id: template_id.clone(),
-                        waba_id: waba_id.clone().unwrap_or_default(),
-                        name: truncate(name.as_deref().unwrap_or_default(), MAX_ID).to_owned(),
-                        language: truncate(language.as_deref().unwrap_or_default(), MAX_FIELD)
-                            .to_owned(),
-                        status: truncate(status, MAX_FIELD).to_owned(),
-                        reason: reason.as_deref().map(|r| truncate(r, MAX_FIELD).to_owned()),
-                        at: entry_time,
-                    });
-                }
-                plan.events
-                    .push(event(kind, waba_id.as_deref(), None, change, Some(&typed)));
+                plan_field(
+                    &mut plan,
+                    delivery,
+                    waba_id.as_deref(),
+                    entry_time,
+                    field,
+                    change,
+                    value,
+                );
             }
         }
         for e in plan.events.iter_mut().skip(first_event) {
@@ -392,6 +355,66 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
         })
         .collect();
     plan
+}
+
+/// A change of a field other than `messages`: kept as an event (typed
+/// when wa-edge knows the field), with the effects wa-edge believes of it:
+/// marketing opt-outs for the delivery's own numbers, template statuses
+/// from the app's signed webhook only.
+fn plan_field(
+    plan: &mut Plan,
+    delivery: &Delivery,
+    waba_id: Option<&str>,
+    entry_time: i64,
+    field: &str,
+    change: &Value,
+    value: &Value,
+) {
+    let kind = if field.is_empty() {
+        kinds::UNRECOGNIZED
+    } else {
+        field
+    };
+    let typed = FieldEvent::parse(field, value);
+    let pnid = value
+        .pointer("/metadata/phone_number_id")
+        .map(|v| PhoneNumberId(id_string(v)));
+    if field == "user_preferences" && delivery.may_speak_for(pnid.as_ref()) {
+        if let Some(pnid) = &pnid {
+            plan.opts
+                .extend(marketing_preferences(value, pnid, delivery));
+        }
+    }
+    // Account-level changes are believed only from the app's
+    // signed webhook, never from one channel's credential.
+    let account_level = delivery.scope == Scope::App;
+    if let (
+        true,
+        FieldEvent::TemplateStatus {
+            template_id: Some(template_id),
+            name,
+            language,
+            event: Some(status),
+            reason,
+        },
+    ) = (account_level, &typed)
+    {
+        if template_id.len() > MAX_ID {
+            plan.events.push(event(kind, waba_id, None, change, None));
+            return;
+        }
+        plan.templates.push(TemplateStatusRow {
+            template_id: template_id.clone(),
+            waba_id: waba_id.unwrap_or_default().to_owned(),
+            name: truncate(name.as_deref().unwrap_or_default(), MAX_ID).to_owned(),
+            language: truncate(language.as_deref().unwrap_or_default(), MAX_FIELD).to_owned(),
+            status: truncate(status, MAX_FIELD).to_owned(),
+            reason: reason.as_deref().map(|r| truncate(r, MAX_FIELD).to_owned()),
+            at: entry_time,
+        });
+    }
+    plan.events
+        .push(event(kind, waba_id, None, change, Some(&typed)));
 }
 
 /// Marketing stop/resume requests in a `user_preferences` change.
@@ -570,22 +593,7 @@ fn plan_messages(
         return;
     }
 
-    let mut names: BTreeMap<WaId, Option<String>> = BTreeMap::new();
-    for raw in &v.contacts {
-        match Contact::deserialize(raw) {
-            Ok(c) if c.wa_id.as_str().len() <= MAX_NUMBER => {
-                let name = c
-                    .profile
-                    .and_then(|p| p.name)
-                    .map(|n| truncate(&n, MAX_NAME).to_owned());
-                names.insert(canonical(&c.wa_id), name);
-            }
-            _ => plan
-                .events
-                .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None)),
-        }
-    }
-
+    let names = contact_names(plan, waba_id, pnid, &v.contacts);
     for raw in &v.messages {
         let parsed = Message::parse(raw).ok().filter(|m| {
             m.head.id.as_str().len() <= MAX_ID
@@ -599,65 +607,16 @@ fn plan_messages(
         };
         let at = delivery.clamp(m.head.timestamp);
         let wa_id = canonical(&m.head.from);
-        let name = names.get(&wa_id).cloned().flatten();
-        seen.contacts
-            .entry(wa_id.clone())
-            .and_modify(|c| {
-                if at >= c.last_seen {
-                    c.last_seen = at;
-                    c.last_wa_id = m.head.from.clone();
-                    c.profile_name = name.clone().or(c.profile_name.take());
-                    c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
-                }
-                c.first_seen = c.first_seen.min(at);
-            })
-            .or_insert_with(|| ContactRow {
-                wa_id: wa_id.clone(),
-                last_wa_id: m.head.from.clone(),
-                profile_name: name.clone(),
-                phone_number_id: pnid.cloned(),
-                first_seen: at,
-                last_seen: at,
-            });
-        if let Some(pnid) = pnid {
-            let last = seen
-                .windows
-                .entry((wa_id.clone(), pnid.clone()))
-                .or_insert(at);
-            *last = (*last).max(at);
-        }
-        plan.messages.push(MessageRow {
-            text: m
-                .content
-                .text()
-                .map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
-            reply_id: m
-                .content
-                .reply_id()
-                .map(|r| truncate(r, MAX_FIELD).to_owned()),
-            context_id: m
-                .head
-                .context
-                .as_ref()
-                .and_then(|c| c.id.clone())
-                .filter(|c| c.as_str().len() <= MAX_ID),
-            media_id: m
-                .content
-                .media_id()
-                .filter(|id| id.len() <= MAX_ID)
-                .map(str::to_owned),
-            id: m.head.id,
-            phone_number_id: pnid.cloned(),
-            display_phone_number: display.clone(),
-            wa_id,
-            sender: m.head.from,
-            kind: m.head.kind,
-            timestamp: m.head.timestamp,
+        seen.sender(
+            &wa_id,
+            &m.head.from,
+            names.get(&wa_id).cloned().flatten(),
+            pnid,
             at,
-            raw: raw.to_string(),
-        });
+        );
+        plan.messages
+            .push(message_row(m, raw, wa_id, pnid, display.clone(), at));
     }
-
     for raw in &v.statuses {
         let parsed = Status::deserialize(raw).ok().filter(|s| {
             s.id.as_str().len() <= MAX_ID
@@ -665,43 +624,154 @@ fn plan_messages(
                     .as_ref()
                     .is_none_or(|r| r.as_str().len() <= MAX_NUMBER)
         });
-        let Some(s) = parsed else {
-            plan.events
-                .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None));
-            continue;
-        };
-        let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
-        plan.statuses.push(StatusRow {
-            rank: s.status.rank(),
-            status: s.status.as_str().to_owned(),
-            wamid: s.id,
-            timestamp: s.timestamp,
-            recipient_id: s.recipient_id,
-            phone_number_id: pnid.cloned(),
-            conversation_id: short(s.conversation.as_ref().and_then(|c| c.id.clone())),
-            conversation_category: short(
-                s.conversation
-                    .as_ref()
-                    .and_then(|c| c.origin.as_ref())
-                    .and_then(|o| o.kind.clone()),
-            ),
-            pricing_category: short(s.pricing.as_ref().and_then(|p| p.category.clone())),
-            billable: s.pricing.as_ref().and_then(|p| p.billable),
-            errors: (!s.errors.is_empty())
-                .then(|| Value::from(s.errors).to_string())
-                .filter(|e| e.len() <= MAX_SIDE_JSON),
-            outbox_id: s
-                .biz_opaque_callback_data
-                .as_deref()
-                .and_then(crate::outbound::outbox::callback_id)
-                .map(str::to_owned),
-            raw: raw.to_string(),
-        });
+        match parsed {
+            Some(s) => plan.statuses.push(status_row(s, raw, pnid)),
+            None => plan
+                .events
+                .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None)),
+        }
     }
-
     for raw in &v.errors {
         plan.events
             .push(event(kinds::ERROR, waba_id, pnid, raw, None));
+    }
+}
+
+/// Profile names by canonical wa_id from a change's `contacts`; unusable
+/// entries become `malformed_contact` events.
+fn contact_names(
+    plan: &mut Plan,
+    waba_id: Option<&str>,
+    pnid: Option<&PhoneNumberId>,
+    contacts: &[Value],
+) -> BTreeMap<WaId, Option<String>> {
+    let mut names = BTreeMap::new();
+    for raw in contacts {
+        match Contact::deserialize(raw) {
+            Ok(c) if c.wa_id.as_str().len() <= MAX_NUMBER => {
+                let name = c
+                    .profile
+                    .and_then(|p| p.name)
+                    .map(|n| truncate(&n, MAX_NAME).to_owned());
+                names.insert(canonical(&c.wa_id), name);
+            }
+            _ => plan
+                .events
+                .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None)),
+        }
+    }
+    names
+}
+
+impl Seen {
+    /// Records a message from `wa_id` (sent as `from`) at `at`: the contact
+    /// follows its newest message, the window its latest one per channel.
+    fn sender(
+        &mut self,
+        wa_id: &WaId,
+        from: &WaId,
+        name: Option<String>,
+        pnid: Option<&PhoneNumberId>,
+        at: i64,
+    ) {
+        self.contacts
+            .entry(wa_id.clone())
+            .and_modify(|c| {
+                if at >= c.last_seen {
+                    c.last_seen = at;
+                    c.last_wa_id = from.clone();
+                    c.profile_name = name.clone().or(c.profile_name.take());
+                    c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
+                }
+                c.first_seen = c.first_seen.min(at);
+            })
+            .or_insert_with(|| ContactRow {
+                wa_id: wa_id.clone(),
+                last_wa_id: from.clone(),
+                profile_name: name.clone(),
+                phone_number_id: pnid.cloned(),
+                first_seen: at,
+                last_seen: at,
+            });
+        if let Some(pnid) = pnid {
+            let last = self
+                .windows
+                .entry((wa_id.clone(), pnid.clone()))
+                .or_insert(at);
+            *last = (*last).max(at);
+        }
+    }
+}
+
+/// The row of an inbound message, its side columns capped.
+fn message_row(
+    m: Message,
+    raw: &Value,
+    wa_id: WaId,
+    pnid: Option<&PhoneNumberId>,
+    display: Option<String>,
+    at: i64,
+) -> MessageRow {
+    MessageRow {
+        text: m
+            .content
+            .text()
+            .map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
+        reply_id: m
+            .content
+            .reply_id()
+            .map(|r| truncate(r, MAX_FIELD).to_owned()),
+        context_id: m
+            .head
+            .context
+            .as_ref()
+            .and_then(|c| c.id.clone())
+            .filter(|c| c.as_str().len() <= MAX_ID),
+        media_id: m
+            .content
+            .media_id()
+            .filter(|id| id.len() <= MAX_ID)
+            .map(str::to_owned),
+        id: m.head.id,
+        phone_number_id: pnid.cloned(),
+        display_phone_number: display,
+        wa_id,
+        sender: m.head.from,
+        kind: m.head.kind,
+        timestamp: m.head.timestamp,
+        at,
+        raw: raw.to_string(),
+    }
+}
+
+/// The row of a status, its side columns capped.
+fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>) -> StatusRow {
+    let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
+    StatusRow {
+        rank: s.status.rank(),
+        status: s.status.as_str().to_owned(),
+        wamid: s.id,
+        timestamp: s.timestamp,
+        recipient_id: s.recipient_id,
+        phone_number_id: pnid.cloned(),
+        conversation_id: short(s.conversation.as_ref().and_then(|c| c.id.clone())),
+        conversation_category: short(
+            s.conversation
+                .as_ref()
+                .and_then(|c| c.origin.as_ref())
+                .and_then(|o| o.kind.clone()),
+        ),
+        pricing_category: short(s.pricing.as_ref().and_then(|p| p.category.clone())),
+        billable: s.pricing.as_ref().and_then(|p| p.billable),
+        errors: (!s.errors.is_empty())
+            .then(|| Value::from(s.errors).to_string())
+            .filter(|e| e.len() <= MAX_SIDE_JSON),
+        outbox_id: s
+            .biz_opaque_callback_data
+            .as_deref()
+            .and_then(crate::outbound::outbox::callback_id)
+            .map(str::to_owned),
+        raw: raw.to_string(),
     }
 }
 

@@ -140,6 +140,7 @@ impl Rule {
         Ok(rule)
     }
 
+    // Long because it is one check per field, in the order the fields appear.
     fn validate(&self) -> Result<(), RuleError> {
         let m = &self.matcher;
         let set = [

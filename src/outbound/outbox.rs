@@ -138,11 +138,6 @@ pub fn next(attempt: i64, outcome: Outcome, now_ms: i64, idempotent: bool) -> Ne
     }
 }
 
-/// Longest `biz_opaque_callback_data` Graph accepts.
-pub const MAX_CALLBACK_DATA: usize = 512;
-/// Room left for a caller's own callback data beside the row id.
-pub const MAX_CALLER_CALLBACK_DATA: usize = MAX_CALLBACK_DATA - 37;
-
 /// The `biz_opaque_callback_data` sent with row `id`: the id, then the
 /// caller's own value (if any) after a `|`.
 pub fn callback_data(id: &str, callers: Option<&str>) -> String {

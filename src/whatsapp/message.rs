@@ -22,6 +22,12 @@ pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid 
     }
 }
 
+/// Longest `biz_opaque_callback_data` Graph accepts.
+pub const MAX_CALLBACK_DATA: usize = 512;
+/// Room left for a sender's own callback data: wa-edge puts its outbox id
+/// (`out_` and 32 hex digits) and a `|` in front of it.
+pub const MAX_CALLER_CALLBACK_DATA: usize = MAX_CALLBACK_DATA - 37;
+
 /// Message types the send API accepts.
 pub const TYPES: [&str; 11] = [
     "text",
@@ -124,14 +130,13 @@ pub fn validate(message: &Value, require_to: bool) -> Result<(), Invalid> {
     }
     match message.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => {}
-        Some(Value::String(s))
-            if s.chars().count() <= crate::outbound::outbox::MAX_CALLER_CALLBACK_DATA => {}
+        Some(Value::String(s)) if s.chars().count() <= MAX_CALLER_CALLBACK_DATA => {}
         Some(_) => {
             return Err(invalid(
                 "biz_opaque_callback_data",
                 format!(
                     "must be a string of at most {} characters",
-                    crate::outbound::outbox::MAX_CALLER_CALLBACK_DATA
+                    MAX_CALLER_CALLBACK_DATA
                 ),
             ))
         }
@@ -220,6 +225,7 @@ fn contacts(message: &Value) -> Result<(), Invalid> {
     Ok(())
 }
 
+// Long because it is one arm per interactive type, each a short list of WhatsApp's limits.
 fn interactive(c: &Check) -> Result<(), Invalid> {
     let kind = c.string("interactive.type", true, 32)?.unwrap_or_default();
     if c.at("interactive.header.type").and_then(Value::as_str) == Some("text") {

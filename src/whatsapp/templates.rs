@@ -71,6 +71,7 @@ fn check_sequence(field: &str, vars: &[u32]) -> Result<usize, FieldError> {
 
 /// Validates a template submission in Graph's shape
 /// (`{"name", "category", "language", "components": [...]}`).
+// Long because it is one check per field, in the order the fields appear; components are checked by their own functions.
 pub fn validate_template(t: &Value) -> Result<(), FieldError> {
     let obj = t
         .as_object()

@@ -145,15 +145,39 @@ pub async fn handle(
             cache::forget_channels();
             no_content()
         }
+        ChannelRoute::PhoneNumbers
+        | ChannelRoute::Register
+        | ChannelRoute::GetSubscription
+        | ChannelRoute::Subscribe
+        | ChannelRoute::GetProfile
+        | ChannelRoute::UpdateProfile => number(resource, &id, req, env, &db, config).await,
+        ChannelRoute::ListTemplates
+        | ChannelRoute::CreateTemplate
+        | ChannelRoute::SyncTemplates
+        | ChannelRoute::DeleteTemplate(_) => template(resource, &id, req, env, &db, config).await,
+        ChannelRoute::RegisterWebhook => register_d360_webhook(req, env, &db, config, &id).await,
+    }
+}
+
+/// The number's onboarding and profile routes: Graph calls through the
+/// channel's credential.
+async fn number(
+    resource: ChannelRoute,
+    id: &str,
+    req: &mut Request,
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let r = resolved_or_error(env, db, config, id).await?;
+    match resource {
         ChannelRoute::PhoneNumbers => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer =
                 http::call_json(&r.endpoint.list_phone_numbers(&waba(&r.channel)?)).await?;
             http::json(200, &json!({"data": answer.get("data").cloned()}))
         }
         ChannelRoute::Register => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let (_, body) = json_body(req).await?;
             let pin = body.get("pin").and_then(Value::as_str).unwrap_or_default();
@@ -168,7 +192,6 @@ pub async fn handle(
             http::json(200, &json!({"registered": true}))
         }
         ChannelRoute::GetSubscription => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             let answer = http::call_json(&r.endpoint.subscribed_apps(&waba(&r.channel)?)).await?;
             let apps = answer
@@ -179,35 +202,47 @@ pub async fn handle(
             http::json(200, &json!({"subscribed": !apps.is_empty(), "apps": apps}))
         }
         ChannelRoute::Subscribe => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             meta_only(&r)?;
             http::call_json(&r.endpoint.subscribe_app(&waba(&r.channel)?)).await?;
             http::json(200, &json!({"subscribed": true}))
         }
         ChannelRoute::GetProfile => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
-            store_profile(&db, &id, &profile).await
+            store_profile(db, id, &profile).await
         }
         ChannelRoute::UpdateProfile => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
             let (_, patch) = json_body(req).await?;
             profile::validate_profile(&patch)
                 .map_err(|e| ApiError::new(400, "invalid_profile", e.to_string()))?;
             http::call_json(&r.endpoint.update_profile(&patch)).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
-            store_profile(&db, &id, &profile).await
+            store_profile(db, id, &profile).await
         }
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// The channel's template routes: stored templates, submissions, the paged
+/// sync and deletion.
+async fn template(
+    resource: ChannelRoute,
+    id: &str,
+    req: &mut Request,
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    match resource {
         ChannelRoute::ListTemplates => {
-            let channel = find(&db, config, &id)
+            let channel = find(db, config, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("channel"))?;
             let name = http::query_value(req, "name");
             let status = http::query_value(req, "status").map(|s| s.to_ascii_uppercase());
             let rows = d1::rows(
-                &db,
+                db,
                 &template_sql::list(&waba(&channel)?, name.as_deref(), status.as_deref()),
             )
             .await?;
@@ -215,7 +250,7 @@ pub async fn handle(
             http::json(200, &json!({ "data": data }))
         }
         ChannelRoute::CreateTemplate => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
+            let r = resolved_or_error(env, db, config, id).await?;
             let waba_id = waba(&r.channel)?;
             let (_, template) = json_body(req).await?;
             templates::validate_template(&template)
@@ -231,7 +266,7 @@ pub async fn handle(
                 .0
                 .pop()
                 .ok_or_else(ApiError::internal)?;
-            d1::rows(&db, &template_sql::upsert(&row, http::now_ms())).await?;
+            d1::rows(db, &template_sql::upsert(&row, http::now_ms())).await?;
             http::json(
                 201,
                 &json!({"id": row.id, "name": row.name, "language": row.language,
@@ -239,7 +274,7 @@ pub async fn handle(
             )
         }
         ChannelRoute::SyncTemplates => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
+            let r = resolved_or_error(env, db, config, id).await?;
             let waba_id = waba(&r.channel)?;
             let now = http::now_ms();
             let mut after: Option<String> = None;
@@ -255,18 +290,18 @@ pub async fn handle(
                 }
             }
             let synced = statements.len();
-            statements.push(sql::templates_synced(&id, now));
-            d1::batch(&db, &statements).await?;
+            statements.push(sql::templates_synced(id, now));
+            d1::batch(db, &statements).await?;
             http::json(200, &json!({"synced": synced, "synced_at": now}))
         }
         ChannelRoute::DeleteTemplate(name) => {
-            let r = resolved_or_error(env, &db, config, &id).await?;
+            let r = resolved_or_error(env, db, config, id).await?;
             let waba_id = waba(&r.channel)?;
             http::call_json(&r.endpoint.delete_template(&waba_id, &name)).await?;
-            d1::rows(&db, &template_sql::delete(&waba_id, &name)).await?;
+            d1::rows(db, &template_sql::delete(&waba_id, &name)).await?;
             no_content()
         }
-        ChannelRoute::RegisterWebhook => register_d360_webhook(req, env, &db, config, &id).await,
+        _ => Err(ApiError::no_route()),
     }
 }
 

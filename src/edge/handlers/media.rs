@@ -57,15 +57,8 @@ async fn download(
     let bucket: Option<Bucket> = env.bucket(BUCKET).ok();
     let key = format!("media/{id}");
     if let Some(b) = &bucket {
-        if let Ok(Some(object)) = b.get(&key).execute().await {
-            let mime = object
-                .http_metadata()
-                .content_type
-                .unwrap_or_else(|| "application/octet-stream".into());
-            if let Some(body) = object.body() {
-                let stream = body.stream().map_err(|_| ApiError::internal())?;
-                return stream_response(stream, &mime);
-            }
+        if let Some(kept) = from_bucket(b, &key).await? {
+            return Ok(kept);
         }
     }
     let r = resolved(req, env, config).await?;
@@ -126,22 +119,26 @@ async fn download(
                 "The media could not be fetched; try again.",
             ));
         }
-        let object = b
-            .get(&key)
-            .execute()
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(ApiError::internal)?;
-        let stream = object
-            .body()
-            .ok_or_else(ApiError::internal)?
-            .stream()
-            .map_err(|_| ApiError::internal())?;
-        return stream_response(stream, &mime);
+        return from_bucket(b, &key).await?.ok_or_else(ApiError::internal);
     }
     let stream = upstream.stream().map_err(|_| ApiError::internal())?;
     stream_response(stream, &mime)
+}
+
+/// The object at `key`, streamed with its content type, if the bucket has it.
+async fn from_bucket(bucket: &Bucket, key: &str) -> Result<Option<Response>, ApiError> {
+    let Ok(Some(object)) = bucket.get(key).execute().await else {
+        return Ok(None);
+    };
+    let mime = object
+        .http_metadata()
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let Some(body) = object.body() else {
+        return Ok(None);
+    };
+    let stream = body.stream().map_err(|_| ApiError::internal())?;
+    stream_response(stream, &mime).map(Some)
 }
 
 fn stream_response(

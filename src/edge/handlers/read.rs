@@ -15,35 +15,10 @@ pub async fn handle(
     let db = d1::database(env)?;
     let query = http::query_pairs(req);
     let body = match route {
-        Route::GetMessage(id) => {
-            let mut results = d1::batch_rows(&db, &db::reads::get_message(&id))
-                .await?
-                .into_iter();
-            let message = results.next().unwrap_or_default();
-            let statuses = results.next().unwrap_or_default();
-            let parts = results.next().unwrap_or_default();
-            match message.first() {
-                Some(row) => {
-                    let mut row = row.clone();
-                    if let Some(r) = row
-                        .get("raw_ref")
-                        .and_then(|r| r.as_str())
-                        .map(str::to_owned)
-                    {
-                        let raw = spilled_raw(env, &r, &parts).await?;
-                        if let Some(obj) = row.as_object_mut() {
-                            obj.insert("raw".into(), raw.into());
-                        }
-                    }
-                    api::message_json(&row, Some(&statuses))
-                }
-                None if !statuses.is_empty() => api::status_only_message_json(&id, &statuses),
-                None => return Err(ApiError::not_found("message")),
-            }
-        }
+        Route::GetMessage(id) => message(&db, env, &id).await?,
         Route::ListContacts => {
             let page = Page::from_query(&query)?;
-            let rows = d1::rows(&db, &db::reads::list_contacts(&page)).await?;
+            let rows = d1::rows(&db, &db::reads::list_contacts(&page.args())).await?;
             to_value(api::listing(
                 rows,
                 &page,
@@ -62,7 +37,7 @@ pub async fn handle(
         Route::ContactMessages(wa_id) => {
             let page = Page::from_query(&query)?;
             let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
-            let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page)).await?;
+            let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page.args())).await?;
             to_value(api::listing(
                 rows,
                 &page,
@@ -75,7 +50,7 @@ pub async fn handle(
             let page = Page::from_query(&query)?;
             let rows = d1::rows(
                 &db,
-                &db::reads::list_events(api::query_value(&query, "kind"), &page),
+                &db::reads::list_events(api::query_value(&query, "kind"), &page.args()),
             )
             .await?;
             to_value(api::listing(
@@ -86,26 +61,62 @@ pub async fn handle(
                 api::event_json,
             ))
         }
-        Route::EventRaw(id) => {
-            let mut results = d1::batch_rows(&db, &db::reads::event_raw(&id))
-                .await?
-                .into_iter();
-            let event = results.next().unwrap_or_default();
-            let parts = results.next().unwrap_or_default();
-            let row = event.first().ok_or_else(|| ApiError::not_found("event"))?;
-            let text = match row.get("raw_ref").and_then(|r| r.as_str()) {
-                Some(r) => spilled_raw(env, r, &parts).await?,
-                None => row["raw"].as_str().unwrap_or_default().to_owned(),
-            };
-            let (mime, bytes) = api::raw_body(row["raw_encoding"].as_str(), text);
-            let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
-            let _ = response.headers().set("Content-Type", mime);
-            let _ = response.headers().set("X-Content-Type-Options", "nosniff");
-            return Ok(response);
-        }
+        Route::EventRaw(id) => return event_raw(&db, env, &id).await,
         _ => return Err(ApiError::no_route()),
     };
     http::json(200, &body)
+}
+
+/// `GET /v1/messages/{id}`: the message (by id or wamid) with its statuses,
+/// a big raw body read back whole; a wamid known only from statuses too.
+async fn message(
+    db: &worker::D1Database,
+    env: &Env,
+    id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let mut results = d1::batch_rows(db, &db::reads::get_message(id))
+        .await?
+        .into_iter();
+    let message = results.next().unwrap_or_default();
+    let statuses = results.next().unwrap_or_default();
+    let parts = results.next().unwrap_or_default();
+    Ok(match message.first() {
+        Some(row) => {
+            let mut row = row.clone();
+            if let Some(r) = row
+                .get("raw_ref")
+                .and_then(|r| r.as_str())
+                .map(str::to_owned)
+            {
+                let raw = spilled_raw(env, &r, &parts).await?;
+                if let Some(obj) = row.as_object_mut() {
+                    obj.insert("raw".into(), raw.into());
+                }
+            }
+            api::message_json(&row, Some(&statuses))
+        }
+        None if !statuses.is_empty() => api::status_only_message_json(id, &statuses),
+        None => return Err(ApiError::not_found("message")),
+    })
+}
+
+/// `GET /v1/events/{id}/raw`: the body exactly as it arrived.
+async fn event_raw(db: &worker::D1Database, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let mut results = d1::batch_rows(db, &db::reads::event_raw(id))
+        .await?
+        .into_iter();
+    let event = results.next().unwrap_or_default();
+    let parts = results.next().unwrap_or_default();
+    let row = event.first().ok_or_else(|| ApiError::not_found("event"))?;
+    let text = match row.get("raw_ref").and_then(|r| r.as_str()) {
+        Some(r) => spilled_raw(env, r, &parts).await?,
+        None => row["raw"].as_str().unwrap_or_default().to_owned(),
+    };
+    let (mime, bytes) = api::raw_body(row["raw_encoding"].as_str(), text);
+    let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
+    let _ = response.headers().set("Content-Type", mime);
+    let _ = response.headers().set("X-Content-Type-Options", "nosniff");
+    Ok(response)
 }
 
 /// A raw body kept outside its row: joined from its parts, or read from R2.
