@@ -585,3 +585,35 @@ fn a_dynamic_url_button_needs_its_parameter() {
         "index": "1", "parameters": [{"type": "text", "text": "A-1"}]}]}});
     assert_eq!(check_template_parameters(&stored, &with), Ok(()));
 }
+
+#[test]
+fn a_template_sync_follows_pages_until_the_last_or_the_limit() {
+    use serde_json::json;
+    use wa_edge::whatsapp::templates::{Sync, MAX_SYNC_PAGES};
+    let page = |n: usize, next: bool| {
+        let mut p = json!({"data": [{"id": format!("t{n}"), "name": format!("t_{n}"),
+            "language": "en_US", "status": "APPROVED", "category": "UTILITY"}]});
+        if next {
+            p["paging"] = json!({"cursors": {"after": format!("c{n}")}, "next": "https://graph/next"});
+        }
+        p
+    };
+    let mut sync = Sync::new("1");
+    assert_eq!(sync.take(&page(1, true)).as_deref(), Some("c1"));
+    assert_eq!(sync.take(&page(2, false)), None);
+    assert_eq!(sync.rows.len(), 2);
+    let mut endless = Sync::new("1");
+    let taken = (0..MAX_SYNC_PAGES + 5)
+        .take_while(|n| endless.take(&page(*n, true)).is_some())
+        .count();
+    assert_eq!(taken + 1, MAX_SYNC_PAGES, "stops at the page limit");
+}
+
+#[test]
+fn a_pin_is_six_digits() {
+    use wa_edge::whatsapp::graph::manage::is_pin;
+    assert!(is_pin("123456"));
+    for bad in ["12345", "1234567", "12345a", "", "１２３４５６"] {
+        assert!(!is_pin(bad), "{bad}");
+    }
+}

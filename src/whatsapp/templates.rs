@@ -425,3 +425,35 @@ pub fn template_page(waba_id: &str, page: &Value) -> (Vec<TemplateRow>, Option<S
         .map(str::to_owned);
     (rows, next)
 }
+
+/// Most template pages one sync follows.
+pub const MAX_SYNC_PAGES: usize = 50;
+
+/// A template sync in progress: the rows of the pages taken so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sync {
+    waba_id: String,
+    pages: usize,
+    pub rows: Vec<TemplateRow>,
+}
+
+impl Sync {
+    /// A sync of `waba_id`'s templates.
+    pub fn new(waba_id: &str) -> Sync {
+        Sync {
+            waba_id: waba_id.to_owned(),
+            pages: 0,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Takes one page of Graph's answer; returns the cursor of the page to
+    /// fetch next, or `None` when the sync is done (no next page, or
+    /// [`MAX_SYNC_PAGES`] taken).
+    pub fn take(&mut self, page: &Value) -> Option<String> {
+        let (rows, next) = template_page(&self.waba_id, page);
+        self.rows.extend(rows);
+        self.pages += 1;
+        next.filter(|_| self.pages < MAX_SYNC_PAGES)
+    }
+}

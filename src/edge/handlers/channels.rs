@@ -36,9 +36,6 @@ fn bad_channel(message: String) -> ApiError {
     ApiError::new(400, "invalid_channel", message)
 }
 
-/// Most template pages one sync follows.
-const MAX_TEMPLATE_PAGES: usize = 50;
-
 async fn resolved_or_error(
     env: &Env,
     db: &D1Database,
@@ -181,7 +178,7 @@ async fn number(
             meta_only(&r)?;
             let (_, body) = json_body(req).await?;
             let pin = body.get("pin").and_then(Value::as_str).unwrap_or_default();
-            if pin.len() != 6 || !pin.chars().all(|c| c.is_ascii_digit()) {
+            if !manage::is_pin(pin) {
                 return Err(ApiError::new(
                     400,
                     "invalid_request",
@@ -277,18 +274,21 @@ async fn template(
             let r = resolved_or_error(env, db, config, id).await?;
             let waba_id = waba(&r.channel)?;
             let now = http::now_ms();
-            let mut after: Option<String> = None;
-            let mut statements = Vec::new();
-            for _ in 0..MAX_TEMPLATE_PAGES {
+            let mut sync = templates::Sync::new(&waba_id);
+            let mut after = None;
+            loop {
                 let page =
                     http::call_json(&r.endpoint.list_templates(&waba_id, after.as_deref())).await?;
-                let (rows, next) = templates::template_page(&waba_id, &page);
-                statements.extend(rows.iter().map(|t| template_sql::upsert(t, now)));
-                match next {
+                match sync.take(&page) {
                     Some(cursor) => after = Some(cursor),
                     None => break,
                 }
             }
+            let mut statements: Vec<_> = sync
+                .rows
+                .iter()
+                .map(|t| template_sql::upsert(t, now))
+                .collect();
             let synced = statements.len();
             statements.push(sql::templates_synced(id, now));
             d1::batch(db, &statements).await?;

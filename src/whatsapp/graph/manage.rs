@@ -245,3 +245,8 @@ impl Endpoint {
         }
     }
 }
+
+/// True for a two-step verification PIN: exactly six digits.
+pub fn is_pin(pin: &str) -> bool {
+    pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit())
+}
