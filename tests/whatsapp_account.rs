@@ -594,7 +594,8 @@ fn a_template_sync_follows_pages_until_the_last_or_the_limit() {
         let mut p = json!({"data": [{"id": format!("t{n}"), "name": format!("t_{n}"),
             "language": "en_US", "status": "APPROVED", "category": "UTILITY"}]});
         if next {
-            p["paging"] = json!({"cursors": {"after": format!("c{n}")}, "next": "https://graph/next"});
+            p["paging"] =
+                json!({"cursors": {"after": format!("c{n}")}, "next": "https://graph/next"});
         }
         p
     };

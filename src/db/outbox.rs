@@ -4,7 +4,7 @@
 
 use super::{Arg, Stmt};
 use crate::cols;
-use crate::outbound::outbox::{state, Claim, Next, Resolution, LEASE_MS, OPTED_OUT};
+use crate::outbound::outbox::{Claim, Claimed, Next, Resolution, State, LEASE_MS, OPTED_OUT};
 use crate::outbound::send::Enqueue;
 use serde_json::{json, Value};
 
@@ -136,6 +136,34 @@ not resent to avoid a duplicate' WHERE state = 'sending' AND lease_until < ?1",
     )
 }
 
+// Records a run's results: each row's state, wamid, next attempt, error and
+// decision time, from one JSON array (see [`record`]).
+const RECORD_UPDATE: &str =
+    "UPDATE outbox SET state = j.state, wamid = coalesce(j.wamid, outbox.wamid), \
+next_attempt_at = coalesce(j.at, outbox.next_attempt_at), \
+attempts = outbox.attempts - coalesce(j.released, 0), \
+last_error = CASE WHEN j.released = 1 THEN outbox.last_error ELSE j.error END, \
+last_error_code = CASE WHEN j.released = 1 THEN outbox.last_error_code ELSE j.code END, \
+updated_at = coalesce(j.updated_at, ?2) FROM (SELECT json_extract(value, '$[0]') AS id, \
+json_extract(value, '$[1]') AS state, json_extract(value, '$[2]') AS wamid, \
+json_extract(value, '$[3]') AS at, json_extract(value, '$[4]') AS error, \
+json_extract(value, '$[5]') AS code, json_extract(value, '$[6]') AS released, \
+json_extract(value, '$[7]') AS updated_at \
+FROM json_each(?1)) AS j \
+WHERE outbox.id = j.id AND outbox.state IN ('sending', 'unknown')";
+
+// Links an outbound message row to the wamid Graph gave it.
+const RECORD_LINK: &str = "UPDATE OR IGNORE messages SET wamid = j.wamid \
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[2]') AS wamid \
+FROM json_each(?1)) AS j WHERE messages.id = j.id AND j.wamid IS NOT NULL \
+AND messages.wamid IS NULL";
+
+// Flags channels whose credential Graph refused.
+const RECORD_ALERTS: &str = "INSERT INTO channel_alerts (phone_number_id, auth_failed_at, error) \
+SELECT json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]') FROM json_each(?1) WHERE true \
+ON CONFLICT (phone_number_id) DO UPDATE SET auth_failed_at = excluded.auth_failed_at, \
+error = excluded.error";
+
 /// The statements recording a run's results (row id, channel, next state,
 /// when it was decided: the row's `updated_at`),
 /// as bulk statements: at most three whatever the number of rows.
@@ -148,41 +176,51 @@ pub fn record(results: &[(String, String, Next, i64)], now_ms: i64) -> Vec<Stmt>
         .map(|(id, _, next, at)| match next {
             Next::Sent { wamid } => {
                 let wamid = (!wamid.is_empty()).then_some(wamid.as_str());
-                json!([id, state::SENT, wamid, null, null, null, null, at])
+                json!([id, State::Sent.as_str(), wamid, null, null, null, null, at])
             }
             Next::RetryAt { at_ms, error, code } => {
-                json!([id, state::QUEUED, null, at_ms, error, code, null, at])
+                json!([
+                    id,
+                    State::Queued.as_str(),
+                    null,
+                    at_ms,
+                    error,
+                    code,
+                    null,
+                    at
+                ])
             }
             Next::Failed { error, code, .. } => {
-                json!([id, state::FAILED, null, null, error, code, null, at])
+                json!([
+                    id,
+                    State::Failed.as_str(),
+                    null,
+                    null,
+                    error,
+                    code,
+                    null,
+                    at
+                ])
             }
             Next::Unknown { error } => {
-                json!([id, state::UNKNOWN, null, null, error, null, null, at])
+                json!([
+                    id,
+                    State::Unknown.as_str(),
+                    null,
+                    null,
+                    error,
+                    null,
+                    null,
+                    at
+                ])
             }
-            Next::Released => json!([id, state::QUEUED, null, now_ms, null, null, 1, at]),
+            Next::Released => json!([id, State::Queued.as_str(), null, now_ms, null, null, 1, at]),
         })
         .collect();
     let rows = Value::from(rows).to_string();
-    const UPDATE: &str =
-        "UPDATE outbox SET state = j.state, wamid = coalesce(j.wamid, outbox.wamid), \
-next_attempt_at = coalesce(j.at, outbox.next_attempt_at), \
-attempts = outbox.attempts - coalesce(j.released, 0), \
-last_error = CASE WHEN j.released = 1 THEN outbox.last_error ELSE j.error END, \
-last_error_code = CASE WHEN j.released = 1 THEN outbox.last_error_code ELSE j.code END, \
-updated_at = coalesce(j.updated_at, ?2) FROM (SELECT json_extract(value, '$[0]') AS id, \
-json_extract(value, '$[1]') AS state, json_extract(value, '$[2]') AS wamid, \
-json_extract(value, '$[3]') AS at, json_extract(value, '$[4]') AS error, \
-json_extract(value, '$[5]') AS code, json_extract(value, '$[6]') AS released, \
-json_extract(value, '$[7]') AS updated_at \
-FROM json_each(?1)) AS j \
-WHERE outbox.id = j.id AND outbox.state IN ('sending', 'unknown')";
-    const LINK: &str = "UPDATE OR IGNORE messages SET wamid = j.wamid \
-FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[2]') AS wamid \
-FROM json_each(?1)) AS j WHERE messages.id = j.id AND j.wamid IS NOT NULL \
-AND messages.wamid IS NULL";
     let mut out = vec![
-        Stmt::new(UPDATE, vec![rows.clone().into(), now_ms.into()]),
-        Stmt::new(LINK, vec![rows.into()]),
+        Stmt::new(RECORD_UPDATE, vec![rows.clone().into(), now_ms.into()]),
+        Stmt::new(RECORD_LINK, vec![rows.into()]),
     ];
     let alerts: Vec<Value> = results
         .iter()
@@ -195,10 +233,7 @@ AND messages.wamid IS NULL";
         .collect();
     if !alerts.is_empty() {
         out.push(Stmt::new(
-            "INSERT INTO channel_alerts (phone_number_id, auth_failed_at, error) \
-SELECT json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]') FROM json_each(?1) WHERE true \
-ON CONFLICT (phone_number_id) DO UPDATE SET auth_failed_at = excluded.auth_failed_at, \
-error = excluded.error",
+            RECORD_ALERTS,
             vec![Value::from(alerts).to_string().into(), now_ms.into()],
         ));
     }
@@ -253,4 +288,21 @@ pub fn due(now_ms: i64, limit: i64) -> Stmt {
 ORDER BY next_attempt_at LIMIT ?2",
         vec![now_ms.into(), limit.into()],
     )
+}
+
+/// Reads a row returned by [`claim`]; `None` for a row without an id.
+pub fn claimed(row: &Value) -> Option<Claimed> {
+    let text = |k: &str| row.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(Claimed {
+        id: text("id")?,
+        phone_number_id: text("phone_number_id").unwrap_or_default(),
+        kind: text("kind").unwrap_or_else(|| "message".into()),
+        payload: text("payload")
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or(Value::Null),
+        attempt: row
+            .get("attempts")
+            .and_then(|a| a.as_i64().or_else(|| a.as_f64().map(|f| f as i64)))
+            .unwrap_or(1),
+    })
 }

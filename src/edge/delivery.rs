@@ -88,7 +88,7 @@ pub async fn run(
         .pop()
         .unwrap_or_default()
         .iter()
-        .filter_map(Claimed::from_row)
+        .filter_map(db::outbox::claimed)
         .collect();
     let started = http::now_ms();
     let mut results = Vec::with_capacity(rows.len());

@@ -38,24 +38,59 @@ pub const SEND_TIMEOUT_S: u64 = 15;
 /// ends a run after a response inside the 30 s `wait_until` allows.
 pub const RUN_DEADLINE_MS: i64 = 10_000;
 
-/// Row states, as stored.
-pub mod state {
-    pub const QUEUED: &str = "queued";
-    pub const SENDING: &str = "sending";
-    pub const SENT: &str = "sent";
-    pub const FAILED: &str = "failed";
-    pub const UNKNOWN: &str = "unknown";
+/// A row's state, as stored in `outbox.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+    Unknown,
 }
 
-/// How an outbox state is shown to API callers (`GET /v1/messages/{id}`
-/// and an Idempotency-Key replay alike), before Graph reports a status.
-pub fn shown_state(state: Option<&str>) -> &'static str {
-    match state {
-        Some("sent") => "accepted",
-        Some("failed") => "failed",
-        Some("unknown") => "unknown",
-        _ => "queued",
+impl State {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+        }
     }
+
+    /// Reads the stored spelling.
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Queued,
+            State::Sending,
+            State::Sent,
+            State::Failed,
+            State::Unknown,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// How the state is shown to API callers (`GET /v1/messages/{id}` and an
+    /// Idempotency-Key replay alike) before Graph reports a status.
+    pub fn shown(self) -> &'static str {
+        match self {
+            State::Queued | State::Sending => "queued",
+            State::Sent => "accepted",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a stored state is shown to API callers (an unreadable one as queued).
+pub fn shown_state(state: Option<&str>) -> &'static str {
+    state
+        .and_then(State::parse)
+        .unwrap_or(State::Queued)
+        .shown()
 }
 
 /// `last_error` of a row refused at send time because the recipient opted out.
@@ -194,23 +229,6 @@ pub struct Claimed {
 }
 
 impl Claimed {
-    /// Reads a row returned by [`claim`]; `None` for a row without an id.
-    pub fn from_row(row: &Value) -> Option<Claimed> {
-        let text = |k: &str| row.get(k).and_then(Value::as_str).map(str::to_owned);
-        Some(Claimed {
-            id: text("id")?,
-            phone_number_id: text("phone_number_id").unwrap_or_default(),
-            kind: text("kind").unwrap_or_else(|| "message".into()),
-            payload: text("payload")
-                .and_then(|p| serde_json::from_str(&p).ok())
-                .unwrap_or(Value::Null),
-            attempt: row
-                .get("attempts")
-                .and_then(|a| a.as_i64().or_else(|| a.as_f64().map(|f| f as i64)))
-                .unwrap_or(1),
-        })
-    }
-
     /// True for rows that may be retried after an unknown outcome.
     pub fn idempotent(&self) -> bool {
         self.kind == "mark_read"

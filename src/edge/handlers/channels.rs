@@ -223,6 +223,7 @@ async fn number(
 
 /// The channel's template routes: stored templates, submissions, the paged
 /// sync and deletion.
+// Long because it is one arm per template route, each a Graph call and its row.
 async fn template(
     resource: ChannelRoute,
     id: &str,
