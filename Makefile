@@ -13,7 +13,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := node_modules/.bin/wrangler
 PORT ?= 8787
 
-.PHONY: setup tools node build build-dev dev migrate lint test test-host test-e2e bench clean
+.PHONY: setup tools node build build-dev dev migrate lint test test-host test-e2e test-schema bench clean
 
 ## setup: install everything the build and tests need (idempotent).
 setup: tools node
@@ -57,8 +57,12 @@ test-host:
 test-e2e: build
 	node --test --test-concurrency=1 tests/e2e/
 
-## test: lint, host tests, then end-to-end tests in workerd.
-test: setup lint test-host test-e2e
+## test-schema: docs/openapi.yaml against the local worker (Schemathesis, ~2 min).
+test-schema: build
+	bash tests/schema/run.sh
+
+## test: lint, host tests, end-to-end tests in workerd, then the API contract.
+test: setup lint test-host test-e2e test-schema
 
 ## bench: bundle size and load figures into docs/BENCHMARKS.md.
 bench: setup build

@@ -492,3 +492,31 @@ fn a_stop_dated_in_the_far_future_is_ordered_at_its_receipt_time() {
     );
     assert_eq!(near.messages[0].at, 1_700_000_299);
 }
+
+#[test]
+fn priorities_are_whole_numbers_d1_stores_exactly() {
+    let with = |p: serde_json::Value| {
+        Rule::parse(
+            json!({"priority": p, "match": {"any": true}, "mark_read": true})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    assert_eq!(with(json!(10.0)).unwrap().priority, 10);
+    assert_eq!(
+        with(json!(-9_007_199_254_740_991_i64)).unwrap().priority,
+        -9_007_199_254_740_991
+    );
+    for bad in [json!(1.5), json!(9_007_199_254_740_993_i64), json!("1")] {
+        assert!(with(bad.clone()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn opening_hours_are_exactly_hh_mm() {
+    for bad in ["+1:30", "012:5", "1:300", "24:00", "ab:cd"] {
+        let body = json!({"priority": 1, "match": {"any": true}, "reply": reply("x"),
+            "hours": {"tz": "Europe/Berlin", "open": [{"days": ["mon"], "from": bad, "to": "17:00"}]}});
+        assert!(Rule::parse(body.to_string().as_bytes()).is_err(), "{bad}");
+    }
+}

@@ -431,3 +431,12 @@ fn idempotency_keys_are_bounded_and_never_silently_ignored() {
         assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
     }
 }
+
+#[test]
+fn a_template_text_parameter_must_be_a_string() {
+    let m = json!({"to": "16505551234", "type": "template", "template": {"name": "t",
+        "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": {}}]}]}});
+    let e = validate(&m, true).unwrap_err();
+    assert_eq!(e.field, "template.components[0].parameters[0].text");
+}

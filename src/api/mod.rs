@@ -92,7 +92,7 @@ impl From<crate::outbound::send::Refusal> for ApiError {
             InvalidMessage(_) => (400, "invalid_message"),
             InvalidIdempotencyKey => (400, "invalid_idempotency_key"),
             NoChannel => (400, "no_channel"),
-            UnknownChannel => (400, "unknown_channel"),
+            UnknownChannel => (409, "unknown_channel"),
             IdempotencyKeyReused => (409, "idempotency_key_reused"),
             OptedOut => (409, "opted_out"),
             OutsideWindow => (409, "outside_window"),

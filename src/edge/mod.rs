@@ -23,7 +23,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // The URL is split here rather than with `Request::url`, which would
     // link the `url` crate's IDNA tables into the bundle.
     let (path, _) = api::split_url(&req.inner().url());
-    let routed = router::resolve(req.method().as_ref(), &path);
+    // The method as sent: worker's `Method` maps unknown methods to GET.
+    let routed = router::resolve(&req.inner().method(), &path);
     let auth = req.headers().get("Authorization").ok().flatten();
     // The only way to a route: admin routes are admitted with the token.
     let route = match routed.admit(auth.as_deref(), config.admin_token.as_deref()) {

@@ -62,6 +62,7 @@ pub struct Hours {
 pub struct Rule {
     #[serde(default)]
     pub id: String,
+    #[serde(deserialize_with = "whole_number")]
     pub priority: i64,
     #[serde(rename = "match")]
     pub matcher: Match,
@@ -84,6 +85,23 @@ pub struct Rule {
     pub enabled: bool,
 }
 
+/// A whole number D1 stores exactly: D1 binds integers as f64, so beyond
+/// ±(2^53 - 1) a stored priority would round. `10.0` is 10.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    const MAX: i64 = (1 << 53) - 1;
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX as f64)
+                .map(|f| f as i64)
+        })
+        .filter(|i| i.abs() <= MAX)
+        .ok_or_else(|| {
+            serde::de::Error::custom("priority: must be a whole number within ±(2^53 - 1)")
+        })
+}
+
 fn enabled_default() -> bool {
     true
 }
@@ -100,6 +118,12 @@ pub struct LocalTime {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn parse_hhmm(s: &str) -> Option<u16> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() != 5 || b.get(2) != Some(&b':') || !digits(0..2) || !digits(3..5) {
+        return None;
+    }
     let (h, m) = s.split_once(':')?;
     let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 && s.len() == 5).then_some(h * 60 + m)

@@ -145,7 +145,7 @@ describe("channels", () => {
     await eventually(async () => (await w.outbox(sent.id))?.state === "sent");
     assert.equal(graph.requests[0].host, "d360.test");
     const [unknown, err] = await w.send("/v1/messages", { from: "999", to: "16505550009", type: "text", text: { body: "x" } });
-    assert.equal(unknown, 400);
+    assert.equal(unknown, 409);
     assert.equal(err.error.code, "unknown_channel");
   });
 

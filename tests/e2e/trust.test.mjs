@@ -127,7 +127,8 @@ describe("secret names name secrets", () => {
     assert.equal(stored.length, 0, "nothing was stored");
     assert.equal((await w.send("/v1/channels", d360Channel))[0], 201);
     const [shared, sharedBody] = await w.send("/v1/channels", { ...d360Channel, phone_number_id: "200000000000003" });
-    assert.equal(shared, 400, "one webhook credential per number");
+    assert.equal(shared, 409, "one webhook credential per number");
+    assert.equal(sharedBody.error.code, "webhook_secret_taken");
     assert.ok(sharedBody.error.message.startsWith("webhook_auth_secret:"));
     const [status, body] = await w.send(`/v1/channels/${D360_PN}`, { webhook_auth_secret: "ADMIN_TOKEN" }, {}, "PATCH");
     assert.equal(status, 400);

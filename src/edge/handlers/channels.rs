@@ -100,7 +100,7 @@ pub async fn handle(
             let (body, _) = json_body(req).await?;
             let channel = Channel::parse(&body).map_err(|e| bad_channel(e.0))?;
             crate::channels::check_own_webhook_secret(&channel, &cache::channels(&db).await?)
-                .map_err(|e| bad_channel(e.0))?;
+                .map_err(|e| ApiError::new(409, "webhook_secret_taken", e.0))?;
             let created = d1::rows(&db, &sql::insert(&channel, http::now_ms())).await?;
             if created.is_empty() {
                 return Err(ApiError::new(
@@ -130,7 +130,7 @@ pub async fn handle(
             let body = http::read_body_capped(req, crate::api::MAX_CONFIG_BODY).await?;
             let channel = current.patched(&body).map_err(|e| bad_channel(e.0))?;
             crate::channels::check_own_webhook_secret(&channel, &cache::channels(&db).await?)
-                .map_err(|e| bad_channel(e.0))?;
+                .map_err(|e| ApiError::new(409, "webhook_secret_taken", e.0))?;
             d1::rows(&db, &sql::update(&channel, http::now_ms())).await?;
             cache::forget_channels();
             http::json(200, &channel.to_json(false))

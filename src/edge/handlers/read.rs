@@ -37,6 +37,11 @@ pub async fn handle(
         Route::ContactMessages(wa_id) => {
             let page = Page::from_query(&query)?;
             let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
+            if wa_id.is_empty() {
+                return Err(ApiError::invalid(
+                    "The contact id must be a wa_id (a phone number in any form).",
+                ));
+            }
             let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page.args())).await?;
             to_value(api::listing(
                 rows,
