@@ -100,6 +100,12 @@ CREATE TABLE IF NOT EXISTS erased (
   key       TEXT PRIMARY KEY,
   erased_at INTEGER NOT NULL
 );
+-- Events erased with a contact, by their content hash (which says nothing
+-- of what they held): a redelivery of the same change is not stored again.
+CREATE TABLE IF NOT EXISTS erased_events (
+  id TEXT PRIMARY KEY
+);
+
 -- Deployment-wide values wa-edge generates once (the erasure salt).
 CREATE TABLE IF NOT EXISTS settings (
   name  TEXT PRIMARY KEY,

@@ -7,6 +7,7 @@ use wa_edge::api::{
     authorize, contact_json, event_json, listing, message_json, status_only_message_json, Cursor,
     Page,
 };
+use wa_edge::db::reads::{decode, ContactRow, EventRow, MessageRow, StatusRow};
 
 #[test]
 fn bearer_token_is_required_and_compared() {
@@ -62,14 +63,17 @@ fn page_limits_are_validated() {
 
 #[test]
 fn listing_returns_a_cursor_only_when_more_rows_exist() {
-    let rows: Vec<_> = (0..3)
-        .map(|i| json!({"wa_id": format!("w{i}"), "last_seen": 100 - i}))
-        .collect();
+    let rows: Vec<ContactRow> = decode(
+        &(0..3)
+            .map(|i| json!({"wa_id": format!("w{i}"), "last_seen": 100 - i}))
+            .collect::<Vec<_>>(),
+    );
+    let at = |c: &ContactRow| (c.last_seen, c.wa_id.clone());
     let page = Page {
         limit: 2,
         cursor: None,
     };
-    let l = listing(rows.clone(), &page, "last_seen", "wa_id", contact_json);
+    let l = listing(rows.clone(), &page, at, contact_json);
     assert_eq!(l.data.len(), 2);
     let next = Cursor::decode(l.next_cursor.as_deref().unwrap()).unwrap();
     assert_eq!(
@@ -86,8 +90,7 @@ fn listing_returns_a_cursor_only_when_more_rows_exist() {
             limit: 3,
             cursor: None,
         },
-        "last_seen",
-        "wa_id",
+        at,
         contact_json,
     );
     assert_eq!(all.next_cursor, None);
@@ -99,7 +102,7 @@ fn inbound_message_shows_content_status_and_history() {
         "wa_id": "16505551234", "phone_number_id": "1065", "display_phone_number": "1555",
         "timestamp": 1739321024.0, "received_at": 1739321024999.0,
         "raw": r#"{"type":"text","text":{"body":"hi"},"context":{"id":"wamid.0"}}"#});
-    let m = message_json(&row, Some(&[]));
+    let m = message_json(&decode::<MessageRow>(&[row])[0], Some(&[]));
     assert_eq!(m["id"], "wamid.1");
     assert_eq!(m["from"], "16505551234");
     assert_eq!(m["to"], "1065");
@@ -119,7 +122,7 @@ fn current_status_is_the_highest_ranked_not_the_latest() {
                "errors": null, "conversation_id": "c1", "conversation_category": "service",
                "pricing_category": "service", "billable": 1}),
     ];
-    let m = status_only_message_json("wamid.out", &statuses);
+    let m = status_only_message_json("wamid.out", &decode::<StatusRow>(&statuses));
     assert_eq!(m["status"], "read");
     assert_eq!(m["direction"], "out");
     assert_eq!(m["to"], "1650");
@@ -130,11 +133,12 @@ fn current_status_is_the_highest_ranked_not_the_latest() {
 
 #[test]
 fn events_show_json_raw_or_the_text_that_arrived() {
-    let json_event = event_json(&json!({"id": "e1", "kind": "account_update",
+    let event = |v: serde_json::Value| event_json(&decode::<EventRow>(&[v])[0]);
+    let json_event = event(json!({"id": "e1", "kind": "account_update",
         "raw": r#"{"field":"account_update"}"#, "raw_encoding": "json", "summary": r#"{"event":"X"}"#}));
     assert_eq!(json_event["raw"]["field"], "account_update");
     assert_eq!(json_event["summary"]["event"], "X");
-    let dead = event_json(&json!({"id": "e2", "kind": "dead_letter", "raw": "{oops",
+    let dead = event(json!({"id": "e2", "kind": "dead_letter", "raw": "{oops",
         "raw_encoding": "text"}));
     assert_eq!(dead["raw"], "{oops");
 }
@@ -253,4 +257,16 @@ fn every_route_is_documented_in_openapi() {
         routes.len(),
         "openapi.yaml documents a path the test does not know"
     );
+}
+
+#[test]
+fn rows_decode_leniently_numbers_as_floats_and_columns_of_another_type() {
+    let rows = decode::<MessageRow>(&[
+        json!({"id": "m1", "timestamp": 1739321024.0, "attempts": "x", "future_column": 1}),
+        json!("not an object"),
+    ]);
+    assert_eq!(rows[0].id.as_deref(), Some("m1"));
+    assert_eq!(rows[0].timestamp, Some(1739321024));
+    assert_eq!(rows[0].attempts, None);
+    assert_eq!(rows[1], MessageRow::default());
 }

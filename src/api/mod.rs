@@ -3,6 +3,7 @@
 
 pub mod router;
 
+use crate::db::reads::{ContactRow, EventRow, MessageRow, StatusRow};
 use crate::whatsapp::webhook::payload::KNOWN_TYPES;
 use crate::whatsapp::webhook::verify::secrets_equal;
 use percent_encoding::percent_decode_str;
@@ -249,163 +250,146 @@ pub fn raw_body(encoding: Option<&str>, text: String) -> (&'static str, Vec<u8>)
     }
 }
 
-// D1 hands numbers to Rust as JSON numbers that may be floats.
-fn int(v: Option<&Value>) -> Option<i64> {
-    let v = v?;
-    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
-}
-
-fn text(row: &Value, key: &str) -> Value {
-    row.get(key)
-        .filter(|v| v.is_string())
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn parse_json_column(row: &Value, key: &str) -> Option<Value> {
-    row.get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str(s).ok())
+fn json_column(s: &Option<String>) -> Option<Value> {
+    s.as_deref().and_then(|s| serde_json::from_str(s).ok())
 }
 
 /// One status in a message's history.
-fn status_json(row: &Value) -> Value {
+fn status_json(row: &StatusRow) -> Value {
     let mut out = Map::new();
-    out.insert("status".into(), text(row, "status"));
-    out.insert("timestamp".into(), int(row.get("timestamp")).into());
-    if let Some(errors) = parse_json_column(row, "errors") {
+    out.insert("status".into(), json!(row.status));
+    out.insert("timestamp".into(), json!(row.timestamp));
+    if let Some(errors) = json_column(&row.errors) {
         out.insert("errors".into(), errors);
     }
-    if row.get("conversation_id").is_some_and(Value::is_string) {
+    if row.conversation_id.is_some() {
         out.insert(
             "conversation".into(),
-            json!({"id": text(row, "conversation_id"), "category": text(row, "conversation_category")}),
+            json!({"id": row.conversation_id, "category": row.conversation_category}),
         );
     }
-    if row.get("pricing_category").is_some_and(Value::is_string) {
-        let billable = int(row.get("billable")).map(|b| b != 0);
+    if row.pricing_category.is_some() {
+        let billable = row.billable.map(|b| b != 0);
         out.insert(
             "pricing".into(),
-            json!({"category": text(row, "pricing_category"), "billable": billable}),
+            json!({"category": row.pricing_category, "billable": billable}),
         );
     }
     Value::Object(out)
+}
+
+fn current_status(statuses: &[StatusRow]) -> Option<String> {
+    statuses
+        .iter()
+        .max_by_key(|r| r.rank.unwrap_or(0))
+        .and_then(|r| r.status.clone())
 }
 
 /// A message row (plus, for the single-message view, its statuses) as the
 /// API shows it: Graph's own shape for the content (`text.body`, `image.id`,
 /// ...), with who, when and where it stands.
-pub fn message_json(row: &Value, statuses: Option<&[Value]>) -> Value {
-    let raw = parse_json_column(row, "raw").unwrap_or(Value::Null);
-    let kind = text(row, "type");
-    let inbound = row.get("direction").and_then(Value::as_str) == Some("in");
+pub fn message_json(row: &MessageRow, statuses: Option<&[StatusRow]>) -> Value {
+    let raw = json_column(&row.raw).unwrap_or(Value::Null);
+    let kind = row.kind.as_deref();
+    let inbound = row.direction.as_deref() == Some("in");
     let (from, to) = if inbound {
-        (text(row, "wa_id"), text(row, "phone_number_id"))
+        (&row.wa_id, &row.phone_number_id)
     } else {
-        (text(row, "phone_number_id"), text(row, "wa_id"))
+        (&row.phone_number_id, &row.wa_id)
     };
     let mut out = Map::new();
-    out.insert("id".into(), text(row, "id"));
-    out.insert("wamid".into(), text(row, "wamid"));
-    out.insert("direction".into(), text(row, "direction"));
+    out.insert("id".into(), json!(row.id));
+    out.insert("wamid".into(), json!(row.wamid));
+    out.insert("direction".into(), json!(row.direction));
     // An inbound type this version does not model is shown as unsupported,
     // naming its type; its content stays under its own key.
-    match kind.as_str() {
+    match kind {
         Some(k) if inbound && !KNOWN_TYPES.contains(&k) => {
             out.insert("type".into(), "unsupported".into());
             out.insert("unsupported".into(), json!({ "type": k }));
         }
         _ => {
-            out.insert("type".into(), kind.clone());
+            out.insert("type".into(), json!(kind));
         }
     }
-    out.insert("from".into(), from);
-    out.insert("to".into(), to);
-    out.insert("timestamp".into(), int(row.get("timestamp")).into());
-    out.insert("phone_number_id".into(), text(row, "phone_number_id"));
+    out.insert("from".into(), json!(from));
+    out.insert("to".into(), json!(to));
+    out.insert("timestamp".into(), json!(row.timestamp));
+    out.insert("phone_number_id".into(), json!(row.phone_number_id));
     out.insert(
         "display_phone_number".into(),
-        text(row, "display_phone_number"),
+        json!(row.display_phone_number),
     );
-    let mut keys: Vec<&str> = vec!["context", "referral", "errors"];
-    if let Some(k) = kind.as_str() {
-        keys.insert(0, k);
-    }
+    let keys = kind.into_iter().chain(["context", "referral", "errors"]);
     for key in keys {
         if let Some(v) = raw.get(key) {
             out.insert(key.to_owned(), v.clone());
         }
     }
-    let history: Option<Vec<Value>> = statuses.map(|s| s.iter().map(status_json).collect());
     let current = match statuses {
-        Some(s) => s
-            .iter()
-            .max_by_key(|r| int(r.get("rank")).unwrap_or(0))
-            .map(|r| text(r, "status")),
-        None => row.get("status").filter(|v| v.is_string()).cloned(),
+        Some(s) => current_status(s),
+        None => row.status.clone(),
     };
     // Before Graph reports a status, an outbound message's state is the outbox's.
-    let current = current.unwrap_or_else(|| {
+    let current = current.map(Value::from).unwrap_or_else(|| {
         if inbound {
             return "received".into();
         }
-        match row.get("outbox_state").and_then(Value::as_str) {
+        match row.outbox_state.as_deref() {
             None => Value::Null,
             state => crate::outbound::outbox::shown_state(state).into(),
         }
     });
     out.insert("status".into(), current);
-    if row.get("last_error").is_some_and(Value::is_string) {
+    if row.last_error.is_some() {
         out.insert(
             "error".into(),
-            json!({"code": int(row.get("last_error_code")), "message": text(row, "last_error")}),
+            json!({"code": row.last_error_code, "message": row.last_error}),
         );
     }
-    if let Some(attempts) = int(row.get("attempts")) {
+    if let Some(attempts) = row.attempts {
         out.insert("attempts".into(), attempts.into());
     }
-    if let Some(h) = history {
-        out.insert("statuses".into(), Value::Array(h));
+    if let Some(s) = statuses {
+        out.insert(
+            "statuses".into(),
+            Value::Array(s.iter().map(status_json).collect()),
+        );
     }
-    out.insert("received_at".into(), int(row.get("received_at")).into());
+    out.insert("received_at".into(), json!(row.received_at));
     Value::Object(out)
 }
 
 /// A message known only from the statuses reported for it (sent by another
 /// system through the same number).
-pub fn status_only_message_json(wamid: &str, statuses: &[Value]) -> Value {
-    let first = statuses.first().unwrap_or(&Value::Null);
-    let current = statuses
-        .iter()
-        .max_by_key(|r| int(r.get("rank")).unwrap_or(0))
-        .map_or(Value::Null, |r| text(r, "status"));
+pub fn status_only_message_json(wamid: &str, statuses: &[StatusRow]) -> Value {
+    let first = statuses.first().cloned().unwrap_or_default();
     json!({
         "id": wamid,
         "wamid": wamid,
         "direction": "out",
         "type": Value::Null,
-        "from": text(first, "phone_number_id"),
-        "to": text(first, "recipient_id"),
-        "timestamp": int(first.get("timestamp")),
-        "phone_number_id": text(first, "phone_number_id"),
-        "status": current,
+        "from": first.phone_number_id,
+        "to": first.recipient_id,
+        "timestamp": first.timestamp,
+        "phone_number_id": first.phone_number_id,
+        "status": current_status(statuses),
         "statuses": statuses.iter().map(status_json).collect::<Vec<_>>(),
     })
 }
 
 /// A contact row as the API shows it.
-pub fn contact_json(row: &Value) -> Value {
-    let wa_id = text(row, "wa_id");
-    let opted_out: Vec<Value> = parse_json_column(row, "opted_out_channels")
+pub fn contact_json(row: &ContactRow) -> Value {
+    let opted_out: Vec<Value> = json_column(&row.opted_out_channels)
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
     json!({
-        "phone": wa_id.as_str().map(crate::whatsapp::phone::e164),
-        "wa_id": wa_id,
-        "profile_name": text(row, "profile_name"),
-        "phone_number_id": text(row, "phone_number_id"),
-        "first_seen": int(row.get("first_seen")),
-        "last_seen": int(row.get("last_seen")),
+        "phone": row.wa_id.as_deref().map(crate::whatsapp::phone::e164),
+        "wa_id": row.wa_id,
+        "profile_name": row.profile_name,
+        "phone_number_id": row.phone_number_id,
+        "first_seen": row.first_seen,
+        "last_seen": row.last_seen,
         "opted_out": !opted_out.is_empty(),
         "opted_out_channels": opted_out,
     })
@@ -413,25 +397,24 @@ pub fn contact_json(row: &Value) -> Value {
 
 /// An event row as the API shows it: `raw` is JSON where the event was JSON,
 /// else the text (or hex of the bytes) that arrived.
-pub fn event_json(row: &Value) -> Value {
-    let spilled = row.get("raw_ref").is_some_and(Value::is_string);
-    let raw = match row.get("raw_encoding").and_then(Value::as_str) {
+pub fn event_json(row: &EventRow) -> Value {
+    let raw = match row.raw_encoding.as_deref() {
         // Too big to list: read it at /v1/events/{id}/raw.
-        _ if spilled => Value::Null,
-        Some("json") | None => parse_json_column(row, "raw").unwrap_or_else(|| text(row, "raw")),
-        Some(_) => text(row, "raw"),
+        _ if row.raw_ref.is_some() => Value::Null,
+        Some("json") | None => json_column(&row.raw).unwrap_or_else(|| json!(row.raw)),
+        Some(_) => json!(row.raw),
     };
     json!({
-        "id": text(row, "id"),
-        "kind": text(row, "kind"),
-        "waba_id": text(row, "waba_id"),
-        "phone_number_id": text(row, "phone_number_id"),
-        "reference": text(row, "reference"),
-        "summary": parse_json_column(row, "summary"),
+        "id": row.id,
+        "kind": row.kind,
+        "waba_id": row.waba_id,
+        "phone_number_id": row.phone_number_id,
+        "reference": row.reference,
+        "summary": json_column(&row.summary),
         "raw": raw,
-        "raw_encoding": text(row, "raw_encoding"),
-        "raw_url": text(row, "id").as_str().map(|id| format!("/v1/events/{id}/raw")),
-        "received_at": int(row.get("received_at")),
+        "raw_encoding": row.raw_encoding,
+        "raw_url": row.id.as_deref().map(|id| format!("/v1/events/{id}/raw")),
+        "received_at": row.received_at,
     })
 }
 
@@ -443,26 +426,22 @@ pub struct Listing {
     pub next_cursor: Option<String>,
 }
 
-/// Builds a [`Listing`] from rows fetched with `limit + 1`.
-/// `at_key`/`id_key` name the columns the list is ordered by.
-pub fn listing(
-    mut rows: Vec<Value>,
+/// Builds a [`Listing`] from rows fetched with `limit + 1`. `position`
+/// gives the ordering column's value and the id of a row, for the cursor.
+pub fn listing<T>(
+    mut rows: Vec<T>,
     page: &Page,
-    at_key: &str,
-    id_key: &str,
-    shape: fn(&Value) -> Value,
+    position: fn(&T) -> (Option<i64>, Option<String>),
+    shape: fn(&T) -> Value,
 ) -> Listing {
     let more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let next_cursor = if more {
         rows.last().map(|r| {
+            let (at, id) = position(r);
             Cursor {
-                at: int(r.get(at_key)).unwrap_or(0),
-                id: r
-                    .get(id_key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
+                at: at.unwrap_or(0),
+                id: id.unwrap_or_default(),
             }
             .encode()
         })
@@ -476,6 +455,6 @@ pub fn listing(
 }
 
 /// Shapes a message row in a list (current status, no history).
-pub fn message_list_item(row: &Value) -> Value {
+pub fn message_list_item(row: &MessageRow) -> Value {
     message_json(row, None)
 }

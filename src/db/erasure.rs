@@ -99,6 +99,14 @@ pub fn erase_statements(wa_id: &str, forms: &[String], key: &str, now_ms: i64) -
             both(),
         ),
         Stmt::new(
+            concat!(
+                "INSERT INTO erased_events (id) SELECT id FROM events WHERE id IN (",
+                named_events!(),
+                ") ON CONFLICT DO NOTHING"
+            ),
+            both(),
+        ),
+        Stmt::new(
             concat!("DELETE FROM events WHERE id IN (", named_events!(), ")"),
             both(),
         ),

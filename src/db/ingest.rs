@@ -63,13 +63,15 @@ const INSERT_EVENTS: &str = concat!(
     "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
     "raw_encoding, raw_ref, received_at) SELECT ",
     cols!(0, 1, 2, 3, 4, 5, 6, 7, 8),
-    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING"
+    ", ?2 FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM erased_events x ",
+    "WHERE x.id = json_extract(value, '$[0]')) ON CONFLICT (id) DO NOTHING"
 );
 
 const INSERT_EVENT_CONTACTS: &str = concat!(
     "INSERT INTO event_contacts (wa_id, event_id) SELECT ",
     cols!(0, 1),
-    " FROM json_each(?1) WHERE ?2 IS NOT NULL ON CONFLICT DO NOTHING"
+    " FROM json_each(?1) WHERE ?2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM erased_events x ",
+    "WHERE x.id = json_extract(value, '$[1]')) ON CONFLICT DO NOTHING"
 );
 
 // Applies opt-out changes unless a newer one is already recorded.
@@ -154,8 +156,8 @@ pub struct Writes {
     pub blobs: Vec<Blob>,
 }
 
-const INSERT_PART: &str =
-    "INSERT INTO raw_parts (owner, part, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+const INSERT_PART: &str = "INSERT INTO raw_parts (owner, part, data) SELECT ?1, ?2, ?3 \
+WHERE NOT EXISTS (SELECT 1 FROM erased_events x WHERE 'event:' || x.id = ?1) ON CONFLICT DO NOTHING";
 
 /// `raw` as it goes in its row, and its `raw_ref`: inline when small,
 /// else spilled (parts appended to `writes`).

@@ -2,6 +2,7 @@
 //! and the parts of bodies too big for their row.
 
 use super::{Arg, Stmt};
+use serde::Deserialize;
 use serde_json::Value;
 
 // Column lists shared by the statements below, as macros so each statement
@@ -127,4 +128,132 @@ fn page_args(page: &PageArgs) -> [Arg; 3] {
         page.after.as_ref().map(|(_, id)| id.clone()).into(),
         (page.limit + 1).into(),
     ]
+}
+
+/// A number D1 handed back: JSON numbers from D1 may be floats.
+fn int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))))
+}
+
+/// Text D1 handed back; anything else reads as absent.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.and_then(|v| v.as_str().map(str::to_owned)))
+}
+
+/// Decodes rows leniently: a column missing or of another type reads as absent.
+pub fn decode<T: serde::de::DeserializeOwned + Default>(rows: &[Value]) -> Vec<T> {
+    rows.iter()
+        .map(|r| T::deserialize(r).unwrap_or_default())
+        .collect()
+}
+
+/// A row of `messages` (with its current status and outbox state) as the
+/// read queries return it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct MessageRow {
+    #[serde(deserialize_with = "text")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub wamid: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub direction: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub phone_number_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub display_phone_number: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub wa_id: Option<String>,
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub kind: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub timestamp: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub raw: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub raw_ref: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub received_at: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub outbox_state: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub attempts: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub last_error: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub last_error_code: Option<i64>,
+}
+
+/// A row of `statuses`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct StatusRow {
+    #[serde(deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub rank: Option<i64>,
+    #[serde(deserialize_with = "int")]
+    pub timestamp: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub recipient_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub phone_number_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub conversation_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub conversation_category: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub pricing_category: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub billable: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub errors: Option<String>,
+}
+
+/// A row of `contacts` with the channels the contact opted out of.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct ContactRow {
+    #[serde(deserialize_with = "text")]
+    pub wa_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub profile_name: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub phone_number_id: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub first_seen: Option<i64>,
+    #[serde(deserialize_with = "int")]
+    pub last_seen: Option<i64>,
+    /// A JSON array of phone_number_ids.
+    #[serde(deserialize_with = "text")]
+    pub opted_out_channels: Option<String>,
+}
+
+/// A row of `events`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct EventRow {
+    #[serde(deserialize_with = "text")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub kind: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub waba_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub phone_number_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub reference: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub summary: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub raw: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub raw_encoding: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub raw_ref: Option<String>,
+    #[serde(deserialize_with = "int")]
+    pub received_at: Option<i64>,
 }

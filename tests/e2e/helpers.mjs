@@ -200,7 +200,8 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
       for (const r of (await api("/v1/rules"))[1].data) await remove(`/v1/rules/${r.id}`);
       for (const c of (await api("/v1/channels"))[1].data) await remove(`/v1/channels/${c.phone_number_id}`);
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
-        "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased"];
+        "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased", "erased_events",
+        "event_contacts"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },

@@ -3,6 +3,7 @@
 use crate::api::router::Route;
 use crate::api::{self, ApiError, Page};
 use crate::db;
+use crate::db::reads::{decode, ContactRow, EventRow, MessageRow, StatusRow};
 use crate::edge::{d1, http};
 use worker::{Env, Request, Response};
 
@@ -20,17 +21,17 @@ pub async fn handle(
             let page = Page::from_query(&query)?;
             let rows = d1::rows(&db, &db::reads::list_contacts(&page.args())).await?;
             to_value(api::listing(
-                rows,
+                decode::<ContactRow>(&rows),
                 &page,
-                "last_seen",
-                "wa_id",
+                |c| (c.last_seen, c.wa_id.clone()),
                 api::contact_json,
             ))
         }
         Route::GetContact(wa_id) => {
             let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
             let rows = d1::rows(&db, &db::reads::get_contact(&wa_id)).await?;
-            rows.first()
+            decode::<ContactRow>(&rows)
+                .first()
                 .map(api::contact_json)
                 .ok_or_else(|| ApiError::not_found("contact"))?
         }
@@ -44,10 +45,9 @@ pub async fn handle(
             }
             let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page.args())).await?;
             to_value(api::listing(
-                rows,
+                decode::<MessageRow>(&rows),
                 &page,
-                "timestamp",
-                "id",
+                |m| (m.timestamp, m.id.clone()),
                 api::message_list_item,
             ))
         }
@@ -59,10 +59,9 @@ pub async fn handle(
             )
             .await?;
             to_value(api::listing(
-                rows,
+                decode::<EventRow>(&rows),
                 &page,
-                "received_at",
-                "id",
+                |e| (e.received_at, e.id.clone()),
                 api::event_json,
             ))
         }
@@ -82,21 +81,13 @@ async fn message(
     let mut results = d1::batch_rows(db, &db::reads::get_message(id))
         .await?
         .into_iter();
-    let message = results.next().unwrap_or_default();
-    let statuses = results.next().unwrap_or_default();
+    let message = decode::<MessageRow>(&results.next().unwrap_or_default());
+    let statuses = decode::<StatusRow>(&results.next().unwrap_or_default());
     let parts = results.next().unwrap_or_default();
-    Ok(match message.first() {
-        Some(row) => {
-            let mut row = row.clone();
-            if let Some(r) = row
-                .get("raw_ref")
-                .and_then(|r| r.as_str())
-                .map(str::to_owned)
-            {
-                let raw = spilled_raw(env, &r, &parts).await?;
-                if let Some(obj) = row.as_object_mut() {
-                    obj.insert("raw".into(), raw.into());
-                }
+    Ok(match message.into_iter().next() {
+        Some(mut row) => {
+            if let Some(r) = row.raw_ref.clone() {
+                row.raw = Some(spilled_raw(env, &r, &parts).await?);
             }
             api::message_json(&row, Some(&statuses))
         }
@@ -110,14 +101,14 @@ async fn event_raw(db: &worker::D1Database, env: &Env, id: &str) -> Result<Respo
     let mut results = d1::batch_rows(db, &db::reads::event_raw(id))
         .await?
         .into_iter();
-    let event = results.next().unwrap_or_default();
+    let event = decode::<EventRow>(&results.next().unwrap_or_default());
     let parts = results.next().unwrap_or_default();
     let row = event.first().ok_or_else(|| ApiError::not_found("event"))?;
-    let text = match row.get("raw_ref").and_then(|r| r.as_str()) {
+    let text = match &row.raw_ref {
         Some(r) => spilled_raw(env, r, &parts).await?,
-        None => row["raw"].as_str().unwrap_or_default().to_owned(),
+        None => row.raw.clone().unwrap_or_default(),
     };
-    let (mime, bytes) = api::raw_body(row["raw_encoding"].as_str(), text);
+    let (mime, bytes) = api::raw_body(row.raw_encoding.as_deref(), text);
     let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
     let _ = response.headers().set("Content-Type", mime);
     let _ = response.headers().set("X-Content-Type-Options", "nosniff");
