@@ -176,3 +176,29 @@ fn a_template_outside_the_window_is_allowed_and_counted_recipients_pass_the_tier
         Ok(Decision::Queue(_))
     ));
 }
+
+#[test]
+fn a_send_asks_d1_only_what_it_depends_on_and_reads_each_answer_in_its_place() {
+    use wa_edge::db::lookups::send_checks;
+    let plain = send_checks("1", "pn", None, None, None);
+    assert_eq!(plain.statements.len(), 2, "opt-out and window only");
+    let all = send_checks("1", "pn", Some("idem:k"), Some(("w", "t", "en")), Some(5));
+    assert_eq!(all.statements.len(), 5);
+    let rows = vec![
+        vec![],
+        vec![json!({"last_inbound_at": 10.0})],
+        vec![json!({"id": "out_0", "state": "sent", "request_hash": "h"})],
+        vec![json!({"status": "PAUSED", "body": "{}"})],
+        vec![json!({"n": 3.0, "counted": 1})],
+    ];
+    let l = all.lookups(&rows);
+    assert!(!l.opted_out);
+    assert_eq!(l.last_inbound, Some(10));
+    assert_eq!(l.earlier.unwrap().id, "out_0");
+    assert_eq!(l.template.unwrap().status, "PAUSED");
+    assert_eq!((l.recipients_24h, l.already_counted), (3, true));
+    let only_count = send_checks("1", "pn", None, None, Some(5));
+    let l = only_count.lookups(&[vec![json!({"opted_out": 1})], vec![], vec![json!({"n": 2})]]);
+    assert!(l.opted_out && l.earlier.is_none() && l.template.is_none());
+    assert_eq!(l.recipients_24h, 2);
+}

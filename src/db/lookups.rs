@@ -85,26 +85,46 @@ pub fn opt_out_lookup(wa_id: &str, phone_number_id: &str) -> Stmt {
 }
 
 /// What a send needs to know, as one batch: opt-out and window of the
-/// recipient on the channel, the earlier request with the same dedupe key,
-/// the synced template `(waba_id, name, language)` and the template
-/// recipients counted since `count_since_ms`, the last two only when asked.
+/// recipient on the channel, and, only when asked, the earlier request with
+/// the same dedupe key, the synced template `(waba_id, name, language)` and
+/// the template recipients counted since `count_since_ms`.
+pub struct SendChecks {
+    pub statements: Vec<Stmt>,
+    earlier: Option<usize>,
+    template: Option<usize>,
+    count: Option<usize>,
+}
+
+/// The statements of [`SendChecks`].
 pub fn send_checks(
     to: &str,
     phone_number_id: &str,
     dedupe_key: Option<&str>,
     template: Option<(&str, &str, &str)>,
     count_since_ms: Option<i64>,
-) -> Vec<Stmt> {
-    vec![
+) -> SendChecks {
+    let mut statements = vec![
         opt_out_lookup(to, phone_number_id),
         window_lookup(to, phone_number_id),
-        super::outbox::by_dedupe_key(dedupe_key.unwrap_or_default()),
-        match template {
-            Some((waba, name, language)) => super::templates::find(waba, name, language),
-            None => super::templates::find("", "", ""),
-        },
-        super::channels::recipients_since(phone_number_id, to, count_since_ms.unwrap_or(i64::MAX)),
-    ]
+    ];
+    let mut push = |stmt: Option<Stmt>| {
+        stmt.map(|s| {
+            statements.push(s);
+            statements.len() - 1
+        })
+    };
+    let earlier = push(dedupe_key.map(super::outbox::by_dedupe_key));
+    let template =
+        push(template.map(|(waba, name, language)| super::templates::find(waba, name, language)));
+    let count = push(
+        count_since_ms.map(|since| super::channels::recipients_since(phone_number_id, to, since)),
+    );
+    SendChecks {
+        statements,
+        earlier,
+        template,
+        count,
+    }
 }
 
 fn number(row: Option<&Value>, key: &str) -> Option<f64> {
@@ -125,21 +145,28 @@ pub fn earlier(rows: &[Vec<Value>]) -> Option<crate::outbound::send::Earlier> {
     })
 }
 
-/// Reads the rows of [`send_checks`], in order.
-pub fn send_lookups(rows: &[Vec<Value>]) -> crate::outbound::send::Lookups {
-    use crate::outbound::send::{Lookups, StoredTemplate};
-    let first = |i: usize| rows.get(i).and_then(|r| r.first());
-    Lookups {
-        opted_out: first(0).is_some(),
-        last_inbound: number(first(1), "last_inbound_at").map(|t| t as i64),
-        earlier: rows.get(2).and_then(|r| earlier(std::slice::from_ref(r))),
-        template: text(first(3), "status").map(|status| StoredTemplate {
-            status,
-            body: text(first(3), "body")
-                .and_then(|b| serde_json::from_str(&b).ok())
-                .unwrap_or_default(),
-        }),
-        recipients_24h: number(first(4), "n").unwrap_or(0.0) as i64,
-        already_counted: number(first(4), "counted").unwrap_or(0.0) > 0.0,
+impl SendChecks {
+    /// Reads the batch's rows.
+    pub fn lookups(&self, rows: &[Vec<Value>]) -> crate::outbound::send::Lookups {
+        use crate::outbound::send::{Lookups, StoredTemplate};
+        let first = |i: Option<usize>| i.and_then(|i| rows.get(i)).and_then(|r| r.first());
+        let template = first(self.template);
+        let count = first(self.count);
+        Lookups {
+            opted_out: first(Some(0)).is_some(),
+            last_inbound: number(first(Some(1)), "last_inbound_at").map(|t| t as i64),
+            earlier: self
+                .earlier
+                .and_then(|i| rows.get(i))
+                .and_then(|r| earlier(std::slice::from_ref(r))),
+            template: text(template, "status").map(|status| StoredTemplate {
+                status,
+                body: text(template, "body")
+                    .and_then(|b| serde_json::from_str(&b).ok())
+                    .unwrap_or_default(),
+            }),
+            recipients_24h: number(count, "n").unwrap_or(0.0) as i64,
+            already_counted: number(count, "counted").unwrap_or(0.0) > 0.0,
+        }
     }
 }

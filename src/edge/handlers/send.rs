@@ -47,7 +47,7 @@ pub async fn send(
     let since = send::needs_recipient_count(&request, &channel)
         .then(|| now - window::WINDOW_SECONDS * 1000);
     let checks = db::lookups::send_checks(&request.to, &pnid, idem_key.as_deref(), template, since);
-    let lookups = db::lookups::send_lookups(&d1::batch_rows(&db, &checks).await?);
+    let lookups = checks.lookups(&d1::batch_rows(&db, &checks.statements).await?);
     let hash = send::request_hash(&body);
     let enqueue = match send::decide(
         request,
