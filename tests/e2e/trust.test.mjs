@@ -597,7 +597,7 @@ describe("migrating a deployment that predates per-channel opt-outs", () => {
   let w;
   useWorker({ migrations: (f) => f < "0004", reset: false }, (x) => (w = x));
 
-  it("keeps a global STOP for every channel the contact wrote to, and every outbox row", async () => {
+  it("keeps a global STOP for every channel the contact wrote to, every outbox row, and indexes old events by number", async () => {
     const t = 1_700_000_000;
     await w.db.batch([
       w.db.prepare("INSERT INTO contacts (wa_id, phone_number_id, first_seen, last_seen, updated_at, opted_out, opt_changed_at) VALUES ('111', 'pnA', ?1, ?1, ?1, 1, ?1)").bind(t),
@@ -605,6 +605,7 @@ describe("migrating a deployment that predates per-channel opt-outs", () => {
       w.db.prepare("INSERT INTO contacts (wa_id, phone_number_id, first_seen, last_seen, updated_at) VALUES ('333', 'pnA', ?1, ?1, ?1)").bind(t),
       w.db.prepare("INSERT INTO windows (wa_id, phone_number_id, last_inbound_at) VALUES ('111', 'pnA', ?1), ('111', 'pnB', ?1)").bind(t),
       w.db.prepare("INSERT INTO outbox (id, phone_number_id, wa_id, payload, state, next_attempt_at, source, created_at, updated_at) VALUES ('out_1', 'pnA', '111', '{}', 'sent', 1, 'api', 1, 1)"),
+      w.db.prepare("INSERT INTO events (id, kind, raw, raw_encoding, received_at) VALUES ('ev1', 'user_preferences', '{\"value\":{\"user_preferences\":[{\"wa_id\":\"111\"}]}}', 'json', 1), ('ev2', 'dead_letter', '{oops', 'text', 1)"),
     ]);
     await w.db.batch(migrationStatements((f) => f >= "0004").map((sql) => w.db.prepare(sql)));
     const opts = (await w.db.prepare("SELECT phone_number_id, wa_id, opted_out FROM opt_outs ORDER BY wa_id, phone_number_id").all()).results;
@@ -613,6 +614,9 @@ describe("migrating a deployment that predates per-channel opt-outs", () => {
       { phone_number_id: "pnB", wa_id: "111", opted_out: 1 },
       { phone_number_id: "pnA", wa_id: "222", opted_out: 0 },
     ]);
+    // Events stored before the migration are found by the numbers they name.
+    const named = (await w.db.prepare("SELECT wa_id, event_id FROM event_contacts").all()).results;
+    assert.deepEqual(named, [{ wa_id: "111", event_id: "ev1" }]);
     const row = await w.db.prepare("SELECT id, state, payload FROM outbox").first();
     assert.deepEqual(row, { id: "out_1", state: "sent", payload: "{}" });
     await w.db.prepare("UPDATE outbox SET state = 'unknown'").run();
