@@ -2,13 +2,14 @@
 //! tombstone that keeps a redelivered pre-erasure webhook from bringing the
 //! person back.
 //!
-//! The tombstone holds no personal data: an HMAC-SHA256 of the canonical
-//! wa_id under a random salt generated once per deployment (kept in the
-//! `settings` table), and the erasure time. Items of a later delivery from
-//! that wa_id dated at or before the erasure time are dropped; a message
-//! the person sends afterwards is stored as from a new contact.
+//! The tombstones hold no personal data: an HMAC-SHA256 of each of the
+//! contact's identifiers (canonical wa_id, BSUID) under a random salt generated once per deployment (kept in the
+//! `settings` table), and the erasure time. Items of a later delivery naming
+//! those identifiers dated at or before the erasure time are dropped; a
+//! message the person sends afterwards is stored as from a new contact.
 
 use crate::inbound::ingest::Plan;
+use crate::whatsapp::identity::Identity;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::collections::{BTreeSet, HashMap};
@@ -16,7 +17,8 @@ use std::collections::{BTreeSet, HashMap};
 /// Name of the salt in the `settings` table.
 pub const SALT_SETTING: &str = "erasure_salt";
 
-/// The tombstone key of a canonical wa_id.
+/// The tombstone key of an identifier (a canonical wa_id or a BSUID; the
+/// two never coincide).
 pub fn tombstone_key(salt: &str, wa_id: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = match Hmac::<Sha256>::new_from_slice(salt.as_bytes()) {
@@ -27,45 +29,78 @@ pub fn tombstone_key(salt: &str, wa_id: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The canonical wa_ids a plan names (senders, contacts, opt changes,
-/// status recipients, numbers named in events): the ones to look up among
-/// the tombstones.
+/// The identifiers a plan names (canonical wa_ids and BSUIDs of senders,
+/// contacts, opt changes, status recipients, and those named in events):
+/// the ones to look up among the tombstones.
 pub fn named(plan: &Plan) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    out.extend(plan.messages.iter().map(|m| m.wa_id.0.clone()));
-    out.extend(plan.contacts.iter().map(|c| c.wa_id.0.clone()));
-    out.extend(plan.opts.iter().map(|o| o.wa_id.0.clone()));
-    out.extend(
-        plan.statuses
-            .iter()
-            .filter_map(|s| s.recipient_id.as_ref())
-            .map(|r| crate::whatsapp::phone::canonical_wa_id(r.as_str())),
-    );
+    let mut add = |id: &Identity| out.extend(id.identifiers().map(str::to_owned));
+    plan.messages.iter().for_each(|m| add(&m.contact.identity));
+    plan.contacts.iter().for_each(|c| add(&c.key().identity));
+    plan.opts.iter().for_each(|o| add(&o.contact.identity));
+    plan.saved_names
+        .iter()
+        .for_each(|n| add(&n.contact.identity));
+    plan.identity_changes.iter().for_each(|c| add(&c.old));
+    plan.statuses.iter().for_each(|s| {
+        if let Some(id) = status_identity(s) {
+            add(&id);
+        }
+    });
     out.extend(plan.events.iter().flat_map(|e| e.names.iter().cloned()));
     out
 }
 
+fn status_identity(s: &crate::inbound::ingest::StatusRow) -> Option<Identity> {
+    Identity::new(
+        s.recipient_id.as_ref().map(|r| r.as_str()),
+        s.recipient_user_id.as_ref().map(|u| u.as_str()),
+        crate::inbound::ingest::MAX_NUMBER,
+    )
+}
+
 /// Drops from `plan` everything about erased contacts dated at or before
-/// their erasure. `erased` maps a canonical wa_id to its erasure time (unix s).
+/// their erasure. `erased` maps an identifier (canonical wa_id or BSUID) to
+/// its erasure time (unix s).
 pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
     if erased.is_empty() {
         return;
     }
-    let gone = |wa_id: &str, at: i64| erased.get(wa_id).is_some_and(|e| at <= *e);
-    plan.messages.retain(|m| !gone(m.wa_id.as_str(), m.at));
-    plan.contacts
-        .retain(|c| !gone(c.wa_id.as_str(), c.last_seen));
+    let gone = |id: &Identity, at: i64| {
+        id.identifiers()
+            .any(|i| erased.get(i).is_some_and(|e| at <= *e))
+    };
+    plan.messages.retain(|m| !gone(&m.contact.identity, m.at));
+    plan.conflict_checks
+        .retain(|e| !e.names.iter().any(|n| erased.contains_key(n)));
     plan.windows
-        .retain(|w| !gone(w.wa_id.as_str(), w.last_inbound_at));
-    plan.opts.retain(|o| !gone(o.wa_id.as_str(), o.at));
-    plan.statuses.retain(|s| {
-        s.recipient_id.as_ref().is_none_or(|r| {
-            !gone(
-                &crate::whatsapp::phone::canonical_wa_id(r.as_str()),
-                s.timestamp,
-            )
-        })
+        .retain(|w| !gone(&w.contact.identity, w.last_inbound_at));
+    plan.opts.retain(|o| !gone(&o.contact.identity, o.at));
+    plan.saved_names
+        .retain(|n| !gone(&n.contact.identity, n.at));
+    plan.identity_changes
+        .retain(|c| !c.old.identifiers().any(|i| erased.contains_key(i)));
+    plan.statuses
+        .retain(|s| status_identity(s).is_none_or(|id| !gone(&id, s.timestamp)));
+    plan.events.retain(|e| {
+        !e.names
+            .iter()
+            .any(|n| erased.get(n).is_some_and(|t| e.at <= *t))
     });
-    plan.events
-        .retain(|e| !e.names.iter().any(|n| gone(n, e.at)));
+    // A contact stays when a surviving row names it or it wrote after
+    // its erasure.
+    let named: BTreeSet<&crate::ids::ContactId> = plan
+        .messages
+        .iter()
+        .map(|m| &m.contact.candidate)
+        .chain(plan.opts.iter().map(|o| &o.contact.candidate))
+        .chain(plan.saved_names.iter().map(|n| &n.contact.candidate))
+        .collect();
+    let keep: Vec<bool> = plan
+        .contacts
+        .iter()
+        .map(|c| named.contains(&c.candidate) || !gone(&c.key().identity, c.last_seen))
+        .collect();
+    let mut keep = keep.into_iter();
+    plan.contacts.retain(|_| keep.next().unwrap_or(false));
 }

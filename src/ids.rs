@@ -44,3 +44,14 @@ id_newtype!(
     /// The Graph id of one business phone number (a channel).
     PhoneNumberId
 );
+id_newtype!(
+    /// A business-scoped user id (BSUID, `US.13491208655302741918`): who a
+    /// customer is to one business portfolio, with or without a phone
+    /// number. Kept exactly as Meta sends it, never read as a phone number.
+    UserId
+);
+id_newtype!(
+    /// wa-edge's own id of a contact (`ct_` and 24 hex digits), stable
+    /// whatever identifiers the person is known by.
+    ContactId
+);

@@ -65,10 +65,10 @@ fn page_limits_are_validated() {
 fn listing_returns_a_cursor_only_when_more_rows_exist() {
     let rows: Vec<ContactRow> = decode(
         &(0..3)
-            .map(|i| json!({"wa_id": format!("w{i}"), "last_seen": 100 - i}))
+            .map(|i| json!({"id": format!("ct_{i}"), "last_seen": 100 - i}))
             .collect::<Vec<_>>(),
     );
-    let at = |c: &ContactRow| (c.last_seen, c.wa_id.clone());
+    let at = |c: &ContactRow| (c.last_seen, c.id.clone());
     let page = Page {
         limit: 2,
         cursor: None,
@@ -80,7 +80,7 @@ fn listing_returns_a_cursor_only_when_more_rows_exist() {
         next,
         Cursor {
             at: 99,
-            id: "w1".into()
+            id: "ct_1".into()
         }
     );
 
@@ -182,9 +182,9 @@ fn every_route_is_documented_in_openapi() {
         ("/v1/messages", "POST", "/v1/messages"),
         ("/v1/messages/{id}", "GET", "/v1/messages/wamid.1"),
         ("/v1/contacts", "GET", "/v1/contacts"),
-        ("/v1/contacts/{wa_id}", "GET", "/v1/contacts/1"),
+        ("/v1/contacts/{contact}", "GET", "/v1/contacts/1"),
         (
-            "/v1/contacts/{wa_id}/messages",
+            "/v1/contacts/{contact}/messages",
             "GET",
             "/v1/contacts/1/messages",
         ),

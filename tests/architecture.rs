@@ -97,12 +97,13 @@ fn dependencies_point_down() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            // `cols!` is db's macro, exported at the crate root.
-            let used = if used == "cols" {
-                "db".to_owned()
-            } else {
-                used
-            };
+            // `cols!` and the contact macros are db's, exported at the crate root.
+            let used =
+                if ["cols", "contact_of", "contact_at", "named_contact"].contains(&used.as_str()) {
+                    "db".to_owned()
+                } else {
+                    used
+                };
             if used == own || used.is_empty() {
                 continue;
             }

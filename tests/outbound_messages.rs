@@ -281,7 +281,10 @@ fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
     )
     .unwrap();
     assert_eq!(r.from.as_deref(), Some("pn2"));
-    assert_eq!(r.to, "447700900123");
+    assert_eq!(
+        r.to,
+        wa_edge::whatsapp::identity::ContactRef::Phone(wa_edge::ids::WaId("447700900123".into()))
+    );
     assert!(r.message.get("from").is_none());
     let api = |r| wa_edge::api::ApiError::from(r);
     let bad =
@@ -308,7 +311,11 @@ fn outbox_statements_bind_exactly_their_placeholders() {
     let e = Enqueue {
         id: "out_1".into(),
         phone_number_id: "pn".into(),
-        wa_id: "111".into(),
+        recipient: "111".into(),
+        contact: wa_edge::whatsapp::identity::ContactKey {
+            candidate: wa_edge::whatsapp::identity::contact_id("out_1"),
+            identity: wa_edge::whatsapp::identity::Identity::new(Some("111"), None, 64).unwrap(),
+        },
         kind: "message",
         payload: json!({"to": "111", "type": "text", "text": {"body": "x"}}),
         source: "api".into(),

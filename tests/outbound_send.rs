@@ -55,7 +55,8 @@ fn a_text_inside_the_window_is_queued_with_its_key_and_hash() {
     match run(text(), &channel(json!({})), &open_window()).unwrap() {
         Decision::Queue(e) => {
             assert_eq!(e.id, "out_1");
-            assert_eq!(e.wa_id, "16505551234");
+            assert_eq!(e.recipient, "16505551234");
+            assert_eq!(e.payload["to"], "16505551234");
             assert_eq!(e.dedupe_key.as_deref(), Some("idem:k"));
             assert_eq!(e.request_hash.as_deref(), Some("hash"));
             assert_eq!(e.source, "api");
@@ -180,11 +181,20 @@ fn a_template_outside_the_window_is_allowed_and_counted_recipients_pass_the_tier
 #[test]
 fn a_send_asks_d1_only_what_it_depends_on_and_reads_each_answer_in_its_place() {
     use wa_edge::db::lookups::send_checks;
-    let plain = send_checks("1", "pn", None, None, None);
-    assert_eq!(plain.statements.len(), 2, "opt-out and window only");
-    let all = send_checks("1", "pn", Some("idem:k"), Some(("w", "t", "en")), Some(5));
-    assert_eq!(all.statements.len(), 5);
+    use wa_edge::whatsapp::identity::ContactRef;
+    let to = ContactRef::parse("16505551234").unwrap();
+    let plain = send_checks(&to, "pn", None, None, None);
+    assert_eq!(
+        plain.statements.len(),
+        3,
+        "contact, opt-out and window only"
+    );
+    let all = send_checks(&to, "pn", Some("idem:k"), Some(("w", "t", "en")), Some(5));
+    assert_eq!(all.statements.len(), 6);
     let rows = vec![
+        vec![
+            json!({"id": "ct_0123456789abcdef01234567", "wa_id": "16505551234", "user_id": "US.1"}),
+        ],
         vec![],
         vec![json!({"last_inbound_at": 10.0})],
         vec![json!({"id": "out_0", "state": "sent", "request_hash": "h"})],
@@ -192,13 +202,21 @@ fn a_send_asks_d1_only_what_it_depends_on_and_reads_each_answer_in_its_place() {
         vec![json!({"n": 3.0, "counted": 1})],
     ];
     let l = all.lookups(&rows);
+    let contact = l.contact.clone().unwrap();
+    assert_eq!(contact.id.as_str(), "ct_0123456789abcdef01234567");
+    assert_eq!(contact.user_id.unwrap().as_str(), "US.1");
     assert!(!l.opted_out);
     assert_eq!(l.last_inbound, Some(10));
     assert_eq!(l.earlier.unwrap().id, "out_0");
     assert_eq!(l.template.unwrap().status, "PAUSED");
     assert_eq!((l.recipients_24h, l.already_counted), (3, true));
-    let only_count = send_checks("1", "pn", None, None, Some(5));
-    let l = only_count.lookups(&[vec![json!({"opted_out": 1})], vec![], vec![json!({"n": 2})]]);
-    assert!(l.opted_out && l.earlier.is_none() && l.template.is_none());
+    let only_count = send_checks(&to, "pn", None, None, Some(5));
+    let l = only_count.lookups(&[
+        vec![],
+        vec![json!({"opted_out": 1})],
+        vec![],
+        vec![json!({"n": 2})],
+    ]);
+    assert!(l.opted_out && l.earlier.is_none() && l.template.is_none() && l.contact.is_none());
     assert_eq!(l.recipients_24h, 2);
 }

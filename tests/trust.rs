@@ -18,6 +18,7 @@ fn on_channel(pnid: &str) -> Delivery {
     Delivery {
         received_at: RECEIVED_AT,
         scope: Scope::Channel(PhoneNumberId(pnid.into())),
+        default_channel: None,
     }
 }
 
@@ -277,7 +278,12 @@ fn erasure_forgets_redelivered_items_dated_before_it_and_keeps_later_ones() {
 fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
     use wa_edge::db::erasure::{ensure_salt, erase_lookups, erase_statements};
     let forms = vec!["5511987654321".to_owned(), "551187654321".to_owned()];
-    let stmts = erase_statements("5511987654321", &forms, "k", 1_700_000_000_000);
+    let stmts = erase_statements(
+        "ct_0123456789abcdef01234567",
+        &forms,
+        &["k".to_owned()],
+        1_700_000_000_000,
+    );
     let tables: Vec<&str> = stmts
         .iter()
         .filter_map(|s| s.sql.split_whitespace().nth(2))
@@ -296,7 +302,7 @@ fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
         assert!(tables.contains(&t), "{t} is not erased: {tables:?}");
     }
     let mut all = stmts;
-    all.extend(erase_lookups("5511987654321", &forms));
+    all.extend(erase_lookups("ct_0123456789abcdef01234567", &forms));
     all.extend(ensure_salt("s"));
     for s in all {
         assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
@@ -346,7 +352,7 @@ fn oversized_ids_and_types_make_an_item_malformed_instead_of_failing_the_batch()
     long_id["id"] = json!("w".repeat(1_500_000));
     let mut bad_type = m[0].clone();
     bad_type["id"] = json!("wamid.badtype");
-    bad_type["type"] = json!("");
+    bad_type["type"] = json!("Not A Type");
     m.as_array_mut().unwrap().extend([long_id, bad_type]);
     let p = plan(v.to_string().as_bytes());
     assert_eq!(p.messages.len(), 1);

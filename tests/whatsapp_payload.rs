@@ -21,7 +21,7 @@ fn status(name: &str) -> Status {
 #[test]
 fn text_message_exposes_its_body_and_envelope() {
     let m = message("text");
-    assert_eq!(m.head.from.as_str(), "16505551234");
+    assert_eq!(m.head.from.as_ref().unwrap().as_str(), "16505551234");
     assert_eq!(m.head.timestamp, 1_739_321_024);
     assert_eq!(m.head.kind, "text");
     assert_eq!(m.content.text(), Some("Hello, do you ship to Berlin?"));

@@ -94,6 +94,7 @@ impl From<crate::outbound::send::Refusal> for ApiError {
             InvalidIdempotencyKey => (400, "invalid_idempotency_key"),
             NoChannel => (400, "no_channel"),
             UnknownChannel => (409, "unknown_channel"),
+            UnknownContact => (404, "unknown_contact"),
             IdempotencyKeyReused => (409, "idempotency_key_reused"),
             OptedOut => (409, "opted_out"),
             OutsideWindow => (409, "outside_window"),
@@ -259,6 +260,12 @@ fn status_json(row: &StatusRow) -> Value {
     let mut out = Map::new();
     out.insert("status".into(), json!(row.status));
     out.insert("timestamp".into(), json!(row.timestamp));
+    if row.recipient_user_id.is_some() {
+        out.insert("recipient_user_id".into(), json!(row.recipient_user_id));
+    }
+    if row.group_id.is_some() {
+        out.insert("group_id".into(), json!(row.group_id));
+    }
     if let Some(errors) = json_column(&row.errors) {
         out.insert("errors".into(), errors);
     }
@@ -288,19 +295,20 @@ fn current_status(statuses: &[StatusRow]) -> Option<String> {
 /// A message row (plus, for the single-message view, its statuses) as the
 /// API shows it: Graph's own shape for the content (`text.body`, `image.id`,
 /// ...), with who, when and where it stands.
+// Long because every field of the message view is set here, in the order the API shows them.
 pub fn message_json(row: &MessageRow, statuses: Option<&[StatusRow]>) -> Value {
     let raw = json_column(&row.raw).unwrap_or(Value::Null);
     let kind = row.kind.as_deref();
     let inbound = row.direction.as_deref() == Some("in");
-    let (from, to) = if inbound {
-        (&row.wa_id, &row.phone_number_id)
-    } else {
-        (&row.phone_number_id, &row.wa_id)
-    };
     let mut out = Map::new();
     out.insert("id".into(), json!(row.id));
     out.insert("wamid".into(), json!(row.wamid));
     out.insert("direction".into(), json!(row.direction));
+    out.insert(
+        "origin".into(),
+        json!(row.origin.as_deref().unwrap_or("live")),
+    );
+    out.insert("contact_id".into(), json!(row.contact_id));
     // An inbound type this version does not model is shown as unsupported,
     // naming its type; its content stays under its own key.
     match kind {
@@ -312,8 +320,18 @@ pub fn message_json(row: &MessageRow, statuses: Option<&[StatusRow]>) -> Value {
             out.insert("type".into(), json!(kind));
         }
     }
-    out.insert("from".into(), json!(from));
-    out.insert("to".into(), json!(to));
+    // The customer's side: their number when known, their BSUID, username.
+    if inbound {
+        out.insert("from".into(), json!(row.wa_id));
+        out.insert("from_user_id".into(), json!(row.user_id));
+        out.insert("to".into(), json!(row.phone_number_id));
+    } else {
+        out.insert("from".into(), json!(row.phone_number_id));
+        out.insert("to".into(), json!(row.wa_id));
+        out.insert("to_user_id".into(), json!(row.user_id));
+    }
+    out.insert("username".into(), json!(row.username));
+    out.insert("group_id".into(), json!(row.group_id));
     out.insert("timestamp".into(), json!(row.timestamp));
     out.insert("phone_number_id".into(), json!(row.phone_number_id));
     out.insert(
@@ -371,6 +389,7 @@ pub fn status_only_message_json(wamid: &str, statuses: &[StatusRow]) -> Value {
         "type": Value::Null,
         "from": first.phone_number_id,
         "to": first.recipient_id,
+        "to_user_id": first.recipient_user_id,
         "timestamp": first.timestamp,
         "phone_number_id": first.phone_number_id,
         "status": current_status(statuses),
@@ -383,13 +402,20 @@ pub fn contact_json(row: &ContactRow) -> Value {
     let opted_out: Vec<Value> = json_column(&row.opted_out_channels)
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
+    // 0 is "never wrote" (known from a send, an echo or an opt-out).
+    let seen = |t: Option<i64>| t.filter(|t| *t > 0);
     json!({
+        "id": row.id,
         "phone": row.wa_id.as_deref().map(crate::whatsapp::phone::e164),
         "wa_id": row.wa_id,
+        "user_id": row.user_id,
+        "parent_user_id": row.parent_user_id,
+        "username": row.username,
         "profile_name": row.profile_name,
+        "saved_name": row.saved_name,
         "phone_number_id": row.phone_number_id,
-        "first_seen": row.first_seen,
-        "last_seen": row.last_seen,
+        "first_seen": seen(row.first_seen),
+        "last_seen": seen(row.last_seen),
         "opted_out": !opted_out.is_empty(),
         "opted_out_channels": opted_out,
     })

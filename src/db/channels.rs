@@ -3,6 +3,7 @@
 
 use super::Stmt;
 use crate::channels::Channel;
+use crate::whatsapp::identity::ContactRef;
 
 /// Every channel.
 pub fn list() -> Stmt {
@@ -54,14 +55,24 @@ pub fn delete(phone_number_id: &str) -> Stmt {
 }
 
 /// Unique recipients of template messages from a channel since `since_ms`,
-/// and whether `to` is among them.
-pub fn recipients_since(phone_number_id: &str, to: &str, since_ms: i64) -> Stmt {
+/// and whether the contact `to` names is among them.
+pub fn recipients_since(phone_number_id: &str, to: &ContactRef, since_ms: i64) -> Stmt {
+    const SQL: &str = concat!(
+        "SELECT count(DISTINCT contact_id) AS n, coalesce(max(contact_id = ",
+        crate::named_contact!("?3", "?4", "?5"),
+        "), 0) AS counted FROM outbox WHERE phone_number_id = ?1 AND kind = 'message' ",
+        "AND created_at >= ?2 AND state != 'failed' AND json_extract(payload, '$.type') = 'template'"
+    );
+    let (id, wa_id, user_id) = to.parts();
     Stmt::new(
-        "SELECT count(DISTINCT wa_id) AS n, \
-coalesce(max(wa_id = ?2), 0) AS counted FROM outbox \
-WHERE phone_number_id = ?1 AND kind = 'message' AND created_at >= ?3 \
-AND state != 'failed' AND json_extract(payload, '$.type') = 'template'",
-        vec![phone_number_id.into(), to.into(), since_ms.into()],
+        SQL,
+        vec![
+            phone_number_id.into(),
+            since_ms.into(),
+            id.into(),
+            wa_id.into(),
+            user_id.into(),
+        ],
     )
 }
 

@@ -4,6 +4,7 @@
 
 use super::Stmt;
 use crate::erasure::SALT_SETTING;
+use crate::whatsapp::identity::ContactRef;
 use serde_json::Value;
 
 /// Reads the salt.
@@ -33,65 +34,77 @@ pub fn tombstone_lookup(keys: &[String]) -> Stmt {
     )
 }
 
-// The events that name any of the forms in ?2 (a JSON array): by the
-// event_contacts index, and text dead letters by searching their text.
+// The events that name any of the identifiers in ?2 (a JSON array of
+// every form of the wa_id, and the BSUID): by the event_contacts index,
+// and text dead letters by searching their text.
 macro_rules! named_events {
     () => {
-        "SELECT event_id FROM event_contacts WHERE wa_id IN (SELECT value FROM json_each(?2)) \
+        "SELECT event_id FROM event_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
 UNION SELECT id FROM events WHERE kind = 'dead_letter' AND raw_encoding = 'text' \
 AND raw_ref IS NULL AND EXISTS (SELECT 1 FROM json_each(?2) f \
 WHERE instr(events.raw, f.value) > 0)"
     };
 }
 
-/// What must be read before erasing `wa_id` (canonical; `forms` every
-/// spelling of it): the forms WhatsApp last used for them, the media they
-/// sent (kept in R2 under `media/<id>`), and raw bodies of theirs kept in R2.
-pub fn erase_lookups(wa_id: &str, forms: &[String]) -> [Stmt; 3] {
-    let forms = Value::from(forms.to_vec()).to_string();
+/// The contact `who` names, as erasure needs it: its id, identifiers and
+/// the wa_id form WhatsApp last used.
+pub fn contact_lookup(who: &ContactRef) -> Stmt {
+    const SQL: &str = concat!(
+        "SELECT id, wa_id, user_id, last_wa_id FROM contacts WHERE id = ",
+        crate::named_contact!("?1", "?2", "?3")
+    );
+    let (c, w, u) = who.parts();
+    Stmt::new(SQL, vec![c.into(), w.into(), u.into()])
+}
+
+/// What must be read before erasing contact `id` (`names`: every spelling
+/// of its wa_id, and its BSUID): the media they sent (kept in R2 under
+/// `media/<id>`), and raw bodies of theirs kept in R2.
+pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 2] {
+    let names = Value::from(names.to_vec()).to_string();
     [
         Stmt::new(
-            "SELECT last_wa_id FROM contacts WHERE wa_id = ?1",
-            vec![wa_id.into()],
-        ),
-        Stmt::new(
-            "SELECT DISTINCT media_id FROM messages WHERE wa_id = ?1 AND media_id IS NOT NULL",
-            vec![wa_id.into()],
+            "SELECT DISTINCT media_id FROM messages WHERE contact_id = ?1 AND media_id IS NOT NULL",
+            vec![id.into()],
         ),
         Stmt::new(
             concat!(
-                "SELECT raw_ref FROM messages WHERE wa_id = ?1 AND raw_ref LIKE 'r2:%' ",
+                "SELECT raw_ref FROM messages WHERE contact_id = ?1 AND raw_ref LIKE 'r2:%' ",
                 "UNION SELECT raw_ref FROM statuses WHERE raw_ref LIKE 'r2:%' AND (wamid IN ",
-                "(SELECT wamid FROM messages WHERE wa_id = ?1) OR recipient_id IN ",
+                "(SELECT wamid FROM messages WHERE contact_id = ?1) OR recipient_id IN ",
+                "(SELECT value FROM json_each(?2)) OR recipient_user_id IN ",
                 "(SELECT value FROM json_each(?2))) ",
                 "UNION SELECT raw_ref FROM events WHERE raw_ref LIKE 'r2:%' AND id IN (",
                 named_events!(),
                 ")"
             ),
-            vec![wa_id.into(), forms.into()],
+            vec![id.into(), names.into()],
         ),
     ]
 }
 
-/// The statements that erase `wa_id` (canonical) at `now_ms`, as one batch.
-/// `forms` are every spelling of the number WhatsApp may use (the canonical
-/// one included); `key` is the tombstone key.
+/// The statements that erase contact `id` at `now_ms`, as one batch.
+/// `names` are every spelling of its wa_id WhatsApp may use and its BSUID;
+/// `keys` the tombstone keys of its identifiers.
 ///
 /// Erased: their messages in both directions, the statuses of those
 /// messages and any status addressed to them, the events that name them
-/// (found through `event_contacts`, and text dead letters that contain the
-/// number), their outbox rows (payloads included), windows, opt-out state,
-/// the contact row, and the split raw bodies of all of these.
-pub fn erase_statements(wa_id: &str, forms: &[String], key: &str, now_ms: i64) -> Vec<Stmt> {
-    let forms = Value::from(forms.to_vec()).to_string();
-    let both = || vec![wa_id.into(), forms.as_str().into()];
+/// (found through `event_contacts`, and text dead letters that contain an
+/// identifier), their outbox rows (payloads included), windows, opt-out
+/// state, the contact row, and the split raw bodies of all of these.
+// Long because it lists every table that can hold a person, one statement each.
+pub fn erase_statements(id: &str, names: &[String], keys: &[String], now_ms: i64) -> Vec<Stmt> {
+    let names = Value::from(names.to_vec()).to_string();
+    let both = || vec![id.into(), names.as_str().into()];
+    let one = |sql: &'static str| Stmt::new(sql, vec![id.into()]);
     vec![
         Stmt::new(
             concat!(
                 "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages ",
-                "WHERE wa_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status ",
-                "FROM statuses s WHERE s.wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1) ",
-                "OR s.recipient_id IN (SELECT value FROM json_each(?2))) ",
+                "WHERE contact_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status ",
+                "FROM statuses s WHERE s.wamid IN (SELECT wamid FROM messages WHERE contact_id = ?1) ",
+                "OR s.recipient_id IN (SELECT value FROM json_each(?2)) ",
+                "OR s.recipient_user_id IN (SELECT value FROM json_each(?2))) ",
                 "OR owner IN (SELECT 'event:' || event_id FROM (",
                 named_events!(),
                 "))"
@@ -102,33 +115,38 @@ pub fn erase_statements(wa_id: &str, forms: &[String], key: &str, now_ms: i64) -
             concat!(
                 "INSERT INTO erased_events (id) SELECT id FROM events WHERE id IN (",
                 named_events!(),
-                ") ON CONFLICT DO NOTHING"
+                ") AND ?1 IS NOT NULL ON CONFLICT DO NOTHING"
             ),
             both(),
         ),
         Stmt::new(
-            concat!("DELETE FROM events WHERE id IN (", named_events!(), ")"),
+            concat!("DELETE FROM events WHERE ?1 IS NOT NULL AND id IN (", named_events!(), ")"),
             both(),
         ),
         Stmt::new(
-            "DELETE FROM event_contacts WHERE event_id IN (SELECT event_id FROM event_contacts \
-WHERE wa_id IN (SELECT value FROM json_each(?2))) OR event_id NOT IN (SELECT id FROM events)",
+            "DELETE FROM event_contacts WHERE ?1 IS NOT NULL AND (event_id IN (SELECT event_id \
+FROM event_contacts WHERE identifier IN (SELECT value FROM json_each(?2))) \
+OR event_id NOT IN (SELECT id FROM events))",
             both(),
         ),
         Stmt::new(
-            "DELETE FROM statuses WHERE wamid IN (SELECT wamid FROM messages WHERE wa_id = ?1 \
-AND wamid IS NOT NULL) OR recipient_id IN (SELECT value FROM json_each(?2))",
+            "DELETE FROM statuses WHERE wamid IN (SELECT wamid FROM messages WHERE contact_id = ?1 \
+AND wamid IS NOT NULL) OR recipient_id IN (SELECT value FROM json_each(?2)) \
+OR recipient_user_id IN (SELECT value FROM json_each(?2))",
             both(),
         ),
-        Stmt::new("DELETE FROM messages WHERE wa_id = ?1", vec![wa_id.into()]),
-        Stmt::new("DELETE FROM outbox WHERE wa_id = ?1", vec![wa_id.into()]),
-        Stmt::new("DELETE FROM windows WHERE wa_id = ?1", vec![wa_id.into()]),
-        Stmt::new("DELETE FROM opt_outs WHERE wa_id = ?1", vec![wa_id.into()]),
-        Stmt::new("DELETE FROM contacts WHERE wa_id = ?1", vec![wa_id.into()]),
+        one("DELETE FROM messages WHERE contact_id = ?1"),
+        one("DELETE FROM outbox WHERE contact_id = ?1"),
+        one("DELETE FROM windows WHERE contact_id = ?1"),
+        one("DELETE FROM opt_outs WHERE contact_id = ?1"),
+        one("DELETE FROM contacts WHERE id = ?1"),
         Stmt::new(
-            "INSERT INTO erased (key, erased_at) VALUES (?1, ?2) \
+            "INSERT INTO erased (key, erased_at) SELECT value, ?2 FROM json_each(?1) WHERE true \
 ON CONFLICT (key) DO UPDATE SET erased_at = excluded.erased_at",
-            vec![key.into(), (now_ms / 1000).into()],
+            vec![
+                Value::from(keys.to_vec()).to_string().into(),
+                (now_ms / 1000).into(),
+            ],
         ),
     ]
 }

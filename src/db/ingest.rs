@@ -1,5 +1,5 @@
 //! The writes of one delivery: every table's rows as bulk statements
-//! (messages, statuses, contacts, windows, events and the numbers they name,
+//! (contacts, messages, statuses, windows, events and the identifiers they name,
 //! opt-out changes, template statuses, outbox resolutions), and raw bodies
 //! too big for their row, split across `raw_parts` or put in R2.
 
@@ -8,20 +8,31 @@ use crate::cols;
 use crate::inbound::ingest::{OptRow, Plan};
 use serde_json::{json, Value};
 
+// Row: id, direction, origin, channel, display number, key (3), wa_id,
+// user_id, username, group, type, timestamp, text, reply id, context id,
+// media id, raw, raw_ref.
 const INSERT_MESSAGES: &str = concat!(
-    "INSERT INTO messages (id, wamid, direction, phone_number_id, display_phone_number, wa_id, ",
-    "type, timestamp, text, reply_id, context_id, media_id, raw, raw_ref, received_at) SELECT ",
-    cols!(0, 0),
-    ", 'in', ",
-    cols!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
-    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
+    "INSERT INTO messages (id, wamid, direction, origin, phone_number_id, display_phone_number, ",
+    "contact_id, wa_id, user_id, username, group_id, type, timestamp, text, reply_id, context_id, ",
+    "media_id, raw, raw_ref, received_at) SELECT ",
+    cols!(0, 0, 1, 2, 3, 4),
+    ", ",
+    crate::contact_at!("5", "6", "7"),
+    ", ",
+    cols!(8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
+    // The backfill sends a message's media in a later webhook: it fills in
+    // a history message stored without it. Anything else is a redelivery.
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO UPDATE SET ",
+    "type = excluded.type, media_id = excluded.media_id, raw = excluded.raw, ",
+    "raw_ref = excluded.raw_ref WHERE messages.origin = 'history' AND excluded.origin = 'history' ",
+    "AND messages.media_id IS NULL AND excluded.media_id IS NOT NULL ON CONFLICT DO NOTHING"
 );
 
 const INSERT_STATUSES: &str = concat!(
     "INSERT INTO statuses (wamid, status, rank, timestamp, recipient_id, phone_number_id, ",
     "conversation_id, conversation_category, pricing_category, billable, errors, raw, raw_ref, ",
-    "received_at) SELECT ",
-    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+    "recipient_user_id, group_id, received_at) SELECT ",
+    cols!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14),
     // A status for a message stored under another channel is not that
     // channel's to report (a 360dialog credential cannot mark another
     // number's messages read or failed).
@@ -31,30 +42,14 @@ const INSERT_STATUSES: &str = concat!(
     "ON CONFLICT (wamid, status) DO NOTHING"
 );
 
-// In an upsert, column names on the right of SET refer to the stored row, so
-// the profile name and channel follow whichever message is newest no matter
-// in which order deliveries arrive.
-const UPSERT_CONTACTS: &str = concat!(
-    "INSERT INTO contacts (wa_id, profile_name, phone_number_id, first_seen, last_seen, ",
-    "last_wa_id, updated_at) SELECT ",
-    cols!(0, 1, 2, 3, 4, 5),
-    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (wa_id) DO UPDATE SET ",
-    "last_wa_id = CASE WHEN excluded.last_seen >= last_seen ",
-    "THEN excluded.last_wa_id ELSE coalesce(last_wa_id, excluded.last_wa_id) END, ",
-    "profile_name = CASE WHEN excluded.last_seen >= last_seen ",
-    "THEN coalesce(excluded.profile_name, profile_name) ELSE profile_name END, ",
-    "phone_number_id = CASE WHEN excluded.last_seen >= last_seen ",
-    "THEN coalesce(excluded.phone_number_id, phone_number_id) ELSE phone_number_id END, ",
-    "first_seen = min(first_seen, excluded.first_seen), ",
-    "last_seen = max(last_seen, excluded.last_seen), ",
-    "updated_at = excluded.updated_at"
-);
-
+// Row: key (3), channel, last inbound time.
 const UPSERT_WINDOWS: &str = concat!(
-    "INSERT INTO windows (wa_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
-    cols!(0, 1, 2),
+    "INSERT INTO windows (contact_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
+    crate::contact_at!("0", "1", "2"),
+    ", ",
+    cols!(3, 4),
     ", ?2 FROM json_each(?1) WHERE true ",
-    "ON CONFLICT (wa_id, phone_number_id) DO UPDATE SET ",
+    "ON CONFLICT (contact_id, phone_number_id) DO UPDATE SET ",
     "last_inbound_at = max(last_inbound_at, excluded.last_inbound_at), ",
     "updated_at = excluded.updated_at"
 );
@@ -68,17 +63,22 @@ const INSERT_EVENTS: &str = concat!(
 );
 
 const INSERT_EVENT_CONTACTS: &str = concat!(
-    "INSERT INTO event_contacts (wa_id, event_id) SELECT ",
+    "INSERT INTO event_contacts (identifier, event_id) SELECT ",
     cols!(0, 1),
     " FROM json_each(?1) WHERE ?2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM erased_events x ",
     "WHERE x.id = json_extract(value, '$[1]')) ON CONFLICT DO NOTHING"
 );
 
-// Applies opt-out changes unless a newer one is already recorded.
+// Applies opt-out changes unless a newer one is already recorded. Row:
+// channel, key (3), opted out, time.
 const UPSERT_OPTS: &str = concat!(
-    "INSERT INTO opt_outs (phone_number_id, wa_id, opted_out, changed_at, updated_at) SELECT ",
-    cols!(0, 1, 2, 3),
-    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET ",
+    "INSERT INTO opt_outs (phone_number_id, contact_id, opted_out, changed_at, updated_at) SELECT ",
+    cols!(0),
+    ", ",
+    crate::contact_at!("1", "2", "3"),
+    ", ",
+    cols!(4, 5),
+    ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (phone_number_id, contact_id) DO UPDATE SET ",
     "opted_out = excluded.opted_out, changed_at = excluded.changed_at, ",
     "updated_at = excluded.updated_at WHERE excluded.changed_at >= opt_outs.changed_at"
 );
@@ -112,14 +112,16 @@ pub fn opt_statements(opts: &[&OptRow], now_ms: i64) -> Vec<Stmt> {
     let mut out = Vec::new();
     let rows = latest(
         opts,
-        |o| (o.phone_number_id.clone(), o.wa_id.clone()),
+        |o| (o.phone_number_id.clone(), o.contact.clone()),
         |o| o.at,
     );
     bulk(
         &mut out,
         UPSERT_OPTS,
-        rows.into_iter()
-            .map(|o| json!([o.phone_number_id, o.wa_id, o.opted_out, o.at])),
+        rows.into_iter().map(|o| {
+            let [c, w, u] = o.contact.json();
+            json!([o.phone_number_id, c, w, u, o.opted_out, o.at])
+        }),
         now_ms,
     );
     out
@@ -226,29 +228,23 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
     let mut writes = Writes::default();
     let mut parts = Writes::default();
     let out = &mut writes.statements;
-    bulk(
+    super::contacts::statements(
         out,
-        UPSERT_CONTACTS,
-        plan.contacts.iter().map(|c| {
-            json!([
-                c.wa_id,
-                c.profile_name,
-                c.phone_number_id,
-                c.first_seen,
-                c.last_seen,
-                c.last_wa_id
-            ])
-        }),
+        &plan.identity_changes,
+        &plan.conflict_checks,
+        &plan.contacts,
         now_ms,
     );
+    super::contacts::saved_names(out, &plan.saved_names, now_ms);
     messages(out, &mut parts, plan, now_ms, spill_to);
     statuses(out, &mut parts, plan, now_ms, spill_to);
     bulk(
         out,
         UPSERT_WINDOWS,
-        plan.windows
-            .iter()
-            .map(|w| json!([w.wa_id, w.phone_number_id, w.last_inbound_at])),
+        plan.windows.iter().map(|w| {
+            let [c, wa, u] = w.contact.json();
+            json!([c, wa, u, w.phone_number_id, w.last_inbound_at])
+        }),
         now_ms,
     );
     let templates = latest(&plan.templates, |t| t.template_id.clone(), |t| t.at);
@@ -296,11 +292,20 @@ fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
         .map(|m| {
             let (raw, raw_ref) =
                 spill(parts, spill_to, raw_owner("message", m.id.as_str()), &m.raw);
+            let [c, w, u] = m.contact.json();
             json!([
                 m.id,
+                m.direction.as_str(),
+                m.origin.as_str(),
                 m.phone_number_id,
                 m.display_phone_number,
+                c,
+                w,
+                u,
                 m.wa_id,
+                m.user_id,
+                m.username,
+                m.group_id,
                 m.kind,
                 m.timestamp,
                 m.text,
@@ -336,7 +341,9 @@ fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
                 s.billable.map(i64::from),
                 s.errors,
                 raw,
-                raw_ref
+                raw_ref,
+                s.recipient_user_id,
+                s.group_id
             ])
         })
         .collect();

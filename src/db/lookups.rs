@@ -3,52 +3,56 @@
 //! and a send's window and opt-out state.
 
 use super::Stmt;
-use crate::inbound::autoreply::Known;
+use crate::inbound::autoreply::{contact_key, Known};
 use crate::inbound::ingest::Plan;
+use crate::whatsapp::identity::ContactRef;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
 /// The three lookups that fill [`Known`] for `plan`, run as one batch.
+/// Each (channel, contact) pair travels as `[channel, key (3), known key]`
+/// and comes back as its known key when D1 has the row.
 pub fn known_statements(plan: &Plan) -> [crate::db::Stmt; 3] {
     use crate::db::Stmt;
-    let wamids = Value::from(
-        plan.messages
-            .iter()
-            .map(|m| m.id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .to_string();
-    // (channel, contact) pairs, matched as row values so the primary keys
-    // of windows and opt_outs serve the lookups.
+    let live = || plan.messages.iter().filter(|m| m.is_live_inbound());
+    let wamids = Value::from(live().map(|m| m.id.as_str()).collect::<Vec<_>>()).to_string();
     let pairs = Value::from(
-        plan.messages
-            .iter()
+        live()
             .filter_map(|m| {
+                let pnid = m.phone_number_id.as_ref()?.as_str();
+                let [c, w, u] = m.contact.json();
                 Some(json!([
-                    m.phone_number_id.as_ref()?.as_str(),
-                    m.wa_id.as_str()
+                    pnid,
+                    c,
+                    w,
+                    u,
+                    contact_key(pnid, m.contact.primary())
                 ]))
             })
             .collect::<Vec<_>>(),
     )
     .to_string();
+    const WINDOWS: &str = concat!(
+        "SELECT json_extract(value, '$[4]') AS v FROM json_each(?1) WHERE EXISTS ",
+        "(SELECT 1 FROM windows x WHERE x.phone_number_id = json_extract(value, '$[0]') ",
+        "AND x.contact_id = ",
+        crate::contact_at!("1", "2", "3"),
+        ")"
+    );
+    const OPTED_OUT: &str = concat!(
+        "SELECT json_extract(value, '$[4]') AS v FROM json_each(?1) WHERE EXISTS ",
+        "(SELECT 1 FROM opt_outs x WHERE x.opted_out = 1 AND ",
+        "x.phone_number_id = json_extract(value, '$[0]') AND x.contact_id = ",
+        crate::contact_at!("1", "2", "3"),
+        ")"
+    );
     [
         Stmt::new(
             "SELECT id AS v FROM messages WHERE id IN (SELECT value FROM json_each(?1))",
             vec![wamids.into()],
         ),
-        Stmt::new(
-            "SELECT phone_number_id || ' ' || wa_id AS v FROM windows \
-WHERE (phone_number_id, wa_id) IN (SELECT json_extract(value, '$[0]'), \
-json_extract(value, '$[1]') FROM json_each(?1))",
-            vec![pairs.clone().into()],
-        ),
-        Stmt::new(
-            "SELECT phone_number_id || ' ' || wa_id AS v FROM opt_outs WHERE opted_out = 1 \
-AND (phone_number_id, wa_id) IN (SELECT json_extract(value, '$[0]'), \
-json_extract(value, '$[1]') FROM json_each(?1))",
-            vec![pairs.into()],
-        ),
+        Stmt::new(WINDOWS, vec![pairs.clone().into()]),
+        Stmt::new(OPTED_OUT, vec![pairs.into()]),
     ]
 }
 
@@ -68,26 +72,11 @@ pub fn known_from_rows(rows: &[Vec<Value>]) -> Known {
     }
 }
 
-/// The last inbound message time of a contact on a channel.
-pub fn window_lookup(wa_id: &str, phone_number_id: &str) -> Stmt {
-    Stmt::new(
-        "SELECT last_inbound_at FROM windows WHERE wa_id = ?1 AND phone_number_id = ?2",
-        vec![wa_id.into(), phone_number_id.into()],
-    )
-}
-
-/// Whether a contact has opted out of a channel.
-pub fn opt_out_lookup(wa_id: &str, phone_number_id: &str) -> Stmt {
-    Stmt::new(
-        "SELECT opted_out FROM opt_outs WHERE wa_id = ?1 AND phone_number_id = ?2 AND opted_out = 1",
-        vec![wa_id.into(), phone_number_id.into()],
-    )
-}
-
-/// What a send needs to know, as one batch: opt-out and window of the
-/// recipient on the channel, and, only when asked, the earlier request with
-/// the same dedupe key, the synced template `(waba_id, name, language)` and
-/// the template recipients counted since `count_since_ms`.
+/// What a send needs to know, as one batch: the contact the request names,
+/// its opt-out and window on the channel, and, only when asked, the earlier
+/// request with the same dedupe key, the synced template
+/// `(waba_id, name, language)` and the template recipients counted since
+/// `count_since_ms`.
 pub struct SendChecks {
     pub statements: Vec<Stmt>,
     earlier: Option<usize>,
@@ -97,15 +86,36 @@ pub struct SendChecks {
 
 /// The statements of [`SendChecks`].
 pub fn send_checks(
-    to: &str,
+    to: &ContactRef,
     phone_number_id: &str,
     dedupe_key: Option<&str>,
     template: Option<(&str, &str, &str)>,
     count_since_ms: Option<i64>,
 ) -> SendChecks {
+    const CONTACT: &str = concat!(
+        "SELECT id, wa_id, user_id, last_wa_id FROM contacts WHERE id = ",
+        crate::named_contact!("?1", "?2", "?3")
+    );
+    const OPTED_OUT: &str = concat!(
+        "SELECT opted_out FROM opt_outs WHERE phone_number_id = ?4 AND opted_out = 1 ",
+        "AND contact_id = ",
+        crate::named_contact!("?1", "?2", "?3")
+    );
+    const WINDOW: &str = concat!(
+        "SELECT last_inbound_at FROM windows WHERE phone_number_id = ?4 AND contact_id = ",
+        crate::named_contact!("?1", "?2", "?3")
+    );
+    let (id, wa_id, user_id) = to.parts();
+    let args = || vec![id.into(), wa_id.into(), user_id.into()];
+    let with_channel = || {
+        let mut a = args();
+        a.push(phone_number_id.into());
+        a
+    };
     let mut statements = vec![
-        opt_out_lookup(to, phone_number_id),
-        window_lookup(to, phone_number_id),
+        Stmt::new(CONTACT, args()),
+        Stmt::new(OPTED_OUT, with_channel()),
+        Stmt::new(WINDOW, with_channel()),
     ];
     let mut push = |stmt: Option<Stmt>| {
         stmt.map(|s| {
@@ -148,13 +158,21 @@ pub fn earlier(rows: &[Vec<Value>]) -> Option<crate::outbound::send::Earlier> {
 impl SendChecks {
     /// Reads the batch's rows.
     pub fn lookups(&self, rows: &[Vec<Value>]) -> crate::outbound::send::Lookups {
-        use crate::outbound::send::{Lookups, StoredTemplate};
+        use crate::ids::{ContactId, UserId, WaId};
+        use crate::outbound::send::{KnownContact, Lookups, StoredTemplate};
         let first = |i: Option<usize>| i.and_then(|i| rows.get(i)).and_then(|r| r.first());
         let template = first(self.template);
         let count = first(self.count);
+        let contact = first(Some(0));
         Lookups {
-            opted_out: first(Some(0)).is_some(),
-            last_inbound: number(first(Some(1)), "last_inbound_at").map(|t| t as i64),
+            contact: text(contact, "id").map(|id| KnownContact {
+                id: ContactId(id),
+                wa_id: text(contact, "wa_id").map(WaId),
+                user_id: text(contact, "user_id").map(UserId),
+                last_wa_id: text(contact, "last_wa_id").map(WaId),
+            }),
+            opted_out: first(Some(1)).is_some(),
+            last_inbound: number(first(Some(2)), "last_inbound_at").map(|t| t as i64),
             earlier: self
                 .earlier
                 .and_then(|i| rows.get(i))

@@ -8,27 +8,34 @@ use crate::outbound::outbox::{Claim, Claimed, Next, Resolution, State, LEASE_MS,
 use crate::outbound::send::Enqueue;
 use serde_json::{json, Value};
 
-// One JSON row per outbox row: id, channel, wa_id, kind, payload, source,
-// dedupe key, request hash.
+// One JSON row per outbox row: id, channel, recipient, kind, payload,
+// source, dedupe key, request hash, contact key (3).
 const INSERT_OUTBOX: &str = concat!(
-    "INSERT INTO outbox (id, phone_number_id, wa_id, kind, payload, state, next_attempt_at, ",
-    "source, dedupe_key, request_hash, created_at, updated_at) SELECT ",
+    "INSERT INTO outbox (id, phone_number_id, recipient, kind, payload, state, next_attempt_at, ",
+    "source, dedupe_key, request_hash, contact_id, created_at, updated_at) SELECT ",
     cols!(0, 1, 2, 3, 4),
     ", 'queued', ?2, ",
     cols!(5, 6, 7),
+    ", ",
+    crate::contact_at!("8", "9", "10"),
     ", ?2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
 );
 
 // The message row exists only when its outbox row won its dedupe key (ids
 // are fresh, so a lost key leaves no row with this id).
+// Row: id, channel, type, text, context id, payload, key (3).
 const INSERT_OUT_MESSAGES: &str = concat!(
-    "INSERT INTO messages (id, wamid, direction, phone_number_id, wa_id, type, timestamp, ",
-    "text, context_id, raw, received_at) SELECT ",
+    "INSERT INTO messages (id, wamid, direction, phone_number_id, contact_id, wa_id, user_id, ",
+    "type, timestamp, text, context_id, raw, received_at) SELECT ",
     cols!(0),
     ", NULL, 'out', ",
-    cols!(1, 2, 3),
+    cols!(1),
+    ", ",
+    crate::contact_at!("6", "7", "8"),
+    ", ",
+    cols!(7, 8, 2),
     ", ?2 / 1000, ",
-    cols!(4, 5, 6),
+    cols!(3, 4, 5),
     ", ?2 FROM json_each(?1) WHERE EXISTS (SELECT 1 FROM outbox o ",
     "WHERE o.id = json_extract(value, '$[0]')) ON CONFLICT DO NOTHING"
 );
@@ -42,15 +49,19 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
         &mut out,
         INSERT_OUTBOX,
         rows.iter().map(|e| {
+            let [c, w, u] = e.contact.json();
             json!([
                 e.id,
                 e.phone_number_id,
-                e.wa_id,
+                e.recipient,
                 e.kind,
                 e.payload.to_string(),
                 e.source,
                 e.dedupe_key,
-                e.request_hash
+                e.request_hash,
+                c,
+                w,
+                u
             ])
         }),
         now_ms,
@@ -64,10 +75,10 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
                 .pointer("/text/body")
                 .or_else(|| e.payload.pointer("/interactive/body/text"))
                 .and_then(Value::as_str);
+            let [c, w, u] = e.contact.json();
             json!([
                 e.id,
                 e.phone_number_id,
-                e.wa_id,
                 e.payload
                     .get("type")
                     .and_then(Value::as_str)
@@ -76,7 +87,10 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
                 e.payload
                     .pointer("/context/message_id")
                     .and_then(Value::as_str),
-                e.payload.to_string()
+                e.payload.to_string(),
+                c,
+                w,
+                u
             ])
         }),
         now_ms,
@@ -106,7 +120,7 @@ last_error_code = NULL, updated_at = ?2 WHERE state = 'queued' AND next_attempt_
 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) \
 AND kind = 'message' AND source NOT IN ('opt_out', 'opt_in') \
 AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone_number_id = outbox.phone_number_id \
-AND o.wa_id = outbox.wa_id AND o.opted_out = 1)";
+AND o.contact_id = outbox.contact_id AND o.opted_out = 1)";
     const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempts + 1, \
 lease_until = ?2 + ?3, updated_at = ?2 WHERE id IN (SELECT id FROM outbox \
 WHERE state = 'queued' AND next_attempt_at <= ?2 \

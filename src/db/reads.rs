@@ -2,6 +2,7 @@
 //! and the parts of bodies too big for their row.
 
 use super::{Arg, Stmt};
+use crate::whatsapp::identity::ContactRef;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -9,8 +10,9 @@ use serde_json::Value;
 // stays one compile-time literal.
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.wamid, m.direction, m.phone_number_id, m.display_phone_number, \
-m.wa_id, m.type, m.timestamp, m.raw, m.raw_ref, m.received_at, \
+        "SELECT m.id, m.wamid, m.direction, m.origin, m.phone_number_id, m.display_phone_number, \
+m.contact_id, m.wa_id, m.user_id, m.username, m.group_id, m.type, m.timestamp, m.raw, \
+m.raw_ref, m.received_at, \
 (SELECT s.status FROM statuses s WHERE s.wamid = m.wamid ORDER BY s.rank DESC LIMIT 1) AS status, \
 o.state AS outbox_state, o.attempts, o.last_error, o.last_error_code \
 FROM messages m LEFT JOIN outbox o ON o.id = m.id "
@@ -19,9 +21,10 @@ FROM messages m LEFT JOIN outbox o ON o.id = m.id "
 
 macro_rules! contact_select {
     () => {
-        "SELECT wa_id, profile_name, phone_number_id, first_seen, last_seen, \
+        "SELECT id, wa_id, user_id, parent_user_id, username, profile_name, saved_name, \
+phone_number_id, first_seen, last_seen, \
 (SELECT json_group_array(o.phone_number_id) FROM opt_outs o \
-WHERE o.wa_id = contacts.wa_id AND o.opted_out = 1) AS opted_out_channels FROM contacts "
+WHERE o.contact_id = contacts.id AND o.opted_out = 1) AS opted_out_channels FROM contacts "
     };
 }
 
@@ -30,7 +33,8 @@ WHERE o.wa_id = contacts.wa_id AND o.opted_out = 1) AS opted_out_channels FROM c
 /// row, in one consistent batch.
 pub fn get_message(id: &str) -> [Stmt; 3] {
     const MESSAGE: &str = concat!(message_select!(), "WHERE m.id = ?1 OR m.wamid = ?1 LIMIT 1");
-    const STATUSES: &str = "SELECT status, rank, timestamp, recipient_id, phone_number_id, \
+    const STATUSES: &str = "SELECT status, rank, timestamp, recipient_id, recipient_user_id, \
+group_id, phone_number_id, \
 conversation_id, conversation_category, pricing_category, billable, errors FROM statuses \
 WHERE wamid = coalesce((SELECT wamid FROM messages WHERE id = ?1), ?1) \
 ORDER BY timestamp ASC, rank ASC";
@@ -67,30 +71,38 @@ pub fn join_parts(rows: &[Value]) -> String {
         .collect()
 }
 
-/// Statement for `GET /v1/contacts/{wa_id}/messages`, newest first.
-pub fn contact_messages(wa_id: &str, page: &PageArgs) -> Stmt {
+/// Statement for `GET /v1/contacts/{id}/messages`, newest first: the
+/// conversation of the contact `who` names, in both directions.
+pub fn contact_messages(who: &ContactRef, page: &PageArgs) -> Stmt {
     const SQL: &str = concat!(
         message_select!(),
-        "WHERE m.wa_id = ?1 \
-AND (?2 IS NULL OR m.timestamp < ?2 OR (m.timestamp = ?2 AND m.id < ?3)) \
-ORDER BY m.timestamp DESC, m.id DESC LIMIT ?4"
+        "WHERE m.contact_id = ",
+        crate::named_contact!("?4", "?5", "?6"),
+        " AND (?1 IS NULL OR m.timestamp < ?1 OR (m.timestamp = ?1 AND m.id < ?2)) \
+ORDER BY m.timestamp DESC, m.id DESC LIMIT ?3"
     );
     let [at, id, limit] = page_args(page);
-    Stmt::new(SQL, vec![wa_id.into(), at, id, limit])
+    let (c, w, u) = who.parts();
+    Stmt::new(SQL, vec![at, id, limit, c.into(), w.into(), u.into()])
 }
 
-/// Statement for `GET /v1/contacts/{wa_id}`.
-pub fn get_contact(wa_id: &str) -> Stmt {
-    const SQL: &str = concat!(contact_select!(), "WHERE wa_id = ?1");
-    Stmt::new(SQL, vec![wa_id.into()])
+/// Statement for `GET /v1/contacts/{id}`: the contact `who` names.
+pub fn get_contact(who: &ContactRef) -> Stmt {
+    const SQL: &str = concat!(
+        contact_select!(),
+        "WHERE id = ",
+        crate::named_contact!("?1", "?2", "?3")
+    );
+    let (c, w, u) = who.parts();
+    Stmt::new(SQL, vec![c.into(), w.into(), u.into()])
 }
 
 /// Statement for `GET /v1/contacts`, most recently seen first.
 pub fn list_contacts(page: &PageArgs) -> Stmt {
     const SQL: &str = concat!(
         contact_select!(),
-        "WHERE (?1 IS NULL OR last_seen < ?1 OR (last_seen = ?1 AND wa_id < ?2)) \
-ORDER BY last_seen DESC, wa_id DESC LIMIT ?3"
+        "WHERE (?1 IS NULL OR last_seen < ?1 OR (last_seen = ?1 AND id < ?2)) \
+ORDER BY last_seen DESC, id DESC LIMIT ?3"
     );
     Stmt::new(SQL, page_args(page).into())
 }
@@ -160,11 +172,21 @@ pub struct MessageRow {
     #[serde(deserialize_with = "text")]
     pub direction: Option<String>,
     #[serde(deserialize_with = "text")]
+    pub origin: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub phone_number_id: Option<String>,
     #[serde(deserialize_with = "text")]
     pub display_phone_number: Option<String>,
     #[serde(deserialize_with = "text")]
+    pub contact_id: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub wa_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub user_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub username: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub group_id: Option<String>,
     #[serde(rename = "type", deserialize_with = "text")]
     pub kind: Option<String>,
     #[serde(deserialize_with = "int")]
@@ -200,6 +222,10 @@ pub struct StatusRow {
     #[serde(deserialize_with = "text")]
     pub recipient_id: Option<String>,
     #[serde(deserialize_with = "text")]
+    pub recipient_user_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub group_id: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub phone_number_id: Option<String>,
     #[serde(deserialize_with = "text")]
     pub conversation_id: Option<String>,
@@ -218,9 +244,19 @@ pub struct StatusRow {
 #[serde(default)]
 pub struct ContactRow {
     #[serde(deserialize_with = "text")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub wa_id: Option<String>,
     #[serde(deserialize_with = "text")]
+    pub user_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub parent_user_id: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub username: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub profile_name: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub saved_name: Option<String>,
     #[serde(deserialize_with = "text")]
     pub phone_number_id: Option<String>,
     #[serde(deserialize_with = "int")]

@@ -7,7 +7,8 @@
 
 use crate::inbound::ingest::{OptRow, Plan};
 use crate::inbound::rules::{self, normalize, Inbound, LocalTime, Rule};
-use crate::outbound::send::Enqueue;
+use crate::outbound::send::{Address, Enqueue};
+use crate::whatsapp::identity::ContactKey;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -56,10 +57,11 @@ pub struct Known {
     pub opted_out: HashSet<String>,
 }
 
-/// The key of a contact on a channel in [`Known`]'s sets (the SQL of
-/// [`known_statements`] builds the same).
-pub fn contact_key(phone_number_id: &str, wa_id: &str) -> String {
-    format!("{phone_number_id} {wa_id}")
+/// The key of a contact on a channel in [`Known`]'s sets: the channel and
+/// the person's first identifier in the plan, their BSUID else their wa_id
+/// (the lookup SQL of the db layer returns the same).
+pub fn contact_key(phone_number_id: &str, who: &str) -> String {
+    format!("{phone_number_id} {who}")
 }
 
 /// The effects of a delivery.
@@ -72,7 +74,7 @@ pub struct Effects {
 /// True when deciding needs [`Known`] from D1: there are rules, or a
 /// message could be an opt keyword.
 pub fn needs_lookup(plan: &Plan, rules: &[Rule], opt: &OptSettings) -> bool {
-    !plan.messages.is_empty()
+    plan.messages.iter().any(|m| m.is_live_inbound())
         && (!rules.is_empty()
             || plan.messages.iter().any(|m| {
                 m.text
@@ -93,10 +95,10 @@ fn text_message(body: &str) -> Value {
 /// Who an effect goes to.
 struct Target<'a> {
     pnid: &'a str,
-    /// The contact's canonical wa_id.
-    wa_id: &'a str,
-    /// The form WhatsApp sent, which replies are addressed to.
-    to: &'a str,
+    contact: &'a ContactKey,
+    /// Where replies are addressed: the wa_id form WhatsApp sent, else the
+    /// BSUID of a customer known without a number.
+    address: Address,
 }
 
 impl Target<'_> {
@@ -104,7 +106,8 @@ impl Target<'_> {
     fn message(&self, msg: &Value) -> Value {
         let mut payload = msg.clone();
         if let Some(obj) = payload.as_object_mut() {
-            obj.insert("to".into(), json!(self.to));
+            let (key, value) = self.address.field();
+            obj.insert(key.into(), json!(value));
         }
         payload
     }
@@ -120,7 +123,8 @@ impl Target<'_> {
         Enqueue {
             id,
             phone_number_id: self.pnid.to_owned(),
-            wa_id: self.wa_id.to_owned(),
+            recipient: self.address.field().1.to_owned(),
+            contact: self.contact.clone(),
             kind,
             payload,
             source: source.to_owned(),
@@ -143,7 +147,7 @@ fn opt_change(
     if let Some(pnid) = &m.phone_number_id {
         effects.opts.push(OptRow {
             phone_number_id: pnid.clone(),
-            wa_id: m.wa_id.clone(),
+            contact: m.contact.clone(),
             opted_out,
             at: m.at,
         });
@@ -159,6 +163,7 @@ fn opt_change(
 
 /// Decides the effects of `plan`. `local(tz, unix_s)` gives wall-clock time;
 /// `new_id()` mints outbox ids.
+// Long because opt-out keywords, rules and their effects are decided in one ordered pass per message.
 pub fn decide(
     plan: &Plan,
     rules: &[Rule],
@@ -179,17 +184,24 @@ pub fn decide(
         if known.stored.contains(wamid) || !handled.insert(wamid) {
             continue;
         }
+        // Echoes, history and group messages trigger nothing.
+        if !m.is_live_inbound() || m.group_id.is_some() {
+            continue;
+        }
         let Some(pnid) = m.phone_number_id.as_ref() else {
             continue;
         };
-        let wa_id = m.wa_id.as_str();
+        let Some(address) = Address::of(m.sender.as_ref(), m.contact.identity.user_id.as_ref())
+        else {
+            continue;
+        };
         let target = Target {
             pnid: pnid.as_str(),
-            wa_id,
-            to: m.sender.as_str(),
+            contact: &m.contact,
+            address,
         };
         let text = m.text.as_deref().map(normalize);
-        let key = contact_key(pnid.as_str(), wa_id);
+        let key = contact_key(pnid.as_str(), m.contact.primary());
         let first_message = returning.insert(key.clone());
 
         if text.as_ref().is_some_and(|t| opt.out_words.contains(t)) {

@@ -11,8 +11,13 @@
 //! windows, opt ordering and last-seen times) and for whom it may speak (a
 //! 360dialog channel's path speaks for that one number only).
 
-use crate::ids::{PhoneNumberId, WaId, WaMessageId};
-use crate::whatsapp::webhook::payload::{Contact, FieldEvent, Message, MessagesValue, Status};
+use crate::ids::{PhoneNumberId, UserId, WaId, WaMessageId};
+use crate::inbound::people::{People, Profile};
+use crate::whatsapp::identity::MAX_USERNAME;
+use crate::whatsapp::identity::{ContactKey, Identity};
+use crate::whatsapp::webhook::payload::{
+    Contact, Content, FieldEvent, Message, MessagesValue, Metadata, Status,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -61,6 +66,9 @@ pub struct Delivery {
     /// Receipt time, unix seconds.
     pub received_at: i64,
     pub scope: Scope,
+    /// The channel a change without `metadata` is attributed to on the
+    /// app's webhook (`WHATSAPP_PHONE_NUMBER_ID`).
+    pub default_channel: Option<PhoneNumberId>,
 }
 
 impl Delivery {
@@ -69,6 +77,7 @@ impl Delivery {
         Delivery {
             received_at,
             scope: Scope::App,
+            default_channel: None,
         }
     }
 
@@ -117,17 +126,69 @@ pub fn truncate(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
-/// An inbound message to store.
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the customer.
+    In,
+    /// From the business.
+    Out,
+}
+
+impl Direction {
+    /// Column spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// How a message reached wa-edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A Cloud API webhook (or a wa-edge send): the only messages that
+    /// open windows and trigger rules and opt-outs.
+    Live,
+    /// Sent from the WhatsApp Business app (`smb_message_echoes`).
+    Echo,
+    /// The coexistence backfill (`history`).
+    History,
+}
+
+impl Origin {
+    /// Column spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Live => "live",
+            Origin::Echo => "echo",
+            Origin::History => "history",
+        }
+    }
+}
+
+/// A message to store: a customer's, an echo of one the business sent from
+/// the WhatsApp Business app, or one from the history backfill.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRow {
     pub id: WaMessageId,
+    pub direction: Direction,
+    pub origin: Origin,
     pub phone_number_id: Option<PhoneNumberId>,
     pub display_phone_number: Option<String>,
-    /// The sender's canonical wa_id (see [`crate::whatsapp::phone`]).
-    pub wa_id: WaId,
-    /// The sender's wa_id as WhatsApp sent it; replies go to this form.
-    pub sender: WaId,
-    /// The `type` exactly as Meta sent it.
+    /// The customer the message is with.
+    pub contact: ContactKey,
+    /// The customer's canonical wa_id and BSUID as this message named them.
+    pub wa_id: Option<WaId>,
+    pub user_id: Option<UserId>,
+    /// The customer's username when the delivery showed one.
+    pub username: Option<String>,
+    /// The group the message was sent in.
+    pub group_id: Option<String>,
+    /// The customer's wa_id in the form WhatsApp sent it; replies go to it.
+    pub sender: Option<WaId>,
+    /// The `type` exactly as Meta sent it (or implied by its content key).
     pub kind: String,
     /// The timestamp exactly as sent.
     pub timestamp: i64,
@@ -142,6 +203,14 @@ pub struct MessageRow {
     pub raw: String,
 }
 
+impl MessageRow {
+    /// True for a customer's message from the Cloud API webhook: the only
+    /// kind that opens a window and that rules and opt-outs answer.
+    pub fn is_live_inbound(&self) -> bool {
+        self.direction == Direction::In && self.origin == Origin::Live
+    }
+}
+
 /// One status of one outbound message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusRow {
@@ -149,7 +218,11 @@ pub struct StatusRow {
     pub status: String,
     pub rank: i64,
     pub timestamp: i64,
+    /// The recipient's wa_id as sent (in a group, the participant's).
     pub recipient_id: Option<WaId>,
+    pub recipient_user_id: Option<UserId>,
+    /// The group, when the message went to one.
+    pub group_id: Option<String>,
     pub phone_number_id: Option<PhoneNumberId>,
     pub conversation_id: Option<String>,
     pub conversation_category: Option<String>,
@@ -163,23 +236,12 @@ pub struct StatusRow {
     pub raw: String,
 }
 
-/// A customer seen in a delivery, merged across the delivery's items.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactRow {
-    /// Canonical wa_id.
-    pub wa_id: WaId,
-    /// The form WhatsApp used in the newest message.
-    pub last_wa_id: WaId,
-    pub profile_name: Option<String>,
-    pub phone_number_id: Option<PhoneNumberId>,
-    pub first_seen: i64,
-    pub last_seen: i64,
-}
+pub use crate::inbound::people::ContactRow;
 
 /// The latest inbound message time of a contact on one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowRow {
-    pub wa_id: WaId,
+    pub contact: ContactKey,
     pub phone_number_id: PhoneNumberId,
     pub last_inbound_at: i64,
 }
@@ -190,9 +252,32 @@ pub struct WindowRow {
 pub struct OptRow {
     /// The channel the customer asked.
     pub phone_number_id: PhoneNumberId,
-    pub wa_id: WaId,
+    pub contact: ContactKey,
     pub opted_out: bool,
     /// When the customer asked (unix seconds, clamped).
+    pub at: i64,
+}
+
+/// A customer's new identifiers from a `system` message
+/// (`user_changed_number`, `user_changed_user_id`): the contact known by
+/// `old` takes the new ones, unless another contact has them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityChange {
+    pub old: Identity,
+    pub new_wa_id: Option<WaId>,
+    pub new_user_id: Option<UserId>,
+    /// On a 360dialog path: the change applies only to a contact whose
+    /// newest message came to that channel (one channel's credential does
+    /// not re-address another channel's customers).
+    pub only_on: Option<PhoneNumberId>,
+}
+
+/// The name the business saved for a contact in the WhatsApp Business app
+/// (`smb_app_state_sync`); `None` when it removed the contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedName {
+    pub contact: ContactKey,
+    pub name: Option<String>,
     pub at: i64,
 }
 
@@ -222,8 +307,9 @@ pub struct EventRow {
     pub summary: Option<String>,
     pub raw: String,
     pub raw_encoding: RawEncoding,
-    /// Canonical wa_ids the raw JSON names (`wa_id`, `from`, `recipient_id`),
-    /// so erasure finds the event without searching its text.
+    /// Identifiers the raw JSON names (canonical wa_ids under `wa_id`,
+    /// `from`, `to`, ...; BSUIDs under `user_id`, `from_user_id`, ...), so
+    /// erasure finds the event without searching its text.
     pub names: Vec<String>,
     /// When it happened: its entry's `time` (clamped), else the receipt time.
     pub at: i64,
@@ -239,6 +325,12 @@ pub struct Plan {
     pub opts: Vec<OptRow>,
     pub templates: Vec<TemplateStatusRow>,
     pub events: Vec<EventRow>,
+    /// Applied before contacts are merged.
+    pub identity_changes: Vec<IdentityChange>,
+    pub saved_names: Vec<SavedName>,
+    /// `identity_conflict` events to store if D1's contacts disagree with
+    /// the pairing (one per contact row with both identifiers).
+    pub conflict_checks: Vec<EventRow>,
 }
 
 /// Event kinds wa-edge itself assigns (other kinds are Meta's `field` names).
@@ -253,8 +345,14 @@ pub mod kinds {
     pub const MALFORMED_MESSAGE: &str = "malformed_message";
     /// A status without a usable id, status or timestamp.
     pub const MALFORMED_STATUS: &str = "malformed_status";
-    /// A contact without a wa_id.
+    /// A contact with neither a usable wa_id nor a BSUID.
     pub const MALFORMED_CONTACT: &str = "malformed_contact";
+    /// A wa_id and a BSUID given for one person but linked to different
+    /// people; nothing was merged.
+    pub const IDENTITY_CONFLICT: &str = "identity_conflict";
+    /// A change without `metadata`, attributed to the delivery's channel
+    /// (its 360dialog path, else the default channel).
+    pub const METADATA_MISSING: &str = "metadata_missing";
     /// An entry of a `messages` change's value-level `errors`.
     pub const ERROR: &str = "error";
     /// A change on a channel's own path that names another number.
@@ -273,10 +371,18 @@ fn digest(parts: &[&[u8]]) -> String {
 /// Builds the plan for a verified body.
 // Long because it is the one walk over a delivery's entries and changes; each item kind is planned by its own function.
 pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
-    let mut plan = Plan::default();
+    let mut walk = Walk {
+        delivery,
+        plan: Plan::default(),
+        people: People::default(),
+        message_people: Vec::new(),
+        windows: BTreeMap::new(),
+        opt_people: Vec::new(),
+        name_people: Vec::new(),
+    };
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        plan.events.push(dead_letter(body));
-        return plan;
+        walk.plan.events.push(dead_letter(body));
+        return walk.plan;
     };
     let entries = match (root.get("object"), root.get("entry")) {
         (Some(Value::String(o)), Some(Value::Array(entries)))
@@ -285,14 +391,14 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
             entries
         }
         _ => {
-            plan.events
+            walk.plan
+                .events
                 .push(event(kinds::UNRECOGNIZED, None, None, &root, None));
-            return plan;
+            return walk.plan;
         }
     };
-    let mut seen = Seen::default();
     for entry in entries {
-        let first_event = plan.events.len();
+        let first_event = walk.plan.events.len();
         let waba_id = entry
             .get("id")
             .map(id_string)
@@ -304,7 +410,7 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
                 .unwrap_or(delivery.received_at),
         );
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
-            plan.events.push(event(
+            walk.plan.events.push(event(
                 kinds::UNRECOGNIZED,
                 waba_id.as_deref(),
                 None,
@@ -314,142 +420,984 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
             continue;
         };
         for change in changes {
-            let field = change.get("field").and_then(Value::as_str).unwrap_or("");
             let value = change.get("value").unwrap_or(&Value::Null);
-            if field == "messages" {
-                plan_messages(
-                    &mut plan,
-                    &mut seen,
-                    delivery,
-                    waba_id.as_deref(),
-                    change,
-                    value,
-                );
-            } else {
-                plan_field(
-                    &mut plan,
-                    delivery,
-                    waba_id.as_deref(),
-                    entry_time,
-                    field,
-                    change,
-                    value,
-                );
+            let field = match change.get("field").and_then(Value::as_str) {
+                Some(f) => f,
+                // Meta's shape varies: a value with messages or statuses
+                // but no field is a messages change.
+                None if value.get("messages").is_some() || value.get("statuses").is_some() => {
+                    "messages"
+                }
+                None => "",
+            };
+            let waba = waba_id.as_deref();
+            match field {
+                "messages" => walk.messages(waba, change, value),
+                "smb_message_echoes" => walk.echoes(waba, change, value),
+                "history" => walk.history(waba, entry_time, change, value),
+                "smb_app_state_sync" => {
+                    walk.state_sync(waba, change, value);
+                    walk.field(waba, entry_time, field, change, value);
+                }
+                _ => walk.field(waba, entry_time, field, change, value),
             }
         }
-        for e in plan.events.iter_mut().skip(first_event) {
+        for e in walk.plan.events.iter_mut().skip(first_event) {
             e.at = entry_time;
         }
     }
-    for e in plan.events.iter_mut().filter(|e| e.at == 0) {
-        e.at = delivery.received_at;
-    }
-    plan.contacts = seen.contacts.into_values().collect();
-    plan.windows = seen
-        .windows
-        .into_iter()
-        .map(|((wa_id, phone_number_id), last_inbound_at)| WindowRow {
-            wa_id,
-            phone_number_id,
-            last_inbound_at,
-        })
-        .collect();
-    plan
+    walk.finish()
 }
 
-/// A change of a field other than `messages`: kept as an event (typed
-/// when wa-edge knows the field), with the effects wa-edge believes of it:
-/// marketing opt-outs for the delivery's own numbers, template statuses
-/// from the app's signed webhook only.
-fn plan_field(
-    plan: &mut Plan,
-    delivery: &Delivery,
-    waba_id: Option<&str>,
-    entry_time: i64,
-    field: &str,
-    change: &Value,
-    value: &Value,
-) {
-    let kind = if field.is_empty() {
-        kinds::UNRECOGNIZED
-    } else {
-        field
-    };
-    let typed = FieldEvent::parse(field, value);
-    let pnid = value
-        .pointer("/metadata/phone_number_id")
-        .map(|v| PhoneNumberId(id_string(v)));
-    if field == "user_preferences" && delivery.may_speak_for(pnid.as_ref()) {
-        if let Some(pnid) = &pnid {
-            plan.opts
-                .extend(marketing_preferences(value, pnid, delivery));
+/// The state of one walk over a delivery: the plan so far, and the people
+/// its rows will name once every item has linked its identifiers.
+struct Walk<'a> {
+    delivery: &'a Delivery,
+    plan: Plan,
+    people: People,
+    /// The person of each of `plan.messages`, by index.
+    message_people: Vec<usize>,
+    /// Latest live inbound time per (person, channel).
+    windows: BTreeMap<(usize, PhoneNumberId), i64>,
+    /// The person of each of `plan.opts`.
+    opt_people: Vec<usize>,
+    /// The person of each of `plan.saved_names`.
+    name_people: Vec<usize>,
+}
+
+/// The channel a change is about and its display number, as its metadata
+/// names them (or as the delivery attributes them).
+struct Channel {
+    pnid: Option<PhoneNumberId>,
+    display: Option<String>,
+}
+
+impl Walk<'_> {
+    /// Gives every row its person's key and the plan its contacts.
+    fn finish(mut self) -> Plan {
+        let received_at = self.delivery.received_at;
+        for e in self.plan.events.iter_mut().filter(|e| e.at == 0) {
+            e.at = received_at;
+        }
+        let people = &self.people;
+        let key = |i: usize| people.key(i);
+        for (m, i) in self.plan.messages.iter_mut().zip(&self.message_people) {
+            if let Some(k) = key(*i) {
+                m.contact = k;
+            }
+        }
+        for (o, i) in self.plan.opts.iter_mut().zip(&self.opt_people) {
+            if let Some(k) = key(*i) {
+                o.contact = k;
+            }
+        }
+        for (n, i) in self.plan.saved_names.iter_mut().zip(&self.name_people) {
+            if let Some(k) = key(*i) {
+                n.contact = k;
+            }
+        }
+        self.plan.windows = self
+            .windows
+            .iter()
+            .filter_map(|((i, pnid), at)| {
+                Some(WindowRow {
+                    contact: key(*i)?,
+                    phone_number_id: pnid.clone(),
+                    last_inbound_at: *at,
+                })
+            })
+            .collect();
+        let (contacts, conflicts) = self.people.finish();
+        for c in &conflicts {
+            self.plan
+                .events
+                .push(conflict_event(&c.wa_id, &c.user_id, received_at));
+        }
+        self.plan.conflict_checks = contacts
+            .iter()
+            .filter_map(|c| {
+                Some(conflict_event(
+                    c.wa_id.as_ref()?,
+                    c.user_id.as_ref()?,
+                    received_at,
+                ))
+            })
+            .collect();
+        self.plan.contacts = contacts;
+        self.plan
+    }
+
+    /// The channel of a change, or `None` (after recording why) when the
+    /// delivery may not speak for it or its metadata is unusable.
+    fn channel(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) -> Option<Channel> {
+        let metadata = value.get("metadata").filter(|m| m.is_object());
+        let Some(metadata) = metadata else {
+            // No metadata: the delivery's own channel (a 360dialog path),
+            // else the default channel, flagged.
+            let pnid = match &self.delivery.scope {
+                Scope::Channel(own) => Some(own.clone()),
+                Scope::App => self.delivery.default_channel.clone(),
+            };
+            self.plan.events.push(event(
+                kinds::METADATA_MISSING,
+                waba_id,
+                pnid.as_ref(),
+                change,
+                None,
+            ));
+            return Some(Channel {
+                pnid,
+                display: None,
+            });
+        };
+        let parsed = Metadata::deserialize(metadata).ok().filter(|m| {
+            m.phone_number_id
+                .as_ref()
+                .is_none_or(|p| p.as_str().len() <= MAX_NUMBER)
+        });
+        let Some(m) = parsed else {
+            self.plan
+                .events
+                .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
+            return None;
+        };
+        if !self.delivery.may_speak_for(m.phone_number_id.as_ref()) {
+            self.plan.events.push(event(
+                kinds::FOREIGN_CHANNEL,
+                waba_id,
+                m.phone_number_id.as_ref(),
+                change,
+                None,
+            ));
+            return None;
+        }
+        Some(Channel {
+            pnid: m.phone_number_id,
+            display: m
+                .display_phone_number
+                .as_deref()
+                .map(|d| truncate(d, MAX_NUMBER).to_owned()),
+        })
+    }
+
+    /// A `messages` change: customers' messages, statuses of the
+    /// business's messages, and value-level errors.
+    // Long because a message's sender may be named three ways and a system notice may change who they are; each step is one block.
+    fn messages(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
+        let Ok(v) = MessagesValue::deserialize(value) else {
+            self.plan
+                .events
+                .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
+            return;
+        };
+        let Some(channel) = self.channel(waba_id, change, value) else {
+            return;
+        };
+        let pnid = channel.pnid.as_ref();
+        let cards = self.cards(waba_id, pnid, &v.contacts);
+        for raw in &v.messages {
+            let Some(m) = parse_message(raw) else {
+                self.malformed_message(waba_id, pnid, raw);
+                continue;
+            };
+            let from = Identity::new(
+                m.head.from.as_ref().map(WaId::as_str),
+                m.head.from_user_id.as_deref(),
+                MAX_NUMBER,
+            );
+            // A message that names no sender is from the change's one contact.
+            let who = match (from, cards.as_slice()) {
+                (Some(who), _) => who,
+                (None, [only]) => only.identity.clone(),
+                _ => {
+                    self.malformed_message(waba_id, pnid, raw);
+                    continue;
+                }
+            };
+            let card = find_card(&cards, &who);
+            let mut profile = card.map(|c| c.profile.clone()).unwrap_or_default();
+            if profile.parent_user_id.is_none() {
+                profile.parent_user_id = user_id_of(m.head.from_parent_user_id.as_deref());
+            }
+            let at = self.delivery.clamp(m.head.timestamp);
+            let change_of_identity = identity_change(&m, &who);
+            // The person a system notice of a new number or BSUID is about
+            // is the one with the new identifiers (the message keeps the
+            // ones it was sent with).
+            let person_id = match &change_of_identity {
+                Some(c) => Identity {
+                    wa_id: c.new_wa_id.clone().or(who.wa_id.clone()),
+                    user_id: c.new_user_id.clone().or(who.user_id.clone()),
+                },
+                None => who.clone(),
+            };
+            if let Some(mut c) = change_of_identity {
+                if let Scope::Channel(own) = &self.delivery.scope {
+                    c.only_on = Some(own.clone());
+                }
+                self.plan.identity_changes.push(c);
+            }
+            let person = self.people.find_or_add(&person_id, m.head.id.as_str());
+            // A group message does not open the 1:1 window; a system notice
+            // is not the customer writing.
+            let writes = m.head.group_id.is_none() && m.head.kind != "system";
+            if writes {
+                self.people
+                    .saw(person, at, m.head.from.as_ref(), &profile, pnid);
+                if let Some(pnid) = pnid {
+                    let last = self.windows.entry((person, pnid.clone())).or_insert(at);
+                    *last = (*last).max(at);
+                }
+            } else {
+                self.people.know(person, &profile);
+            }
+            let row = message_row(
+                m,
+                raw,
+                MessageFacts {
+                    direction: Direction::In,
+                    origin: Origin::Live,
+                    who: &who,
+                    sender: None,
+                    username: profile.username,
+                    at,
+                },
+                &channel,
+            );
+            self.push_message(row, person);
+        }
+        for raw in &v.statuses {
+            let parsed = Status::deserialize(raw).ok().filter(|s| {
+                s.id.as_str().len() <= MAX_ID
+                    && s.recipient_id
+                        .as_ref()
+                        .is_none_or(|r| r.as_str().len() <= MAX_ID)
+            });
+            match parsed {
+                Some(s) => self.plan.statuses.push(status_row(s, raw, pnid)),
+                None => {
+                    self.plan
+                        .events
+                        .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None))
+                }
+            }
+        }
+        for raw in &v.errors {
+            self.plan
+                .events
+                .push(event(kinds::ERROR, waba_id, pnid, raw, None));
         }
     }
-    // Account-level changes are believed only from the app's
-    // signed webhook, never from one channel's credential.
-    let account_level = delivery.scope == Scope::App;
-    if let (
-        true,
-        FieldEvent::TemplateStatus {
-            template_id: Some(template_id),
-            name,
-            language,
-            event: Some(status),
-            reason,
-        },
-    ) = (account_level, &typed)
-    {
-        if template_id.len() > MAX_ID {
-            plan.events.push(event(kind, waba_id, None, change, None));
+
+    fn malformed_message(
+        &mut self,
+        waba_id: Option<&str>,
+        pnid: Option<&PhoneNumberId>,
+        raw: &Value,
+    ) {
+        self.plan
+            .events
+            .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
+    }
+
+    fn push_message(&mut self, row: MessageRow, person: usize) {
+        self.plan.messages.push(row);
+        self.message_people.push(person);
+    }
+
+    /// The usable entries of a change's `contacts[]`; the others become
+    /// `malformed_contact` events.
+    fn cards(
+        &mut self,
+        waba_id: Option<&str>,
+        pnid: Option<&PhoneNumberId>,
+        contacts: &[Value],
+    ) -> Vec<Card> {
+        let mut cards = Vec::new();
+        for raw in contacts {
+            let parsed = Contact::deserialize(raw).ok().and_then(|c| {
+                let identity = Identity::new(
+                    c.wa_id.as_ref().map(WaId::as_str),
+                    c.user_id.as_deref(),
+                    MAX_NUMBER,
+                )?;
+                let profile = c.profile.unwrap_or_default();
+                Some(Card {
+                    identity,
+                    profile: Profile {
+                        name: profile.name.map(|n| truncate(&n, MAX_NAME).to_owned()),
+                        username: profile
+                            .username
+                            .map(|u| truncate(&u, MAX_USERNAME).to_owned()),
+                        parent_user_id: user_id_of(c.parent_user_id.as_deref()),
+                    },
+                })
+            });
+            match parsed {
+                Some(card) => cards.push(card),
+                None => {
+                    self.plan
+                        .events
+                        .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None))
+                }
+            }
+        }
+        cards
+    }
+
+    /// `smb_message_echoes`: messages the business sent from the WhatsApp
+    /// Business app, stored as outbound messages of the conversation. They
+    /// open no window and trigger nothing.
+    fn echoes(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
+        let Some(channel) = self.channel(waba_id, change, value) else {
+            return;
+        };
+        let pnid = channel.pnid.clone();
+        let contacts = value.get("contacts").and_then(Value::as_array);
+        let cards = self.cards(
+            waba_id,
+            pnid.as_ref(),
+            contacts.map_or(&[][..], Vec::as_slice),
+        );
+        let echoes = value.get("message_echoes").and_then(Value::as_array);
+        for raw in echoes.into_iter().flatten() {
+            let Some(m) = parse_message(raw) else {
+                self.malformed_message(waba_id, pnid.as_ref(), raw);
+                continue;
+            };
+            let to = Identity::new(
+                m.head.to.as_ref().map(WaId::as_str),
+                m.head.to_user_id.as_deref(),
+                MAX_NUMBER,
+            );
+            let Some(who) = to.or_else(|| match cards.as_slice() {
+                [only] => Some(only.identity.clone()),
+                _ => None,
+            }) else {
+                self.malformed_message(waba_id, pnid.as_ref(), raw);
+                continue;
+            };
+            self.outbound(m, raw, &who, &cards, Origin::Echo, &channel);
+        }
+    }
+
+    /// An outbound message (an echo, or the business's side of history).
+    fn outbound(
+        &mut self,
+        m: Message,
+        raw: &Value,
+        who: &Identity,
+        cards: &[Card],
+        origin: Origin,
+        channel: &Channel,
+    ) {
+        let person = self.people.find_or_add(who, m.head.id.as_str());
+        let profile = find_card(cards, who)
+            .map(|c| c.profile.clone())
+            .unwrap_or_default();
+        self.people.know(person, &profile);
+        let at = self.delivery.clamp(m.head.timestamp);
+        let sender = m.head.to.clone();
+        let row = message_row(
+            m,
+            raw,
+            MessageFacts {
+                direction: Direction::Out,
+                origin,
+                who,
+                sender,
+                username: profile.username,
+                at,
+            },
+            channel,
+        );
+        self.push_message(row, person);
+    }
+
+    /// `history`: the coexistence backfill. Each message is stored in its
+    /// conversation with its own time and direction, triggering nothing;
+    /// each chunk's progress (or its decline) is kept as a `history` event.
+    /// A `history` change carrying `messages` gives the media of messages
+    /// sent earlier in a chunk.
+    fn history(&mut self, waba_id: Option<&str>, entry_time: i64, change: &Value, value: &Value) {
+        let Some(channel) = self.channel(waba_id, change, value) else {
+            return;
+        };
+        let business = channel
+            .display
+            .as_deref()
+            .map(crate::whatsapp::phone::digits)
+            .unwrap_or_default();
+        let media = value.get("messages").and_then(Value::as_array);
+        for raw in media.into_iter().flatten() {
+            self.history_message(waba_id, raw, None, &business, &channel);
+        }
+        let chunks = value.get("history").and_then(Value::as_array);
+        for chunk in chunks.into_iter().flatten() {
+            let threads = chunk.get("threads").and_then(Value::as_array);
+            let mut count = 0usize;
+            for thread in threads.into_iter().flatten() {
+                let context = thread.get("context");
+                let thread_who = Identity::new(
+                    context
+                        .and_then(|c| c.get("wa_id"))
+                        .or_else(|| thread.get("id"))
+                        .and_then(Value::as_str),
+                    context
+                        .and_then(|c| c.get("user_id"))
+                        .and_then(Value::as_str),
+                    MAX_NUMBER,
+                );
+                let messages = thread.get("messages").and_then(Value::as_array);
+                for raw in messages.into_iter().flatten() {
+                    count += usize::from(self.history_message(
+                        waba_id,
+                        raw,
+                        thread_who.as_ref(),
+                        &business,
+                        &channel,
+                    ));
+                }
+            }
+            let mut summary = serde_json::Map::new();
+            for key in ["phase", "chunk_order", "progress"] {
+                if let Some(v) = chunk.pointer(&format!("/metadata/{key}")) {
+                    summary.insert(key.into(), v.clone());
+                }
+            }
+            summary.insert("messages".into(), count.into());
+            if let Some(errors) = chunk.get("errors") {
+                summary.insert("errors".into(), errors.clone());
+            }
+            let mut kept = chunk.clone();
+            if let Some(obj) = kept.as_object_mut() {
+                obj.remove("threads");
+            }
+            let mut e = event("history", waba_id, channel.pnid.as_ref(), &kept, None);
+            e.summary =
+                Some(Value::Object(summary).to_string()).filter(|s| s.len() <= MAX_SIDE_JSON);
+            e.at = entry_time;
+            self.plan.events.push(e);
+        }
+    }
+
+    /// One message of the backfill: from the business when it names a
+    /// recipient or comes from the business's number, else the customer's.
+    /// Returns whether it was stored.
+    fn history_message(
+        &mut self,
+        waba_id: Option<&str>,
+        raw: &Value,
+        thread_who: Option<&Identity>,
+        business: &str,
+        channel: &Channel,
+    ) -> bool {
+        let Some(m) = parse_message(raw) else {
+            self.malformed_message(waba_id, channel.pnid.as_ref(), raw);
+            return false;
+        };
+        let from_business = m.head.to.is_some()
+            || m.head.from.as_ref().is_some_and(|f| {
+                !business.is_empty() && crate::whatsapp::phone::digits(f.as_str()) == business
+            });
+        let own = if from_business {
+            Identity::new(
+                m.head.to.as_ref().map(WaId::as_str),
+                m.head.to_user_id.as_deref(),
+                MAX_NUMBER,
+            )
+        } else {
+            Identity::new(
+                m.head.from.as_ref().map(WaId::as_str),
+                m.head.from_user_id.as_deref(),
+                MAX_NUMBER,
+            )
+        };
+        let Some(who) = own.or_else(|| thread_who.cloned()) else {
+            self.malformed_message(waba_id, channel.pnid.as_ref(), raw);
+            return false;
+        };
+        if from_business {
+            self.outbound(m, raw, &who, &[], Origin::History, channel);
+            return true;
+        }
+        let person = self.people.find_or_add(&who, m.head.id.as_str());
+        let at = self.delivery.clamp(m.head.timestamp);
+        self.people
+            .saw(person, at, m.head.from.as_ref(), &Profile::default(), None);
+        let row = message_row(
+            m,
+            raw,
+            MessageFacts {
+                direction: Direction::In,
+                origin: Origin::History,
+                who: &who,
+                sender: None,
+                username: None,
+                at,
+            },
+            channel,
+        );
+        self.push_message(row, person);
+        true
+    }
+
+    /// `smb_app_state_sync`: contacts the business added, edited or removed
+    /// in the WhatsApp Business app; their saved names.
+    fn state_sync(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
+        if self.channel_quiet(value).is_none() {
             return;
         }
-        plan.templates.push(TemplateStatusRow {
-            template_id: template_id.clone(),
-            waba_id: waba_id.unwrap_or_default().to_owned(),
-            name: truncate(name.as_deref().unwrap_or_default(), MAX_ID).to_owned(),
-            language: truncate(language.as_deref().unwrap_or_default(), MAX_FIELD).to_owned(),
-            status: truncate(status, MAX_FIELD).to_owned(),
-            reason: reason.as_deref().map(|r| truncate(r, MAX_FIELD).to_owned()),
-            at: entry_time,
-        });
+        let _ = (waba_id, change);
+        let items = value.get("state_sync").and_then(Value::as_array);
+        for item in items.into_iter().flatten() {
+            if item.get("type").and_then(Value::as_str) != Some("contact") {
+                continue;
+            }
+            let contact = item.get("contact");
+            let text = |key: &str| contact.and_then(|c| c.get(key)).and_then(Value::as_str);
+            let Some(who) = Identity::new(text("phone_number"), text("user_id"), MAX_NUMBER) else {
+                continue;
+            };
+            let at = item
+                .pointer("/metadata/timestamp")
+                .and_then(|t| t.as_i64().or_else(|| t.as_str()?.trim().parse().ok()))
+                .map_or(self.delivery.received_at, |t| self.delivery.clamp(t));
+            let name = match item.get("action").and_then(Value::as_str) {
+                Some("remove") => None,
+                _ => text("full_name")
+                    .or(text("first_name"))
+                    .map(|n| truncate(n, MAX_NAME).to_owned()),
+            };
+            let seed = format!(
+                "sync:{}:{at}",
+                who.identifiers().collect::<Vec<_>>().join(":")
+            );
+            let person = self.people.find_or_add(&who, &seed);
+            self.plan.saved_names.push(SavedName {
+                contact: self
+                    .people
+                    .key(person)
+                    .unwrap_or_else(|| placeholder_key(&who)),
+                name,
+                at,
+            });
+            self.name_people.push(person);
+        }
     }
-    plan.events
-        .push(event(kind, waba_id, None, change, Some(&typed)));
-}
 
-/// Marketing stop/resume requests in a `user_preferences` change.
-fn marketing_preferences<'a>(
-    value: &'a Value,
-    pnid: &'a PhoneNumberId,
-    delivery: &'a Delivery,
-) -> impl Iterator<Item = OptRow> + 'a {
-    value
-        .get("user_preferences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|p| p["category"].as_str() == Some("marketing_messages"))
-        .filter_map(|p| {
-            let opted_out = match p["value"].as_str()? {
-                "stop" => true,
-                "resume" => false,
-                _ => return None,
+    /// The channel of a change that is also kept as an event: checked for
+    /// scope without recording anything (the event records the change).
+    fn channel_quiet(&self, value: &Value) -> Option<()> {
+        let pnid = value
+            .pointer("/metadata/phone_number_id")
+            .map(|v| PhoneNumberId(id_string(v)));
+        self.delivery.may_speak_for(pnid.as_ref()).then_some(())
+    }
+
+    /// A change of a field other than `messages`: kept as an event (typed
+    /// when wa-edge knows the field; one per call for `calls`), with the
+    /// effects wa-edge believes of it: marketing opt-outs for the
+    /// delivery's own numbers, template statuses from the app's signed
+    /// webhook only.
+    fn field(
+        &mut self,
+        waba_id: Option<&str>,
+        entry_time: i64,
+        field: &str,
+        change: &Value,
+        value: &Value,
+    ) {
+        let kind = if field.is_empty() {
+            kinds::UNRECOGNIZED
+        } else {
+            field
+        };
+        let pnid = value
+            .pointer("/metadata/phone_number_id")
+            .map(|v| PhoneNumberId(id_string(v)))
+            .filter(|p| p.as_str().len() <= MAX_NUMBER);
+        if field == "user_preferences" && self.delivery.may_speak_for(pnid.as_ref()) {
+            if let Some(pnid) = &pnid {
+                self.marketing_preferences(value, pnid);
+            }
+        }
+        if field == "calls" {
+            if !self.delivery.may_speak_for(pnid.as_ref()) {
+                self.plan.events.push(event(
+                    kinds::FOREIGN_CHANNEL,
+                    waba_id,
+                    pnid.as_ref(),
+                    change,
+                    None,
+                ));
+                return;
+            }
+            for item in calls_items(value) {
+                let typed = FieldEvent::parse_call(item);
+                self.plan
+                    .events
+                    .push(event(kind, waba_id, pnid.as_ref(), item, Some(&typed)));
+            }
+            return;
+        }
+        let typed = FieldEvent::parse(field, value);
+        // Account-level changes are believed only from the app's
+        // signed webhook, never from one channel's credential.
+        let account_level = self.delivery.scope == Scope::App;
+        if let (
+            true,
+            FieldEvent::TemplateStatus {
+                template_id: Some(template_id),
+                name,
+                language,
+                event: Some(status),
+                reason,
+            },
+        ) = (account_level, &typed)
+        {
+            if template_id.len() > MAX_ID {
+                self.plan
+                    .events
+                    .push(event(kind, waba_id, None, change, None));
+                return;
+            }
+            self.plan.templates.push(TemplateStatusRow {
+                template_id: template_id.clone(),
+                waba_id: waba_id.unwrap_or_default().to_owned(),
+                name: truncate(name.as_deref().unwrap_or_default(), MAX_ID).to_owned(),
+                language: truncate(language.as_deref().unwrap_or_default(), MAX_FIELD).to_owned(),
+                status: truncate(status, MAX_FIELD).to_owned(),
+                reason: reason.as_deref().map(|r| truncate(r, MAX_FIELD).to_owned()),
+                at: entry_time,
+            });
+        }
+        self.plan
+            .events
+            .push(event(kind, waba_id, pnid.as_ref(), change, Some(&typed)));
+    }
+
+    /// Marketing stop/resume requests in a `user_preferences` change.
+    fn marketing_preferences(&mut self, value: &Value, pnid: &PhoneNumberId) {
+        let prefs = value.get("user_preferences").and_then(Value::as_array);
+        for p in prefs.into_iter().flatten() {
+            if p["category"].as_str() != Some("marketing_messages") {
+                continue;
+            }
+            let opted_out = match p["value"].as_str() {
+                Some("stop") => true,
+                Some("resume") => false,
+                _ => continue,
             };
             let at = p["timestamp"]
                 .as_i64()
-                .or_else(|| p["timestamp"].as_str()?.parse().ok())?;
-            let wa_id = p["wa_id"].as_str().filter(|w| w.len() <= MAX_NUMBER)?;
-            Some(OptRow {
+                .or_else(|| p["timestamp"].as_str()?.parse().ok());
+            let who = Identity::new(p["wa_id"].as_str(), p["user_id"].as_str(), MAX_NUMBER);
+            let (Some(at), Some(who)) = (at, who) else {
+                continue;
+            };
+            let at = self.delivery.clamp(at);
+            let seed = format!(
+                "pref:{}:{}",
+                pnid,
+                who.identifiers().collect::<Vec<_>>().join(":")
+            );
+            let person = self.people.find_or_add(&who, &seed);
+            self.plan.opts.push(OptRow {
                 phone_number_id: pnid.clone(),
-                wa_id: WaId(crate::whatsapp::phone::canonical_wa_id(wa_id)),
+                contact: placeholder_key(&who),
                 opted_out,
-                at: delivery.clamp(at),
-            })
-        })
+                at,
+            });
+            self.opt_people.push(person);
+        }
+    }
 }
 
-fn canonical(wa_id: &WaId) -> WaId {
-    WaId(crate::whatsapp::phone::canonical_wa_id(wa_id.as_str()))
+/// A key for a row whose person is filled in by [`Walk::finish`].
+fn placeholder_key(who: &Identity) -> ContactKey {
+    ContactKey {
+        candidate: crate::ids::ContactId(String::new()),
+        identity: who.clone(),
+    }
+}
+
+/// The items of a `calls` change: each call and each call status.
+fn calls_items(value: &Value) -> impl Iterator<Item = &Value> {
+    ["calls", "statuses"]
+        .into_iter()
+        .filter_map(|k| value.get(k).and_then(Value::as_array))
+        .flatten()
+}
+
+/// One usable entry of `contacts[]`.
+#[derive(Debug, Clone)]
+struct Card {
+    identity: Identity,
+    profile: Profile,
+}
+
+/// The entry of `cards` that shares an identifier with `who`.
+fn find_card<'c>(cards: &'c [Card], who: &Identity) -> Option<&'c Card> {
+    cards.iter().find(|c| {
+        (who.user_id.is_some() && c.identity.user_id == who.user_id)
+            || (who.wa_id.is_some() && c.identity.wa_id == who.wa_id)
+    })
+}
+
+/// A BSUID from the payload, when it has a BSUID's shape.
+fn user_id_of(s: Option<&str>) -> Option<String> {
+    s.filter(|u| crate::whatsapp::identity::is_user_id(u))
+        .map(str::to_owned)
+}
+
+/// A message whose envelope is usable, or `None`.
+fn parse_message(raw: &Value) -> Option<Message> {
+    Message::parse(raw).ok().filter(|m| {
+        m.head.id.as_str().len() <= MAX_ID
+            && m.head
+                .from
+                .as_ref()
+                .is_none_or(|f| f.as_str().len() <= MAX_NUMBER)
+            && m.head
+                .to
+                .as_ref()
+                .is_none_or(|f| f.as_str().len() <= MAX_NUMBER)
+            && is_type_name(&m.head.kind)
+    })
+}
+
+/// The identifiers a `system` message gives its sender: a new number (and
+/// the BSUID Meta issues with it), or a new BSUID.
+fn identity_change(m: &Message, who: &Identity) -> Option<IdentityChange> {
+    let Content::System(system) = &m.content else {
+        return None;
+    };
+    let user = |s: &Option<String>| user_id_of(s.as_deref()).map(UserId);
+    let change = match system.kind.as_deref()? {
+        "user_changed_number" => IdentityChange {
+            old: who.clone(),
+            new_wa_id: Identity::new(system.wa_id.as_deref(), None, MAX_NUMBER)
+                .and_then(|i| i.wa_id),
+            new_user_id: user(&system.user_id),
+            only_on: None,
+        },
+        "user_changed_user_id" => {
+            let mut old = who.clone();
+            if let Some(previous) = user(&system.previous_user_id) {
+                old.user_id = Some(previous);
+            }
+            IdentityChange {
+                old,
+                new_wa_id: None,
+                new_user_id: user(&system.user_id),
+                only_on: None,
+            }
+        }
+        _ => return None,
+    };
+    (change.new_wa_id.is_some() || change.new_user_id.is_some()).then_some(change)
+}
+
+/// The `identity_conflict` event of a pairing; its id is the pair's, so it
+/// is stored once however often the pairing is seen.
+fn conflict_event(wa_id: &WaId, user_id: &UserId, at: i64) -> EventRow {
+    let raw = serde_json::json!({"wa_id": wa_id, "user_id": user_id});
+    let mut e = event(kinds::IDENTITY_CONFLICT, None, None, &raw, None);
+    e.at = at;
+    e
+}
+
+/// What a message row needs besides the message.
+struct MessageFacts<'a> {
+    direction: Direction,
+    origin: Origin,
+    /// The customer.
+    who: &'a Identity,
+    /// The customer's wa_id as addressed, for an outbound message.
+    sender: Option<WaId>,
+    username: Option<String>,
+    at: i64,
+}
+
+/// The row of a message, its side columns capped.
+fn message_row(m: Message, raw: &Value, facts: MessageFacts, channel: &Channel) -> MessageRow {
+    let text = match m.head.kind.as_str() {
+        "edit" => raw
+            .pointer("/edit/message/text/body")
+            .and_then(Value::as_str),
+        _ => m.content.text(),
+    };
+    MessageRow {
+        text: text.map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
+        reply_id: m
+            .content
+            .reply_id()
+            .map(|r| truncate(r, MAX_FIELD).to_owned()),
+        context_id: m
+            .head
+            .context
+            .as_ref()
+            .and_then(|c| c.id.clone())
+            .filter(|c| c.as_str().len() <= MAX_ID),
+        media_id: m
+            .content
+            .media_id()
+            .filter(|id| id.len() <= MAX_ID)
+            .map(str::to_owned),
+        id: m.head.id,
+        direction: facts.direction,
+        origin: facts.origin,
+        phone_number_id: channel.pnid.clone(),
+        display_phone_number: channel.display.clone(),
+        contact: placeholder_key(facts.who),
+        wa_id: facts.who.wa_id.clone(),
+        user_id: facts.who.user_id.clone(),
+        username: facts.username,
+        group_id: m.head.group_id.map(|g| truncate(&g, MAX_FIELD).to_owned()),
+        sender: match facts.direction {
+            Direction::In => m.head.from,
+            Direction::Out => facts.sender,
+        },
+        kind: m.head.kind,
+        timestamp: m.head.timestamp,
+        at: facts.at,
+        raw: raw.to_string(),
+    }
+}
+
+/// The row of a status, its side columns capped.
+fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>) -> StatusRow {
+    let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
+    let group = s.recipient_type.as_deref() == Some("group");
+    let (recipient_id, recipient_user_id, group_id) = if group {
+        (
+            s.recipient_participant_id,
+            s.recipient_participant_user_id,
+            s.recipient_id.map(|g| g.0),
+        )
+    } else {
+        (s.recipient_id, s.recipient_user_id, None)
+    };
+    StatusRow {
+        rank: s.status.rank(),
+        status: s.status.as_str().to_owned(),
+        wamid: s.id,
+        timestamp: s.timestamp,
+        recipient_id: recipient_id.filter(|r| r.as_str().len() <= MAX_NUMBER),
+        recipient_user_id: user_id_of(recipient_user_id.as_deref()).map(UserId),
+        group_id: short(group_id),
+        phone_number_id: pnid.cloned(),
+        conversation_id: short(s.conversation.as_ref().and_then(|c| c.id.clone())),
+        conversation_category: short(
+            s.conversation
+                .as_ref()
+                .and_then(|c| c.origin.as_ref())
+                .and_then(|o| o.kind.clone()),
+        ),
+        pricing_category: short(s.pricing.as_ref().and_then(|p| p.category.clone())),
+        billable: s.pricing.as_ref().and_then(|p| p.billable),
+        errors: (!s.errors.is_empty())
+            .then(|| Value::from(s.errors).to_string())
+            .filter(|e| e.len() <= MAX_SIDE_JSON),
+        outbox_id: s
+            .biz_opaque_callback_data
+            .as_deref()
+            .and_then(crate::outbound::outbox::callback_id)
+            .map(str::to_owned),
+        raw: raw.to_string(),
+    }
+}
+
+/// An event keyed by its kind, entry and canonical JSON (serde_json sorts
+/// object keys), so the same change redelivered in another batch is one row.
+fn event(
+    kind: &str,
+    waba_id: Option<&str>,
+    phone_number_id: Option<&PhoneNumberId>,
+    raw: &Value,
+    typed: Option<&FieldEvent>,
+) -> EventRow {
+    let names = named_identifiers(raw);
+    let raw = raw.to_string();
+    EventRow {
+        id: digest(&[
+            kind.as_bytes(),
+            waba_id.unwrap_or("").as_bytes(),
+            raw.as_bytes(),
+        ]),
+        kind: kind.to_owned(),
+        waba_id: waba_id.map(str::to_owned),
+        phone_number_id: phone_number_id.cloned(),
+        reference: typed
+            .and_then(FieldEvent::reference)
+            .filter(|r| r.len() <= MAX_ID)
+            .map(str::to_owned),
+        summary: typed
+            .and_then(FieldEvent::summary)
+            .map(|v| v.to_string())
+            .filter(|s| s.len() <= MAX_SIDE_JSON),
+        raw,
+        raw_encoding: RawEncoding::Json,
+        names,
+        at: 0,
+    }
+}
+
+/// Keys whose string values name a customer's number.
+const NUMBER_KEYS: [&str; 6] = [
+    "wa_id",
+    "from",
+    "to",
+    "recipient_id",
+    "phone_number",
+    "recipient_participant_id",
+];
+/// Keys whose string values name a customer's BSUID.
+const USER_KEYS: [&str; 6] = [
+    "user_id",
+    "from_user_id",
+    "to_user_id",
+    "recipient_user_id",
+    "recipient_participant_user_id",
+    "previous_user_id",
+];
+/// Most identifiers recorded for one event.
+const MAX_NAMES: usize = 1000;
+
+/// The identifiers `raw` names anywhere: canonical wa_ids under
+/// [`NUMBER_KEYS`], BSUIDs under [`USER_KEYS`].
+fn named_identifiers(raw: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(s) if out.len() >= MAX_NAMES => {
+                            let _ = s;
+                        }
+                        Value::String(s) if USER_KEYS.contains(&k.as_str()) => {
+                            if crate::whatsapp::identity::is_user_id(s) {
+                                out.insert(s.clone());
+                            }
+                        }
+                        Value::String(s) if NUMBER_KEYS.contains(&k.as_str()) => {
+                            let wa_id = crate::whatsapp::phone::canonical_wa_id(s);
+                            if !wa_id.is_empty() && wa_id.len() <= MAX_NUMBER {
+                                out.insert(wa_id);
+                            }
+                        }
+                        other => walk(other, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(raw, &mut out);
+    out.into_iter().collect()
 }
 
 fn id_string(v: &Value) -> String {
@@ -478,75 +1426,6 @@ fn dead_letter(body: &[u8]) -> EventRow {
     }
 }
 
-/// An event keyed by its kind, entry and canonical JSON (serde_json sorts
-/// object keys), so the same change redelivered in another batch is one row.
-fn event(
-    kind: &str,
-    waba_id: Option<&str>,
-    phone_number_id: Option<&PhoneNumberId>,
-    raw: &Value,
-    typed: Option<&FieldEvent>,
-) -> EventRow {
-    let names = named_numbers(raw);
-    let raw = raw.to_string();
-    EventRow {
-        id: digest(&[
-            kind.as_bytes(),
-            waba_id.unwrap_or("").as_bytes(),
-            raw.as_bytes(),
-        ]),
-        kind: kind.to_owned(),
-        waba_id: waba_id.map(str::to_owned),
-        phone_number_id: phone_number_id.cloned(),
-        reference: typed
-            .and_then(FieldEvent::reference)
-            .filter(|r| r.len() <= MAX_ID)
-            .map(str::to_owned),
-        summary: typed
-            .and_then(FieldEvent::summary)
-            .map(|v| v.to_string())
-            .filter(|s| s.len() <= MAX_SIDE_JSON),
-        raw,
-        raw_encoding: RawEncoding::Json,
-        names,
-        at: 0,
-    }
-}
-
-/// Keys whose string values name a customer's number.
-const NUMBER_KEYS: [&str; 3] = ["wa_id", "from", "recipient_id"];
-/// Most numbers recorded for one event.
-const MAX_NAMES: usize = 1000;
-
-/// The canonical wa_ids `raw` names anywhere under [`NUMBER_KEYS`].
-fn named_numbers(raw: &Value) -> Vec<String> {
-    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    match v {
-                        Value::String(s) if NUMBER_KEYS.contains(&k.as_str()) => {
-                            let wa_id = crate::whatsapp::phone::canonical_wa_id(s);
-                            if !wa_id.is_empty()
-                                && wa_id.len() <= MAX_NUMBER
-                                && out.len() < MAX_NAMES
-                            {
-                                out.insert(wa_id);
-                            }
-                        }
-                        other => walk(other, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-            _ => {}
-        }
-    }
-    let mut out = std::collections::BTreeSet::new();
-    walk(raw, &mut out);
-    out.into_iter().collect()
-}
-
 /// A message `type` as Meta spells them: lowercase letters and underscores.
 fn is_type_name(kind: &str) -> bool {
     !kind.is_empty()
@@ -554,225 +1433,6 @@ fn is_type_name(kind: &str) -> bool {
         && kind
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
-}
-
-/// Contacts and windows merged across a delivery's changes.
-#[derive(Default)]
-struct Seen {
-    contacts: BTreeMap<WaId, ContactRow>,
-    windows: BTreeMap<(WaId, PhoneNumberId), i64>,
-}
-
-fn plan_messages(
-    plan: &mut Plan,
-    seen: &mut Seen,
-    delivery: &Delivery,
-    waba_id: Option<&str>,
-    change: &Value,
-    value: &Value,
-) {
-    let Ok(v) = MessagesValue::deserialize(value) else {
-        plan.events
-            .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
-        return;
-    };
-    let pnid = v.metadata.phone_number_id.as_ref();
-    let display = v
-        .metadata
-        .display_phone_number
-        .as_deref()
-        .map(|d| truncate(d, MAX_NUMBER).to_owned());
-    if pnid.is_some_and(|p| p.as_str().len() > MAX_NUMBER) {
-        plan.events
-            .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
-        return;
-    }
-    if !delivery.may_speak_for(pnid) {
-        plan.events
-            .push(event(kinds::FOREIGN_CHANNEL, waba_id, pnid, change, None));
-        return;
-    }
-
-    let names = contact_names(plan, waba_id, pnid, &v.contacts);
-    for raw in &v.messages {
-        let parsed = Message::parse(raw).ok().filter(|m| {
-            m.head.id.as_str().len() <= MAX_ID
-                && m.head.from.as_str().len() <= MAX_NUMBER
-                && is_type_name(&m.head.kind)
-        });
-        let Some(m) = parsed else {
-            plan.events
-                .push(event(kinds::MALFORMED_MESSAGE, waba_id, pnid, raw, None));
-            continue;
-        };
-        let at = delivery.clamp(m.head.timestamp);
-        let wa_id = canonical(&m.head.from);
-        seen.sender(
-            &wa_id,
-            &m.head.from,
-            names.get(&wa_id).cloned().flatten(),
-            pnid,
-            at,
-        );
-        plan.messages
-            .push(message_row(m, raw, wa_id, pnid, display.clone(), at));
-    }
-    for raw in &v.statuses {
-        let parsed = Status::deserialize(raw).ok().filter(|s| {
-            s.id.as_str().len() <= MAX_ID
-                && s.recipient_id
-                    .as_ref()
-                    .is_none_or(|r| r.as_str().len() <= MAX_NUMBER)
-        });
-        match parsed {
-            Some(s) => plan.statuses.push(status_row(s, raw, pnid)),
-            None => plan
-                .events
-                .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None)),
-        }
-    }
-    for raw in &v.errors {
-        plan.events
-            .push(event(kinds::ERROR, waba_id, pnid, raw, None));
-    }
-}
-
-/// Profile names by canonical wa_id from a change's `contacts`; unusable
-/// entries become `malformed_contact` events.
-fn contact_names(
-    plan: &mut Plan,
-    waba_id: Option<&str>,
-    pnid: Option<&PhoneNumberId>,
-    contacts: &[Value],
-) -> BTreeMap<WaId, Option<String>> {
-    let mut names = BTreeMap::new();
-    for raw in contacts {
-        match Contact::deserialize(raw) {
-            Ok(c) if c.wa_id.as_str().len() <= MAX_NUMBER => {
-                let name = c
-                    .profile
-                    .and_then(|p| p.name)
-                    .map(|n| truncate(&n, MAX_NAME).to_owned());
-                names.insert(canonical(&c.wa_id), name);
-            }
-            _ => plan
-                .events
-                .push(event(kinds::MALFORMED_CONTACT, waba_id, pnid, raw, None)),
-        }
-    }
-    names
-}
-
-impl Seen {
-    /// Records a message from `wa_id` (sent as `from`) at `at`: the contact
-    /// follows its newest message, the window its latest one per channel.
-    fn sender(
-        &mut self,
-        wa_id: &WaId,
-        from: &WaId,
-        name: Option<String>,
-        pnid: Option<&PhoneNumberId>,
-        at: i64,
-    ) {
-        self.contacts
-            .entry(wa_id.clone())
-            .and_modify(|c| {
-                if at >= c.last_seen {
-                    c.last_seen = at;
-                    c.last_wa_id = from.clone();
-                    c.profile_name = name.clone().or(c.profile_name.take());
-                    c.phone_number_id = pnid.cloned().or(c.phone_number_id.take());
-                }
-                c.first_seen = c.first_seen.min(at);
-            })
-            .or_insert_with(|| ContactRow {
-                wa_id: wa_id.clone(),
-                last_wa_id: from.clone(),
-                profile_name: name.clone(),
-                phone_number_id: pnid.cloned(),
-                first_seen: at,
-                last_seen: at,
-            });
-        if let Some(pnid) = pnid {
-            let last = self
-                .windows
-                .entry((wa_id.clone(), pnid.clone()))
-                .or_insert(at);
-            *last = (*last).max(at);
-        }
-    }
-}
-
-/// The row of an inbound message, its side columns capped.
-fn message_row(
-    m: Message,
-    raw: &Value,
-    wa_id: WaId,
-    pnid: Option<&PhoneNumberId>,
-    display: Option<String>,
-    at: i64,
-) -> MessageRow {
-    MessageRow {
-        text: m
-            .content
-            .text()
-            .map(|t| truncate(t, MAX_SEARCH_TEXT).to_owned()),
-        reply_id: m
-            .content
-            .reply_id()
-            .map(|r| truncate(r, MAX_FIELD).to_owned()),
-        context_id: m
-            .head
-            .context
-            .as_ref()
-            .and_then(|c| c.id.clone())
-            .filter(|c| c.as_str().len() <= MAX_ID),
-        media_id: m
-            .content
-            .media_id()
-            .filter(|id| id.len() <= MAX_ID)
-            .map(str::to_owned),
-        id: m.head.id,
-        phone_number_id: pnid.cloned(),
-        display_phone_number: display,
-        wa_id,
-        sender: m.head.from,
-        kind: m.head.kind,
-        timestamp: m.head.timestamp,
-        at,
-        raw: raw.to_string(),
-    }
-}
-
-/// The row of a status, its side columns capped.
-fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>) -> StatusRow {
-    let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
-    StatusRow {
-        rank: s.status.rank(),
-        status: s.status.as_str().to_owned(),
-        wamid: s.id,
-        timestamp: s.timestamp,
-        recipient_id: s.recipient_id,
-        phone_number_id: pnid.cloned(),
-        conversation_id: short(s.conversation.as_ref().and_then(|c| c.id.clone())),
-        conversation_category: short(
-            s.conversation
-                .as_ref()
-                .and_then(|c| c.origin.as_ref())
-                .and_then(|o| o.kind.clone()),
-        ),
-        pricing_category: short(s.pricing.as_ref().and_then(|p| p.category.clone())),
-        billable: s.pricing.as_ref().and_then(|p| p.billable),
-        errors: (!s.errors.is_empty())
-            .then(|| Value::from(s.errors).to_string())
-            .filter(|e| e.len() <= MAX_SIDE_JSON),
-        outbox_id: s
-            .biz_opaque_callback_data
-            .as_deref()
-            .and_then(crate::outbound::outbox::callback_id)
-            .map(str::to_owned),
-        raw: raw.to_string(),
-    }
 }
 
 impl Plan {

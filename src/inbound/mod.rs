@@ -3,4 +3,5 @@
 
 pub mod autoreply;
 pub mod ingest;
+pub mod people;
 pub mod rules;

@@ -5,6 +5,8 @@
 //! one batch and executes the decision.
 
 use crate::channels::{check_limits, Channel, LimitRefusal};
+use crate::ids::{ContactId, UserId, WaId};
+use crate::whatsapp::identity::{contact_id, ContactKey, ContactRef, Identity};
 use crate::whatsapp::templates::check_template_parameters;
 use crate::whatsapp::window;
 use serde_json::Value;
@@ -24,6 +26,8 @@ pub enum Refusal {
     NoChannel,
     #[error("from: no channel with this phone number id has a credential configured.")]
     UnknownChannel,
+    #[error("contact: no contact has this id.")]
+    UnknownContact,
     #[error("This Idempotency-Key was already used for a different request.")]
     IdempotencyKeyReused,
     #[error("The recipient has opted out of this channel (STOP); nothing is sent until they send START.")]
@@ -45,36 +49,108 @@ pub enum Refusal {
 /// Largest `POST /v1/messages` body.
 pub const MAX_SEND_BODY: usize = 64 * 1024;
 
+/// Where a message is addressed on Graph: `to` (a phone number, in the form
+/// given) or `recipient` (a BSUID, for a customer known without a number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Phone(String),
+    User(UserId),
+}
+
+impl Address {
+    /// A customer's address: their phone number (in the form WhatsApp
+    /// used) when known, else their BSUID.
+    pub fn of(phone: Option<&WaId>, user_id: Option<&UserId>) -> Option<Address> {
+        match (phone, user_id) {
+            (Some(p), _) => Some(Address::Phone(p.0.clone())),
+            (None, Some(u)) => Some(Address::User(u.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// Graph's field and its value.
+    pub fn field(&self) -> (&'static str, &str) {
+        match self {
+            Address::Phone(p) => ("to", p),
+            Address::User(u) => ("recipient", u.as_str()),
+        }
+    }
+}
+
 /// A validated `POST /v1/messages` request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
     /// The channel (`from`), when the caller chose one.
     pub from: Option<String>,
-    /// The recipient's canonical wa_id (see [`crate::whatsapp::phone`]).
-    pub to: String,
-    /// Graph's message object, without `from`.
+    /// Who the caller named: `to` (a phone number or a BSUID),
+    /// `recipient` (a BSUID) or `contact` (a contact id).
+    pub to: ContactRef,
+    /// The address as the caller gave it, for `to` and `recipient`.
+    pub given: Option<Address>,
+    /// Graph's message object, without `from`, `to`, `recipient` or `contact`.
     pub message: Value,
+}
+
+fn invalid(field: &str, why: &str) -> Refusal {
+    Refusal::InvalidMessage(format!("{field}: {why}"))
 }
 
 /// Parses and validates a send request body.
 pub fn parse(body: &[u8]) -> Result<SendRequest, Refusal> {
     let mut message: Value =
         serde_json::from_slice(body).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
-    let from = match message.as_object_mut().and_then(|o| o.remove("from")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        Some(_) => {
-            return Err(Refusal::InvalidMessage(
-                "from: must be the phone number id of a channel".into(),
-            ))
+    let mut take = |key: &str| -> Result<Option<String>, Refusal> {
+        match message.as_object_mut().and_then(|o| o.remove(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Ok(Some(s)),
+            Some(_) => Err(invalid(key, "must be a non-empty string")),
         }
     };
-    crate::whatsapp::message::validate(&message, true)
+    let from =
+        take("from").map_err(|_| invalid("from", "must be the phone number id of a channel"))?;
+    let (to, recipient, contact) = (take("to")?, take("recipient")?, take("contact")?);
+    if !message.is_object() {
+        return Err(invalid("", "the message must be a JSON object"));
+    }
+    let (target, given) =
+        match (to, recipient, contact) {
+            (Some(to), None, None) => match ContactRef::parse(&to) {
+                Some(ContactRef::Phone(w)) => (ContactRef::Phone(w), Some(Address::Phone(to))),
+                Some(ContactRef::User(u)) => (ContactRef::User(u.clone()), Some(Address::User(u))),
+                _ => return Err(invalid(
+                    "to",
+                    "must be a phone number in international format (5 to 15 digits) or a BSUID",
+                )),
+            },
+            (None, Some(r), None) => match ContactRef::parse(&r) {
+                Some(ContactRef::User(u)) => (ContactRef::User(u.clone()), Some(Address::User(u))),
+                _ => {
+                    return Err(invalid(
+                        "recipient",
+                        "must be a business-scoped user id (BSUID)",
+                    ))
+                }
+            },
+            (None, None, Some(c)) => match ContactRef::parse(&c) {
+                Some(id @ ContactRef::Id(_)) => (id, None),
+                _ => return Err(invalid("contact", "must be a contact id (ct_…)")),
+            },
+            (None, None, None) => {
+                return Err(invalid(
+                    "to",
+                    "required: a phone number or a BSUID (or pass \"contact\")",
+                ))
+            }
+            _ => return Err(invalid("to", "pass only one of to, recipient and contact")),
+        };
+    crate::whatsapp::message::validate(&message, false)
         .map_err(|e| Refusal::InvalidMessage(e.to_string()))?;
-    let to = crate::whatsapp::phone::canonical_wa_id(
-        &crate::whatsapp::message::recipient(&message).unwrap_or_default(),
-    );
-    Ok(SendRequest { from, to, message })
+    Ok(SendRequest {
+        from,
+        to: target,
+        given,
+        message,
+    })
 }
 
 /// Longest `Idempotency-Key`.
@@ -112,7 +188,10 @@ pub fn new_id(random: [u8; 16]) -> String {
 pub struct Enqueue {
     pub id: String,
     pub phone_number_id: String,
-    pub wa_id: String,
+    /// What the message is addressed to (Graph's `to` or `recipient`).
+    pub recipient: String,
+    /// Who that is.
+    pub contact: ContactKey,
     /// `message` or `mark_read`.
     pub kind: &'static str,
     /// What to POST (a message object with `to`, or the wamid to mark read).
@@ -139,9 +218,21 @@ pub struct StoredTemplate {
     pub body: Value,
 }
 
+/// A stored contact, as a send needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownContact {
+    pub id: ContactId,
+    pub wa_id: Option<WaId>,
+    pub user_id: Option<UserId>,
+    /// The wa_id form WhatsApp last used.
+    pub last_wa_id: Option<WaId>,
+}
+
 /// What D1 knows that a send depends on, gathered in one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lookups {
+    /// The contact the request names, when stored.
+    pub contact: Option<KnownContact>,
     pub opted_out: bool,
     /// The contact's last inbound message on the channel (unix s).
     pub last_inbound: Option<i64>,
@@ -161,7 +252,7 @@ pub enum Decision {
     /// Answer as the first request with this `Idempotency-Key` was answered.
     Replay { id: String, status: &'static str },
     /// Create this outbox row.
-    Queue(Enqueue),
+    Queue(Box<Enqueue>),
 }
 
 /// True when the send is business-initiated (a template) and so counts
@@ -197,6 +288,7 @@ pub fn decide(
     if let Some(earlier) = &lookups.earlier {
         return replay(earlier, hash);
     }
+    let (contact, address) = addressee(&request, lookups.contact.as_ref(), &new_id)?;
     if lookups.opted_out {
         return Err(Refusal::OptedOut);
     }
@@ -219,7 +311,7 @@ pub fn decide(
     if needs_recipient_count(&request, channel) {
         check_limits(
             channel,
-            &request.to,
+            contact.identity.wa_id.as_ref().map_or("", WaId::as_str),
             template,
             lookups.recipients_24h,
             lookups.already_counted,
@@ -229,16 +321,62 @@ pub fn decide(
             LimitRefusal::TierReached { limit } => Refusal::TierReached { limit },
         })?;
     }
-    Ok(Decision::Queue(Enqueue {
+    let mut payload = request.message;
+    let (field, value) = address.field();
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert(field.into(), value.into());
+    }
+    Ok(Decision::Queue(Box::new(Enqueue {
         id: new_id,
         phone_number_id: channel.phone_number_id.clone(),
-        wa_id: request.to,
+        recipient: value.to_owned(),
+        contact,
         kind: "message",
-        payload: request.message,
+        payload,
         source: "api".into(),
         dedupe_key,
         request_hash: Some(hash.to_owned()),
-    }))
+    })))
+}
+
+/// Who a send goes to and how it is addressed: a stored contact by its
+/// phone (in the form given, else the one WhatsApp last used) or, without
+/// one, its BSUID; a new one as given, with an id minted from the outbox id.
+fn addressee(
+    request: &SendRequest,
+    known: Option<&KnownContact>,
+    outbox_id: &str,
+) -> Result<(ContactKey, Address), Refusal> {
+    let key = |id: ContactId, wa_id: Option<WaId>, user_id: Option<UserId>| ContactKey {
+        candidate: id,
+        identity: Identity { wa_id, user_id },
+    };
+    match (known, &request.given) {
+        (Some(c), given) => {
+            let address = given
+                .clone()
+                .or_else(|| {
+                    Address::of(
+                        c.last_wa_id.as_ref().or(c.wa_id.as_ref()),
+                        c.user_id.as_ref(),
+                    )
+                })
+                .ok_or(Refusal::UnknownContact)?;
+            Ok((
+                key(c.id.clone(), c.wa_id.clone(), c.user_id.clone()),
+                address,
+            ))
+        }
+        (None, Some(given)) => {
+            let (wa_id, user_id) = match &request.to {
+                ContactRef::Phone(w) => (Some(w.clone()), None),
+                ContactRef::User(u) => (None, Some(u.clone())),
+                ContactRef::Id(_) => return Err(Refusal::UnknownContact),
+            };
+            Ok((key(contact_id(outbox_id), wa_id, user_id), given.clone()))
+        }
+        (None, None) => Err(Refusal::UnknownContact),
+    }
 }
 
 /// The answer to a repeated `Idempotency-Key`: the first request's result,

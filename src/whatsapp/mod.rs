@@ -3,6 +3,7 @@
 //! messages, templates, profiles, media, numbers and the 24-hour window.
 
 pub mod graph;
+pub mod identity;
 pub mod media;
 pub mod message;
 pub mod phone;

@@ -350,9 +350,12 @@ describe("channels", () => {
     const now = Date.now();
     const stmts = [];
     for (let i = 0; i < 250; i++) {
+      const number = `4477009${String(i).padStart(5, "0")}`;
+      const contact = `ct_${String(i).padStart(24, "0")}`;
+      stmts.push(w.db.prepare("INSERT INTO contacts (id, wa_id, updated_at) VALUES (?1, ?2, 0)").bind(contact, number));
       stmts.push(w.db.prepare(
-        "INSERT INTO outbox (id, phone_number_id, wa_id, kind, payload, state, next_attempt_at, source, created_at, updated_at) VALUES (?1, ?2, ?3, 'message', ?4, 'sent', ?5, 'api', ?5, ?5)",
-      ).bind(`seed${i}`, META_PN, `4477009${String(i).padStart(5, "0")}`, JSON.stringify({ type: "template" }), now - 1000));
+        "INSERT INTO outbox (id, phone_number_id, recipient, contact_id, kind, payload, state, next_attempt_at, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'message', ?5, 'sent', ?6, 'api', ?6, ?6)",
+      ).bind(`seed${i}`, META_PN, number, contact, JSON.stringify({ type: "template" }), now - 1000));
     }
     await w.db.batch(stmts);
     const [limited, json] = await w.send("/v1/messages", tpl("16505559999"));

@@ -523,16 +523,20 @@ describe("erasure", () => {
     odd.entry[0].changes[0].value.messages[0].type = "";
     await posted(w, Buffer.from(JSON.stringify(odd)));
 
+    const contactId = (await w.api(`/v1/contacts/${CUSTOMER}`))[1].id;
+    assert.match(contactId, /^ct_[0-9a-f]{24}$/);
     const res = await w.fetch("/v1/contacts/+1%20650-555-1234", {
       method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     assert.equal(res.status, 204);
     assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404);
-    for (const [table, where] of [
-      ["messages", "wa_id = ?1"], ["outbox", "wa_id = ?1"], ["windows", "wa_id = ?1"], ["opt_outs", "wa_id = ?1"],
-      ["statuses", "recipient_id = ?1"], ["events", "instr(raw, ?1) > 0"],
+    for (const [table, where, arg] of [
+      ["messages", "wa_id = ?1", CUSTOMER], ["outbox", "recipient = ?1", CUSTOMER],
+      ["messages", "contact_id = ?1", contactId], ["outbox", "contact_id = ?1", contactId],
+      ["windows", "contact_id = ?1", contactId], ["opt_outs", "contact_id = ?1", contactId],
+      ["statuses", "recipient_id = ?1", CUSTOMER], ["events", "instr(raw, ?1) > 0", CUSTOMER],
     ]) {
-      const n = (await w.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).bind(CUSTOMER).first()).n;
+      const n = (await w.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).bind(arg).first()).n;
       assert.equal(n, 0, `${table} still names them`);
     }
     const tombstone = await w.db.prepare("SELECT * FROM erased").all();
@@ -608,19 +612,22 @@ describe("migrating a deployment that predates per-channel opt-outs", () => {
       w.db.prepare("INSERT INTO events (id, kind, raw, raw_encoding, received_at) VALUES ('ev1', 'user_preferences', '{\"value\":{\"user_preferences\":[{\"wa_id\":\"111\"}]}}', 'json', 1), ('ev2', 'dead_letter', '{oops', 'text', 1)"),
     ]);
     await w.db.batch(migrationStatements((f) => f >= "0004").map((sql) => w.db.prepare(sql)));
-    const opts = (await w.db.prepare("SELECT phone_number_id, wa_id, opted_out FROM opt_outs ORDER BY wa_id, phone_number_id").all()).results;
+    const opts = (await w.db.prepare("SELECT o.phone_number_id, c.wa_id, o.opted_out FROM opt_outs o JOIN contacts c ON c.id = o.contact_id ORDER BY c.wa_id, o.phone_number_id").all()).results;
     assert.deepEqual(opts, [
       { phone_number_id: "pnA", wa_id: "111", opted_out: 1 },
       { phone_number_id: "pnB", wa_id: "111", opted_out: 1 },
       { phone_number_id: "pnA", wa_id: "222", opted_out: 0 },
     ]);
     // Events stored before the migration are found by the numbers they name.
-    const named = (await w.db.prepare("SELECT wa_id, event_id FROM event_contacts").all()).results;
+    const named = (await w.db.prepare("SELECT identifier AS wa_id, event_id FROM event_contacts").all()).results;
     assert.deepEqual(named, [{ wa_id: "111", event_id: "ev1" }]);
     const row = await w.db.prepare("SELECT id, state, payload FROM outbox").first();
     assert.deepEqual(row, { id: "out_1", state: "sent", payload: "{}" });
     await w.db.prepare("UPDATE outbox SET state = 'unknown'").run();
-    const [, c] = await w.api("/v1/contacts/111");
+    // Every contact got an id; the API finds it by that id.
+    const { id } = await w.db.prepare("SELECT id FROM contacts WHERE wa_id = '111'").first();
+    const [, c] = await w.api(`/v1/contacts/${id}`);
+    assert.equal(c.wa_id, "111");
     assert.deepEqual(c.opted_out_channels.sort(), ["pnA", "pnB"]);
   });
 });

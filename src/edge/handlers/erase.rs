@@ -9,6 +9,7 @@ use crate::edge::{d1, http};
 use crate::erasure;
 use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
+use crate::whatsapp::identity::ContactRef;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -63,15 +64,11 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiEr
     Ok(())
 }
 
-/// `DELETE /v1/contacts/{id}`: erases the contact everywhere and leaves a
-/// tombstone; 204 whether or not anything was stored about them.
+/// `DELETE /v1/contacts/{id}`: erases the contact (named by its id, a
+/// BSUID or a phone number) everywhere and leaves tombstones for its
+/// identifiers; 204 whether or not anything was stored about them.
 pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
-    let wa_id = crate::whatsapp::phone::canonical_wa_id(id);
-    if wa_id.is_empty() {
-        return Err(ApiError::invalid(
-            "The contact id must be a wa_id (a phone number in any form).",
-        ));
-    }
+    let who = crate::edge::handlers::read::contact_ref(id)?;
     let db = d1::database(env)?;
     let fresh = http::random::<32>()?;
     let salt = first_value(
@@ -81,24 +78,36 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             .map_or(&[][..], Vec::as_slice),
     )
     .ok_or_else(ApiError::internal)?;
-    let mut forms = crate::whatsapp::phone::forms(&wa_id);
-    forms.push(crate::whatsapp::phone::digits(id));
-    let mut found = d1::batch_rows(&db, &db::erasure::erase_lookups(&wa_id, &forms))
+    let contact = d1::rows(&db, &db::erasure::contact_lookup(&who)).await?;
+    let contact = contact.first();
+    let field = |k: &str| contact.and_then(|c| c.get(k)?.as_str().map(str::to_owned));
+    let contact_id = field("id").unwrap_or_default();
+    // The identifiers to tombstone: the contact's, else the one named.
+    let (mut wa_id, mut user_id) = (field("wa_id"), field("user_id"));
+    match &who {
+        ContactRef::Phone(w) if wa_id.is_none() => wa_id = Some(w.0.clone()),
+        ContactRef::User(u) if user_id.is_none() => user_id = Some(u.0.clone()),
+        _ => {}
+    }
+    let mut names: Vec<String> = wa_id
+        .as_deref()
+        .map(crate::whatsapp::phone::forms)
+        .unwrap_or_default();
+    if let ContactRef::Phone(_) = &who {
+        names.push(crate::whatsapp::phone::digits(id));
+    }
+    names.extend(field("last_wa_id"));
+    names.extend(user_id.clone());
+    names.sort();
+    names.dedup();
+    names.retain(|f| !f.is_empty());
+    let mut found = d1::batch_rows(&db, &db::erasure::erase_lookups(&contact_id, &names))
         .await?
         .into_iter();
-    let (contact, media_rows, raw_rows) = (
-        found.next().unwrap_or_default(),
+    let (media_rows, raw_rows) = (
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
     );
-    forms.extend(
-        contact
-            .iter()
-            .filter_map(|r| r.get("last_wa_id")?.as_str().map(str::to_owned)),
-    );
-    forms.sort();
-    forms.dedup();
-    forms.retain(|f| !f.is_empty());
     if let Ok(bucket) = env.bucket(media::BUCKET) {
         let keys = media_rows
             .iter()
@@ -116,10 +125,14 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             }
         }
     }
-    let key = erasure::tombstone_key(&salt, &wa_id);
+    let keys: Vec<String> = wa_id
+        .iter()
+        .chain(user_id.iter())
+        .map(|i| erasure::tombstone_key(&salt, i))
+        .collect();
     d1::batch(
         &db,
-        &db::erasure::erase_statements(&wa_id, &forms, &key, http::now_ms()),
+        &db::erasure::erase_statements(&contact_id, &names, &keys, http::now_ms()),
     )
     .await?;
     http::log(LogLine::new("contact.erased"));

@@ -5,6 +5,7 @@ use crate::api::{self, ApiError, Page};
 use crate::db;
 use crate::db::reads::{decode, ContactRow, EventRow, MessageRow, StatusRow};
 use crate::edge::{d1, http};
+use crate::whatsapp::identity::ContactRef;
 use worker::{Env, Request, Response};
 
 /// Answers a read route.
@@ -23,27 +24,23 @@ pub async fn handle(
             to_value(api::listing(
                 decode::<ContactRow>(&rows),
                 &page,
-                |c| (c.last_seen, c.wa_id.clone()),
+                |c| (c.last_seen, c.id.clone()),
                 api::contact_json,
             ))
         }
-        Route::GetContact(wa_id) => {
-            let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
-            let rows = d1::rows(&db, &db::reads::get_contact(&wa_id)).await?;
+        Route::GetContact(id) => {
+            // A name no contact can have names no contact.
+            let who = ContactRef::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
+            let rows = d1::rows(&db, &db::reads::get_contact(&who)).await?;
             decode::<ContactRow>(&rows)
                 .first()
                 .map(api::contact_json)
                 .ok_or_else(|| ApiError::not_found("contact"))?
         }
-        Route::ContactMessages(wa_id) => {
+        Route::ContactMessages(id) => {
             let page = Page::from_query(&query)?;
-            let wa_id = crate::whatsapp::phone::canonical_wa_id(&wa_id);
-            if wa_id.is_empty() {
-                return Err(ApiError::invalid(
-                    "The contact id must be a wa_id (a phone number in any form).",
-                ));
-            }
-            let rows = d1::rows(&db, &db::reads::contact_messages(&wa_id, &page.args())).await?;
+            let who = ContactRef::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
+            let rows = d1::rows(&db, &db::reads::contact_messages(&who, &page.args())).await?;
             to_value(api::listing(
                 decode::<MessageRow>(&rows),
                 &page,
@@ -69,6 +66,16 @@ pub async fn handle(
         _ => return Err(ApiError::no_route()),
     };
     http::json(200, &body)
+}
+
+/// The contact a path segment names, or 400 (for erasure, which must know
+/// what to tombstone).
+pub fn contact_ref(id: &str) -> Result<ContactRef, ApiError> {
+    ContactRef::parse(id).ok_or_else(|| {
+        ApiError::invalid(
+            "The contact must be named by its id (ct_…), a BSUID, or a phone number in any form.",
+        )
+    })
 }
 
 /// `GET /v1/messages/{id}`: the message (by id or wamid) with its statuses,

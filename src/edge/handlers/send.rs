@@ -6,6 +6,7 @@ use crate::api::ApiError;
 use crate::db;
 use crate::edge::config::Config;
 use crate::edge::{channels, d1, delivery, http};
+use crate::inbound::people::ContactRow;
 use crate::logline::LogLine;
 use crate::outbound::send::{self, Decision, Refusal};
 use crate::whatsapp::window;
@@ -48,6 +49,7 @@ pub async fn send(
         .then(|| now - window::WINDOW_SECONDS * 1000);
     let checks = db::lookups::send_checks(&request.to, &pnid, idem_key.as_deref(), template, since);
     let lookups = checks.lookups(&d1::batch_rows(&db, &checks.statements).await?);
+    let known_contact = lookups.contact.is_some();
     let hash = send::request_hash(&body);
     let enqueue = match send::decide(
         request,
@@ -61,13 +63,19 @@ pub async fn send(
         Decision::Replay { id, status } => {
             return http::json(202, &json!({"id": id, "status": status}))
         }
-        Decision::Queue(enqueue) => enqueue,
+        Decision::Queue(enqueue) => *enqueue,
     };
-    d1::batch(
-        &db,
-        &db::outbox::enqueue_statements(std::slice::from_ref(&enqueue), now),
-    )
-    .await?;
+    // A recipient never seen before becomes a contact with the send.
+    let mut statements = Vec::new();
+    if !known_contact {
+        let row = ContactRow::unseen(&enqueue.contact);
+        db::contacts::statements(&mut statements, &[], &[], std::slice::from_ref(&row), now);
+    }
+    statements.extend(db::outbox::enqueue_statements(
+        std::slice::from_ref(&enqueue),
+        now,
+    ));
+    d1::batch(&db, &statements).await?;
     if let Some(key) = &idem_key {
         // A concurrent request with the same key may have won the insert.
         let rows = d1::batch_rows(&db, &[db::outbox::by_dedupe_key(key)]).await?;

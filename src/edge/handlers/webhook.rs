@@ -125,6 +125,7 @@ async fn store_delivery(
     let delivery = Delivery {
         received_at: now / 1000,
         scope,
+        default_channel: config.phone_number_id.clone().map(PhoneNumberId),
     };
     let mut plan = ingest::plan(body, &delivery);
     let db = d1::database(env)?;

@@ -49,10 +49,16 @@ pub struct MessagesValue {
     pub errors: Vec<Value>,
 }
 
-/// One entry of `contacts[]`: the customer who wrote.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// One entry of `contacts[]`: the customer who wrote, known by a phone
+/// number (`wa_id`), a BSUID (`user_id`), or both.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Contact {
-    pub wa_id: WaId,
+    #[serde(default)]
+    pub wa_id: Option<WaId>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
     #[serde(default)]
     pub profile: Option<Profile>,
 }
@@ -62,6 +68,9 @@ pub struct Contact {
 pub struct Profile {
     #[serde(default)]
     pub name: Option<String>,
+    /// The customer's WhatsApp username (`@name`), when they adopted one.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 /// `context` on a message: it replies to, or was forwarded from, another one.
@@ -78,15 +87,33 @@ pub struct Context {
     pub frequently_forwarded: Option<bool>,
 }
 
-/// The envelope every inbound message shares, whatever its type.
+/// The envelope every message shares, whatever its type. A customer's
+/// message names its sender by `from` (phone), `from_user_id` (BSUID), both,
+/// or neither (then the change's single contact is the sender); a message
+/// echo or history item sent by the business names the customer in `to` and
+/// `to_user_id`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct MessageHead {
     pub id: WaMessageId,
-    pub from: WaId,
+    #[serde(default)]
+    pub from: Option<WaId>,
+    #[serde(default)]
+    pub from_user_id: Option<String>,
+    #[serde(default)]
+    pub from_parent_user_id: Option<String>,
+    #[serde(default)]
+    pub to: Option<WaId>,
+    #[serde(default)]
+    pub to_user_id: Option<String>,
     #[serde(deserialize_with = "de_timestamp")]
     pub timestamp: i64,
-    #[serde(rename = "type")]
+    /// The `type`; a message without one is typed by its single content key
+    /// (see [`Message::parse`]).
+    #[serde(default, rename = "type")]
     pub kind: String,
+    /// The group the message was sent in (WhatsApp Groups).
+    #[serde(default)]
+    pub group_id: Option<String>,
     #[serde(default)]
     pub context: Option<Context>,
     /// Click-to-WhatsApp ad or post the customer came from.
@@ -226,8 +253,17 @@ pub struct System {
     pub body: Option<String>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// `user_changed_number`: the new number.
     #[serde(default)]
     pub wa_id: Option<String>,
+    /// The new BSUID (`user_changed_number`, `user_changed_user_id`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `user_changed_user_id`: the BSUID before the change, when Meta names it.
+    #[serde(default)]
+    pub previous_user_id: Option<String>,
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
     #[serde(default)]
     pub customer: Option<String>,
 }
@@ -367,12 +403,28 @@ fn interactive(raw: &Value) -> Interactive {
     parsed.unwrap_or_else(|| Interactive::Unknown(kind.to_owned()))
 }
 
+/// The type a message without `type` carries: its one key that names a
+/// known content type.
+fn implied_type(raw: &Value) -> Option<&'static str> {
+    let mut found = KNOWN_TYPES
+        .iter()
+        .filter(|t| !matches!(**t, "unsupported" | "unknown"))
+        .filter(|t| raw.get(**t).is_some_and(|v| v.is_object() || v.is_array()));
+    match (found.next(), found.next()) {
+        (Some(t), None) => Some(t),
+        _ => None,
+    }
+}
+
 impl Message {
     /// Parses one item of `messages[]`. Fails only when the envelope (id,
     /// sender, timestamp, type) is unusable; content of an unexpected shape
     /// becomes [`Content::Malformed`] and an unknown type [`Content::Unknown`].
     pub fn parse(raw: &Value) -> Result<Message, serde_json::Error> {
-        let head = MessageHead::deserialize(raw)?;
+        let mut head = MessageHead::deserialize(raw)?;
+        if head.kind.is_empty() {
+            head.kind = implied_type(raw).unwrap_or_default().to_owned();
+        }
         let content = Content::from_raw(&head.kind, raw);
         Ok(Message { head, content })
     }
@@ -479,8 +531,19 @@ pub struct Status {
     pub status: StatusKind,
     #[serde(deserialize_with = "de_timestamp")]
     pub timestamp: i64,
+    /// The customer's phone number, or the group id when `recipient_type`
+    /// is `group`.
     #[serde(default)]
     pub recipient_id: Option<WaId>,
+    #[serde(default)]
+    pub recipient_user_id: Option<String>,
+    #[serde(default)]
+    pub recipient_type: Option<String>,
+    /// In a group: the participant the status is about.
+    #[serde(default)]
+    pub recipient_participant_id: Option<WaId>,
+    #[serde(default)]
+    pub recipient_participant_user_id: Option<String>,
     #[serde(default)]
     pub conversation: Option<Conversation>,
     #[serde(default)]
@@ -512,8 +575,118 @@ pub enum FieldEvent {
     AccountUpdate { event: Option<String> },
     /// `user_preferences`: customers stopping or resuming marketing messages.
     UserPreferences { changes: usize },
+    /// One call of the `calls` field (a connect, a terminate) or a call
+    /// status: who, which way, how long, how it ended.
+    Call(Value),
+    /// A field whose summary is a few of its value's keys, copied as Meta
+    /// sends them (see [`SUMMARY_KEYS`]); `reference` is its template id,
+    /// group id or entity id.
+    Summary {
+        reference: Option<String>,
+        values: Value,
+    },
     /// Any other field, kept raw.
     Other,
+}
+
+/// The keys of `value` a field's summary copies, per field; for the group
+/// fields, per item of `groups[]`.
+pub const SUMMARY_KEYS: [(&str, &[&str]); 14] = [
+    (
+        "template_category_update",
+        &[
+            "message_template_id",
+            "message_template_name",
+            "message_template_language",
+            "previous_category",
+            "new_category",
+            "correct_category",
+        ],
+    ),
+    (
+        "message_template_components_update",
+        &[
+            "message_template_id",
+            "message_template_name",
+            "message_template_language",
+            "message_template_title",
+            "message_template_footer",
+        ],
+    ),
+    (
+        "message_template_quality_update",
+        &[
+            "message_template_id",
+            "message_template_name",
+            "message_template_language",
+            "previous_quality_score",
+            "new_quality_score",
+        ],
+    ),
+    (
+        "phone_number_name_update",
+        &[
+            "display_phone_number",
+            "decision",
+            "requested_verified_name",
+            "rejection_reason",
+        ],
+    ),
+    (
+        "business_capability_update",
+        &[
+            "max_daily_conversations_per_business",
+            "max_daily_conversation_per_phone",
+            "max_phone_numbers_per_business",
+            "max_phone_numbers_per_waba",
+        ],
+    ),
+    (
+        "account_alerts",
+        &["entity_type", "entity_id", "alert_info"],
+    ),
+    ("account_review_update", &["decision"]),
+    ("security", &["display_phone_number", "event"]),
+    ("smb_app_state_sync", &[]),
+    ("history", &[]),
+    (
+        "group_lifecycle_update",
+        &["group_id", "type", "subject", "request_id"],
+    ),
+    (
+        "group_participants_update",
+        &["group_id", "type", "reason", "request_id"],
+    ),
+    ("group_settings_update", &["group_id", "type", "request_id"]),
+    ("group_status_update", &["group_id", "type", "request_id"]),
+];
+
+/// The call keys a call event's summary copies.
+const CALL_KEYS: [&str; 14] = [
+    "id",
+    "event",
+    "type",
+    "direction",
+    "status",
+    "duration",
+    "start_time",
+    "end_time",
+    "from",
+    "from_user_id",
+    "to",
+    "to_user_id",
+    "recipient_id",
+    "recipient_user_id",
+];
+
+fn pick(value: &Value, keys: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in keys {
+        if let Some(v) = value.get(*key).filter(|v| !v.is_null()) {
+            out.insert((*key).to_owned(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 impl FieldEvent {
@@ -543,19 +716,56 @@ impl FieldEvent {
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len),
             },
-            _ => FieldEvent::Other,
+            "smb_app_state_sync" => FieldEvent::Summary {
+                reference: None,
+                values: serde_json::json!({"changes": value
+                    .get("state_sync")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)}),
+            },
+            _ => match SUMMARY_KEYS.iter().find(|(f, _)| *f == field) {
+                Some((f, keys)) if f.starts_with("group_") => {
+                    let groups: Vec<Value> = value
+                        .get("groups")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|g| pick(g, keys))
+                        .collect();
+                    FieldEvent::Summary {
+                        reference: groups
+                            .first()
+                            .and_then(|g| g.get("group_id"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        values: serde_json::json!({ "groups": groups }),
+                    }
+                }
+                Some((_, keys)) => FieldEvent::Summary {
+                    reference: s("message_template_id").or_else(|| s("entity_id")),
+                    values: pick(value, keys),
+                },
+                None => FieldEvent::Other,
+            },
         }
+    }
+
+    /// Summarises one item of a `calls` change.
+    pub fn parse_call(item: &Value) -> FieldEvent {
+        FieldEvent::Call(pick(item, &CALL_KEYS))
     }
 
     /// The key a reader filters on (a template id), if the field has one.
     pub fn reference(&self) -> Option<&str> {
         match self {
             FieldEvent::TemplateStatus { template_id, .. } => template_id.as_deref(),
+            FieldEvent::Call(v) => v.get("id").and_then(Value::as_str),
+            FieldEvent::Summary { reference, .. } => reference.as_deref(),
             _ => None,
         }
     }
 
-    /// A small JSON summary for the API, without personal data.
+    /// A small JSON summary for the API (a call's names who called).
     pub fn summary(&self) -> Option<Value> {
         use serde_json::json;
         match self {
@@ -573,6 +783,8 @@ impl FieldEvent {
             } => Some(json!({"event": event, "current_limit": current_limit})),
             FieldEvent::AccountUpdate { event } => Some(json!({ "event": event })),
             FieldEvent::UserPreferences { changes } => Some(json!({ "changes": changes })),
+            FieldEvent::Call(v) => Some(v.clone()),
+            FieldEvent::Summary { values, .. } => Some(values.clone()),
             FieldEvent::Other => None,
         }
     }

@@ -1,0 +1,255 @@
+//! Contacts as people: how a row's [`ContactKey`] becomes a contact id in
+//! SQL, and the statements that create, link and rename contacts.
+//!
+//! The rules match [`crate::inbound::people`]: a BSUID names its contact; a
+//! wa_id names the contact that has it unless the key carries a BSUID and
+//! that contact has another (or none yet but the BSUID is someone else's);
+//! an identifier is never moved from one contact to another (that is an
+//! `identity_conflict` event), except by Meta's own notice of a changed
+//! number or BSUID.
+//!
+//! [`ContactKey`]: crate::whatsapp::identity::ContactKey
+
+use super::{bulk, Stmt};
+use crate::cols;
+use crate::inbound::ingest::{ContactRow, EventRow, IdentityChange, SavedName};
+use serde_json::json;
+
+/// The SQL expression of the contact id a key resolves to, from the SQL
+/// expressions of its candidate id, wa_id and BSUID: by BSUID, else by
+/// wa_id (when the key has no BSUID or the contact none), else the
+/// candidate. Every statement that names a contact uses it.
+#[macro_export]
+macro_rules! contact_of {
+    ($cand:expr, $wa:expr, $user:expr) => {
+        concat!(
+            "coalesce((SELECT k.id FROM contacts k WHERE k.user_id = ",
+            $user,
+            "), ",
+            "(SELECT k.id FROM contacts k WHERE k.wa_id = ",
+            $wa,
+            " AND (",
+            $user,
+            " IS NULL OR k.user_id IS NULL)), ",
+            $cand,
+            ")"
+        )
+    };
+}
+
+/// The SQL expression of the id of the stored contact a [`ContactRef`]
+/// names, from the placeholders of its id, wa_id and BSUID (one set).
+///
+/// [`ContactRef`]: crate::whatsapp::identity::ContactRef
+#[macro_export]
+macro_rules! named_contact {
+    ($id:literal, $wa:literal, $user:literal) => {
+        concat!(
+            "(SELECT k.id FROM contacts k WHERE k.id = ",
+            $id,
+            " OR k.wa_id = ",
+            $wa,
+            " OR k.user_id = ",
+            $user,
+            " LIMIT 1)"
+        )
+    };
+}
+
+/// [`contact_of!`] over the JSON row `value` whose columns `$c`, `$w`, `$u`
+/// (string literals such as `"0"`) hold the key.
+#[macro_export]
+macro_rules! contact_at {
+    ($c:literal, $w:literal, $u:literal) => {
+        $crate::contact_of!(
+            concat!("json_extract(value, '$[", $c, "]')"),
+            concat!("json_extract(value, '$[", $w, "]')"),
+            concat!("json_extract(value, '$[", $u, "]')")
+        )
+    };
+}
+
+// Row: candidate, wa_id, user_id, parent, username, name, channel,
+// first_seen, last_seen, last_wa_id. A contact is created only when no
+// contact has the BSUID, nor the wa_id (for a key without a BSUID, or a
+// contact without one); it takes the wa_id only when no one has it.
+const CREATE: &str = concat!(
+    "INSERT INTO contacts (id, wa_id, user_id, parent_user_id, username, profile_name, ",
+    "phone_number_id, first_seen, last_seen, last_wa_id, updated_at) SELECT ",
+    cols!(0),
+    ", CASE WHEN NOT EXISTS (SELECT 1 FROM contacts c WHERE c.wa_id = json_extract(value, '$[1]')) ",
+    "THEN json_extract(value, '$[1]') END, ",
+    cols!(2, 3, 4, 5, 6, 7, 8, 9),
+    ", ?2 FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.user_id = json_extract(value, '$[2]')) AND NOT EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.wa_id = json_extract(value, '$[1]') AND (json_extract(value, '$[2]') IS NULL ",
+    "OR c.user_id IS NULL)) ON CONFLICT DO NOTHING"
+);
+
+// Links the identifiers a contact lacks (never one someone else has) and
+// merges what the row saw: profile fields and channel follow the newest
+// inbound message, seen times widen (0 is "never").
+const MERGE: &str = concat!(
+    "UPDATE contacts SET ",
+    "user_id = coalesce(contacts.user_id, r.u), ",
+    "wa_id = CASE WHEN contacts.wa_id IS NULL AND r.w IS NOT NULL AND NOT EXISTS ",
+    "(SELECT 1 FROM contacts c WHERE c.wa_id = r.w) THEN r.w ELSE contacts.wa_id END, ",
+    "parent_user_id = CASE WHEN r.last > 0 AND r.last >= contacts.last_seen ",
+    "THEN coalesce(r.parent, contacts.parent_user_id) ELSE coalesce(contacts.parent_user_id, r.parent) END, ",
+    "username = CASE WHEN r.last > 0 AND r.last >= contacts.last_seen ",
+    "THEN coalesce(r.username, contacts.username) ELSE coalesce(contacts.username, r.username) END, ",
+    "profile_name = CASE WHEN r.last > 0 AND r.last >= contacts.last_seen ",
+    "THEN coalesce(r.name, contacts.profile_name) ELSE coalesce(contacts.profile_name, r.name) END, ",
+    "phone_number_id = CASE WHEN r.last > 0 AND r.last >= contacts.last_seen ",
+    "THEN coalesce(r.pnid, contacts.phone_number_id) ELSE coalesce(contacts.phone_number_id, r.pnid) END, ",
+    "last_wa_id = CASE WHEN r.last > 0 AND r.last >= contacts.last_seen ",
+    "THEN coalesce(r.last_wa, contacts.last_wa_id) ELSE coalesce(contacts.last_wa_id, r.last_wa) END, ",
+    "first_seen = CASE WHEN contacts.first_seen = 0 THEN r.first WHEN r.first = 0 ",
+    "THEN contacts.first_seen ELSE min(contacts.first_seen, r.first) END, ",
+    "last_seen = max(contacts.last_seen, r.last), updated_at = ?2 ",
+    "FROM (SELECT json_extract(value, '$[0]') AS cand, json_extract(value, '$[1]') AS w, ",
+    "json_extract(value, '$[2]') AS u, json_extract(value, '$[3]') AS parent, ",
+    "json_extract(value, '$[4]') AS username, json_extract(value, '$[5]') AS name, ",
+    "json_extract(value, '$[6]') AS pnid, json_extract(value, '$[7]') AS first, ",
+    "json_extract(value, '$[8]') AS last, json_extract(value, '$[9]') AS last_wa ",
+    "FROM json_each(?1)) AS r WHERE contacts.id = ",
+    contact_of!("r.cand", "r.w", "r.u")
+);
+
+// Row: event id, raw, wa_id, user_id, time. Stored when D1 already links
+// the wa_id to someone with another (or no) BSUID while the BSUID is
+// someone else's, or links the BSUID to another wa_id. The summary names
+// the contacts involved.
+const CONFLICTS: &str = concat!(
+    "INSERT INTO events (id, kind, waba_id, phone_number_id, reference, summary, raw, ",
+    "raw_encoding, received_at) SELECT json_extract(value, '$[0]'), 'identity_conflict', NULL, ",
+    "NULL, NULL, json_object('wa_id_contact', (SELECT c.id FROM contacts c ",
+    "WHERE c.wa_id = json_extract(value, '$[2]')), 'user_id_contact', (SELECT c.id FROM contacts c ",
+    "WHERE c.user_id = json_extract(value, '$[3]'))), json_extract(value, '$[1]'), 'json', ?2 ",
+    "FROM json_each(?1) WHERE (EXISTS (SELECT 1 FROM contacts c WHERE c.wa_id = ",
+    "json_extract(value, '$[2]') AND c.user_id IS NOT json_extract(value, '$[3]') ",
+    "AND (c.user_id IS NOT NULL OR EXISTS (SELECT 1 FROM contacts d ",
+    "WHERE d.user_id = json_extract(value, '$[3]')))) OR EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.user_id = json_extract(value, '$[3]') AND c.wa_id IS NOT NULL ",
+    "AND c.wa_id IS NOT json_extract(value, '$[2]'))) AND NOT EXISTS (SELECT 1 FROM erased_events x ",
+    "WHERE x.id = json_extract(value, '$[0]')) ON CONFLICT (id) DO NOTHING"
+);
+
+const CONFLICT_NAMES: &str = concat!(
+    "INSERT INTO event_contacts (identifier, event_id) SELECT ",
+    cols!(1, 0),
+    " FROM json_each(?1) WHERE ?2 IS NOT NULL AND EXISTS (SELECT 1 FROM events e ",
+    "WHERE e.id = json_extract(value, '$[0]')) ON CONFLICT DO NOTHING"
+);
+
+// Row: old wa_id, old BSUID, new wa_id, new BSUID, channel. The contact
+// known by the old identifiers takes each new one no one else has (on a
+// 360dialog path, only a contact whose newest message came to that
+// channel); a redelivery finds no contact with the old ones and changes
+// nothing.
+const CHANGE_IDENTITY: &str = concat!(
+    "UPDATE contacts SET ",
+    "wa_id = CASE WHEN r.nw IS NOT NULL AND NOT EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.wa_id = r.nw) THEN r.nw ELSE contacts.wa_id END, ",
+    "last_wa_id = CASE WHEN r.nw IS NOT NULL AND NOT EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.wa_id = r.nw) THEN r.nw ELSE contacts.last_wa_id END, ",
+    "user_id = CASE WHEN r.nu IS NOT NULL AND NOT EXISTS (SELECT 1 FROM contacts c ",
+    "WHERE c.user_id = r.nu) THEN r.nu ELSE contacts.user_id END, updated_at = ?2 ",
+    "FROM (SELECT json_extract(value, '$[0]') AS ow, json_extract(value, '$[1]') AS ou, ",
+    "json_extract(value, '$[2]') AS nw, json_extract(value, '$[3]') AS nu, ",
+    "json_extract(value, '$[4]') AS only_on FROM json_each(?1)) AS r ",
+    "WHERE contacts.id = coalesce((SELECT c.id FROM contacts c WHERE c.user_id = r.ou), ",
+    "(SELECT c.id FROM contacts c WHERE c.wa_id = r.ow AND (r.ou IS NULL OR c.user_id IS NULL))) ",
+    "AND (r.only_on IS NULL OR contacts.phone_number_id = r.only_on)"
+);
+
+// Row: key (3), name, time. A later sync wins.
+const SAVED_NAMES: &str = concat!(
+    "UPDATE contacts SET saved_name = r.name, saved_name_at = r.at, updated_at = ?2 ",
+    "FROM (SELECT json_extract(value, '$[0]') AS cand, json_extract(value, '$[1]') AS w, ",
+    "json_extract(value, '$[2]') AS u, json_extract(value, '$[3]') AS name, ",
+    "json_extract(value, '$[4]') AS at FROM json_each(?1)) AS r WHERE contacts.id = ",
+    contact_of!("r.cand", "r.w", "r.u"),
+    " AND (contacts.saved_name_at IS NULL OR r.at >= contacts.saved_name_at)"
+);
+
+/// The statements that bring `contacts` up to date with a delivery (or a
+/// send), in order: Meta's identity changes, conflict events (judged
+/// before anything links), creation, then linking and merging. Rows that
+/// name contacts run after these.
+pub fn statements(
+    out: &mut Vec<Stmt>,
+    changes: &[IdentityChange],
+    conflicts: &[EventRow],
+    contacts: &[ContactRow],
+    now_ms: i64,
+) {
+    bulk(
+        out,
+        CHANGE_IDENTITY,
+        changes.iter().map(|c| {
+            json!([
+                c.old.wa_id,
+                c.old.user_id,
+                c.new_wa_id,
+                c.new_user_id,
+                c.only_on
+            ])
+        }),
+        now_ms,
+    );
+    // A conflict event's raw JSON is `{"wa_id", "user_id"}`.
+    let pairs: Vec<(&EventRow, serde_json::Value, serde_json::Value)> = conflicts
+        .iter()
+        .filter_map(|e| {
+            let raw: serde_json::Value = serde_json::from_str(&e.raw).ok()?;
+            Some((e, raw.get("wa_id")?.clone(), raw.get("user_id")?.clone()))
+        })
+        .collect();
+    bulk(
+        out,
+        CONFLICTS,
+        pairs.iter().map(|(e, w, u)| json!([e.id, e.raw, w, u])),
+        now_ms,
+    );
+    bulk(
+        out,
+        CONFLICT_NAMES,
+        pairs
+            .iter()
+            .flat_map(|(e, w, u)| [json!([e.id, w]), json!([e.id, u])]),
+        now_ms,
+    );
+    let rows: Vec<serde_json::Value> = contacts
+        .iter()
+        .map(|c| {
+            json!([
+                c.candidate,
+                c.wa_id,
+                c.user_id,
+                c.parent_user_id,
+                c.username,
+                c.profile_name,
+                c.phone_number_id,
+                c.first_seen,
+                c.last_seen,
+                c.last_wa_id
+            ])
+        })
+        .collect();
+    bulk(out, CREATE, rows.iter().cloned(), now_ms);
+    bulk(out, MERGE, rows.into_iter(), now_ms);
+}
+
+/// The statement recording names saved in the WhatsApp Business app.
+pub fn saved_names(out: &mut Vec<Stmt>, names: &[SavedName], now_ms: i64) {
+    bulk(
+        out,
+        SAVED_NAMES,
+        names.iter().map(|n| {
+            let [c, w, u] = n.contact.json();
+            json!([c, w, u, n.name, n.at])
+        }),
+        now_ms,
+    );
+}
