@@ -1,15 +1,16 @@
 -- A contact is a person, not a phone number. Each contact gets a stable id
--- (ct_ and 24 hex digits) and any of: the canonical wa_id, the
--- business-scoped user id (BSUID, kept exactly as Meta sends it), its parent
--- BSUID, a username, the WhatsApp profile name, and the name the business
--- saved in the WhatsApp Business app. Every table that named a contact by
--- wa_id now names it by contact id. first_seen and last_seen are inbound
--- times; 0 means the contact never wrote (known from a send, an echo or an
--- opt-out only).
+-- (ct_ and 24 hex digits) and any of: the canonical wa_id, business-scoped
+-- user ids (BSUIDs, kept exactly as Meta sends them, one per business
+-- portfolio, in contact_user_ids; user_id shows the latest), a parent BSUID,
+-- a username, the WhatsApp profile name, and the name the business saved in
+-- the WhatsApp Business app. Every table that named a contact by wa_id now
+-- names it by contact id. first_seen and last_seen are inbound times; 0
+-- means the contact never wrote (known from a send, an echo or an opt-out
+-- only).
 CREATE TABLE contacts_next (
   id              TEXT PRIMARY KEY,
   wa_id           TEXT UNIQUE,
-  user_id         TEXT UNIQUE,
+  user_id         TEXT,
   parent_user_id  TEXT,
   username        TEXT,
   profile_name    TEXT,
@@ -35,6 +36,18 @@ WHERE w IS NOT NULL AND w NOT IN (SELECT wa_id FROM contacts_next WHERE wa_id IS
 DROP TABLE contacts;
 ALTER TABLE contacts_next RENAME TO contacts;
 CREATE INDEX IF NOT EXISTS contacts_by_last_seen ON contacts (last_seen DESC, id DESC);
+
+-- Every BSUID a contact was seen with, and the WhatsApp Business Account it
+-- was seen under (its scope: a number showing another BSUID in the same
+-- scope is someone else, in another scope the same person's other
+-- portfolio). Old BSUIDs stay, so redelivered messages still find them.
+CREATE TABLE IF NOT EXISTS contact_user_ids (
+  user_id    TEXT PRIMARY KEY,
+  contact_id TEXT NOT NULL,
+  scope      TEXT,
+  added_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contact_user_ids_by_contact ON contact_user_ids (contact_id, scope);
 
 -- Messages name their contact by id; the sender's (or recipient's) wa_id
 -- and BSUID are kept as the message carried them. origin: 'live' (Cloud
@@ -117,3 +130,53 @@ CREATE INDEX IF NOT EXISTS outbox_by_contact ON outbox (contact_id);
 -- Events are found for erasure by every identifier they name: canonical
 -- wa_ids and BSUIDs.
 ALTER TABLE event_contacts RENAME COLUMN wa_id TO identifier;
+
+-- Two contacts shown by one message to be one person (a number and a BSUID
+-- first seen apart): inserting the pair moves everything of `merged` to
+-- `kept` in the same statement, and records it as a contacts_merged event.
+CREATE TABLE IF NOT EXISTS contact_merges (
+  id        TEXT PRIMARY KEY,
+  kept      TEXT NOT NULL,
+  merged    TEXT NOT NULL,
+  merged_at INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS contact_merge AFTER INSERT ON contact_merges BEGIN
+  UPDATE messages SET contact_id = NEW.kept WHERE contact_id = NEW.merged;
+  UPDATE outbox SET contact_id = NEW.kept WHERE contact_id = NEW.merged;
+  INSERT INTO windows (contact_id, phone_number_id, last_inbound_at, updated_at)
+    SELECT NEW.kept, phone_number_id, last_inbound_at, NEW.merged_at FROM windows
+    WHERE contact_id = NEW.merged AND true
+    ON CONFLICT (contact_id, phone_number_id) DO UPDATE SET
+    last_inbound_at = max(last_inbound_at, excluded.last_inbound_at);
+  DELETE FROM windows WHERE contact_id = NEW.merged;
+  INSERT INTO opt_outs (phone_number_id, contact_id, opted_out, changed_at, updated_at)
+    SELECT phone_number_id, NEW.kept, opted_out, changed_at, NEW.merged_at FROM opt_outs
+    WHERE contact_id = NEW.merged AND true
+    ON CONFLICT (phone_number_id, contact_id) DO UPDATE SET opted_out = excluded.opted_out,
+    changed_at = excluded.changed_at WHERE excluded.changed_at >= opt_outs.changed_at;
+  DELETE FROM opt_outs WHERE contact_id = NEW.merged;
+  UPDATE contacts SET
+    user_id = coalesce(user_id, (SELECT m.user_id FROM contacts m WHERE m.id = NEW.merged)),
+    parent_user_id = coalesce(parent_user_id, (SELECT m.parent_user_id FROM contacts m WHERE m.id = NEW.merged)),
+    username = coalesce((SELECT m.username FROM contacts m WHERE m.id = NEW.merged
+      AND m.last_seen > contacts.last_seen), username,
+      (SELECT m.username FROM contacts m WHERE m.id = NEW.merged)),
+    profile_name = coalesce((SELECT m.profile_name FROM contacts m WHERE m.id = NEW.merged
+      AND m.last_seen > contacts.last_seen), profile_name,
+      (SELECT m.profile_name FROM contacts m WHERE m.id = NEW.merged)),
+    saved_name = coalesce(saved_name, (SELECT m.saved_name FROM contacts m WHERE m.id = NEW.merged)),
+    phone_number_id = coalesce((SELECT m.phone_number_id FROM contacts m WHERE m.id = NEW.merged
+      AND m.last_seen > contacts.last_seen), phone_number_id),
+    first_seen = coalesce((SELECT CASE WHEN contacts.first_seen = 0 THEN m.first_seen
+      WHEN m.first_seen = 0 THEN contacts.first_seen ELSE min(contacts.first_seen, m.first_seen) END
+      FROM contacts m WHERE m.id = NEW.merged), first_seen),
+    last_seen = max(last_seen, coalesce((SELECT m.last_seen FROM contacts m WHERE m.id = NEW.merged), 0)),
+    updated_at = NEW.merged_at
+  WHERE id = NEW.kept;
+  UPDATE contact_user_ids SET contact_id = NEW.kept WHERE contact_id = NEW.merged;
+  DELETE FROM contacts WHERE id = NEW.merged;
+  INSERT INTO events (id, kind, summary, raw, raw_encoding, received_at)
+    VALUES (NEW.id, 'contacts_merged', json_object('kept', NEW.kept, 'merged', NEW.merged),
+    json_object('kept', NEW.kept, 'merged', NEW.merged), 'json', NEW.merged_at)
+    ON CONFLICT (id) DO NOTHING;
+END;

@@ -9,7 +9,7 @@
 //! message the person sends afterwards is stored as from a new contact.
 
 use crate::inbound::ingest::Plan;
-use crate::whatsapp::identity::Identity;
+use crate::whatsapp::identity::{ContactRef, Identity};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::collections::{BTreeSet, HashMap};
@@ -81,7 +81,7 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
     plan.identity_changes
         .retain(|c| !c.old.identifiers().any(|i| erased.contains_key(i)));
     plan.statuses
-        .retain(|s| status_identity(s).is_none_or(|id| !gone(&id, s.timestamp)));
+        .retain(|s| status_identity(s).is_none_or(|id| !gone(&id, s.at)));
     plan.events.retain(|e| {
         !e.names
             .iter()
@@ -103,4 +103,63 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
         .collect();
     let mut keep = keep.into_iter();
     plan.contacts.retain(|_| keep.next().unwrap_or(false));
+}
+
+/// Who an erasure is about, from the rows of the db layer's contact lookup
+/// (`k` = `id`, `wa` or `user`, `v` the value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// The contact's id, empty when none is stored.
+    pub contact_id: String,
+    /// Canonical wa_ids to tombstone.
+    pub numbers: Vec<String>,
+    /// BSUIDs to tombstone.
+    pub users: Vec<String>,
+    /// Every spelling to search for: each number's forms, the forms seen,
+    /// the BSUIDs.
+    pub names: Vec<String>,
+}
+
+/// Everything a contact was ever known by, and the identifier the request
+/// named (`given`, as typed), so both are erased and tombstoned.
+pub fn identifiers(rows: &[serde_json::Value], who: &ContactRef, given: &str) -> Identifiers {
+    let of = |kind: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.get("k").and_then(|k| k.as_str()) == Some(kind))
+            .filter_map(|r| r.get("v")?.as_str().map(str::to_owned))
+            .collect()
+    };
+    let seen = of("wa");
+    let mut numbers: Vec<String> = seen
+        .iter()
+        .map(|w| crate::whatsapp::phone::canonical_wa_id(w))
+        .collect();
+    let mut users = of("user");
+    match who {
+        ContactRef::Phone(w) => numbers.push(w.0.clone()),
+        ContactRef::User(u) => users.push(u.0.clone()),
+        ContactRef::Id(_) => {}
+    }
+    numbers.sort();
+    numbers.dedup();
+    users.sort();
+    users.dedup();
+    let mut names: Vec<String> = numbers
+        .iter()
+        .flat_map(|w| crate::whatsapp::phone::forms(w))
+        .chain(seen)
+        .chain(users.iter().cloned())
+        .collect();
+    if let ContactRef::Phone(_) = who {
+        names.push(crate::whatsapp::phone::digits(given));
+    }
+    names.sort();
+    names.dedup();
+    names.retain(|f| !f.is_empty());
+    Identifiers {
+        contact_id: of("id").into_iter().next().unwrap_or_default(),
+        numbers,
+        users,
+        names,
+    }
 }

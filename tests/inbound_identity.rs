@@ -386,18 +386,24 @@ fn identity(w: Option<&str>, u: Option<&str>) -> Identity {
 
 #[test]
 fn people_link_identifiers_within_a_delivery_and_never_steal_one() {
+    let waba = Some("waba1");
     let mut people = People::default();
-    let a = people.find_or_add(&identity(Some(PHONE), None), "m1");
-    let b = people.find_or_add(&identity(Some(PHONE), Some(BSUID)), "m2");
+    let a = people.find_or_add(&identity(Some(PHONE), None), waba, "m1");
+    let b = people.find_or_add(&identity(Some(PHONE), Some(BSUID)), waba, "m2");
     assert_eq!(a, b, "the phone's person takes the BSUID");
-    let c = people.find_or_add(&identity(None, Some(BSUID)), "m3");
+    let c = people.find_or_add(&identity(None, Some(BSUID)), waba, "m3");
     assert_eq!(a, c, "and is found by it later");
-    // The same number with another BSUID is someone else (a recycled number).
-    let d = people.find_or_add(&identity(Some(PHONE), Some("US.777")), "m4");
+    // The same number with another BSUID in the same scope is someone else
+    // (a recycled number).
+    let d = people.find_or_add(&identity(Some(PHONE), Some("US.777")), waba, "m4");
     assert_ne!(a, d);
+    // Under another WABA (maybe another portfolio) it is no conflict.
+    let e = people.find_or_add(&identity(Some(PHONE), Some("US.888")), Some("waba2"), "m5");
+    assert_ne!(a, e);
     let (rows, conflicts) = people.finish();
     assert_eq!(
-        rows[d].wa_id, None,
+        rows.iter().filter(|r| r.wa_id.is_some()).count(),
+        1,
         "the number stays with its first person"
     );
     assert_eq!(conflicts.len(), 1);
@@ -405,26 +411,22 @@ fn people_link_identifiers_within_a_delivery_and_never_steal_one() {
 }
 
 #[test]
-fn a_bsuid_is_never_read_as_a_phone_number() {
-    let id = identity(None, Some("BR.5511987654321"));
-    assert_eq!(id.wa_id, None);
+fn a_number_only_and_a_bsuid_only_person_one_item_joins_are_merged() {
+    let mut people = People::default();
+    let by_phone = people.find_or_add(&identity(Some(PHONE), None), None, "m1");
+    let by_user = people.find_or_add(&identity(None, Some(BSUID)), None, "m2");
+    assert_ne!(by_phone, by_user);
+    let both = people.find_or_add(&identity(Some(PHONE), Some(BSUID)), None, "m3");
+    assert_eq!(both, by_phone);
     assert_eq!(
-        id.user_id.unwrap().as_str(),
-        "BR.5511987654321",
-        "kept exactly, no BR rule"
+        people.key(by_user),
+        people.key(by_phone),
+        "earlier rows follow the merge"
     );
-    assert_eq!(
-        ContactRef::parse("BR.5511987654321"),
-        Some(ContactRef::User(UserId("BR.5511987654321".into())))
-    );
-    assert_eq!(
-        ContactRef::parse("+55 11 8765-4321"),
-        Some(ContactRef::Phone(WaId("5511987654321".into())))
-    );
-    assert!(ContactRef::parse("ct_0123456789abcdef01234567").is_some());
-    for bad in ["", "ct_xyz", "123", "US.", "us.123", "US.12 3", "hello"] {
-        assert_eq!(ContactRef::parse(bad), None, "{bad}");
-    }
+    let (rows, conflicts) = people.finish();
+    assert_eq!(rows.len(), 1);
+    assert!(conflicts.is_empty(), "joining two halves is no conflict");
+    assert_eq!(rows[0].user_id.as_ref().unwrap().as_str(), BSUID);
 }
 
 proptest! {
@@ -437,15 +439,16 @@ proptest! {
     fn no_identifier_is_on_two_people(items in prop::collection::vec((0u8..4, 0u8..4, 0u8..3), 1..12)) {
         let mut people = People::default();
         let mut found = Vec::new();
-        for (i, (w, u, which)) in items.iter().enumerate() {
-            let w = format!("1650555000{w}");
+        for (i, (n, u, which)) in items.iter().enumerate() {
+            let w = format!("1650555000{n}");
             let u = format!("US.{u}");
             let who = match which {
                 0 => identity(Some(&w), None),
                 1 => identity(None, Some(&u)),
                 _ => identity(Some(&w), Some(&u)),
             };
-            found.push((who.clone(), people.find_or_add(&who, &format!("m{i}"))));
+            let scope = if *n == 3 { Some("waba2") } else { Some("waba1") };
+            found.push((who.clone(), people.find_or_add(&who, scope, &format!("m{i}"))));
         }
         let keys: Vec<_> = found.iter().map(|(_, i)| people.key(*i).unwrap()).collect();
         let (rows, _) = people.finish();
@@ -496,4 +499,51 @@ fn a_channel_credential_changes_identities_only_on_its_own_channel() {
         "{:?}",
         change.args
     );
+}
+
+#[test]
+fn a_bsuid_is_never_read_as_a_phone_number() {
+    let id = identity(None, Some("BR.5511987654321"));
+    assert_eq!(id.wa_id, None);
+    assert_eq!(
+        id.user_id.unwrap().as_str(),
+        "BR.5511987654321",
+        "kept exactly, no BR rule"
+    );
+    assert_eq!(
+        ContactRef::parse("BR.5511987654321"),
+        Some(ContactRef::User(UserId("BR.5511987654321".into())))
+    );
+    assert_eq!(
+        ContactRef::parse("+55 11 8765-4321"),
+        Some(ContactRef::Phone(WaId("5511987654321".into())))
+    );
+    assert!(ContactRef::parse("ct_0123456789abcdef01234567").is_some());
+    for bad in ["", "ct_xyz", "123", "US.", "us.123", "US.12 3", "hello"] {
+        assert_eq!(ContactRef::parse(bad), None, "{bad}");
+    }
+    // A history thread named by a BSUID is not a phone number either.
+    let mut v: Value = serde_json::from_slice(&fixture("history_phase")).unwrap();
+    let thread = &mut v["entry"][0]["changes"][0]["value"]["history"][0]["threads"][0];
+    thread["id"] = json!(BSUID);
+    thread.as_object_mut().unwrap().remove("context");
+    for m in thread["messages"].as_array_mut().unwrap() {
+        let m = m.as_object_mut().unwrap();
+        m.remove("from_user_id");
+        if m.get("to").is_some() {
+            m.remove("to");
+        } else {
+            m.remove("from");
+        }
+    }
+    let p = plan(v.to_string().as_bytes());
+    assert!(
+        p.contacts.iter().all(|c| c.wa_id.is_none()),
+        "{:?}",
+        p.contacts
+    );
+    assert!(p
+        .messages
+        .iter()
+        .all(|m| m.user_id.as_ref().map(UserId::as_str) == Some(BSUID)));
 }

@@ -315,6 +315,7 @@ fn outbox_statements_bind_exactly_their_placeholders() {
         contact: wa_edge::whatsapp::identity::ContactKey {
             candidate: wa_edge::whatsapp::identity::contact_id("out_1"),
             identity: wa_edge::whatsapp::identity::Identity::new(Some("111"), None, 64).unwrap(),
+            scope: None,
         },
         kind: "message",
         payload: json!({"to": "111", "type": "text", "text": {"body": "x"}}),

@@ -46,12 +46,22 @@ WHERE instr(events.raw, f.value) > 0)"
     };
 }
 
-/// The contact `who` names, as erasure needs it: its id, identifiers and
-/// the wa_id form WhatsApp last used.
+/// The contact `who` names and every identifier it was ever known by, as
+/// `(k, v)` rows: `id`; `wa` for numbers (its own, the form last used, and
+/// those its messages carry, such as a number it changed from); `user` for
+/// its BSUIDs (every portfolio's, old ones included).
 pub fn contact_lookup(who: &ContactRef) -> Stmt {
+    // D1 allows few terms in a compound SELECT: four here.
     const SQL: &str = concat!(
-        "SELECT id, wa_id, user_id, last_wa_id FROM contacts WHERE id = ",
-        crate::named_contact!("?1", "?2", "?3")
+        "WITH c AS (SELECT ",
+        crate::named_contact!("?1", "?2", "?3"),
+        " AS id) SELECT 'id' AS k, id AS v FROM c WHERE id IS NOT NULL ",
+        "UNION SELECT 'wa', j.value FROM contacts, json_each(json_array(contacts.wa_id, ",
+        "contacts.last_wa_id)) j WHERE contacts.id = (SELECT id FROM c) AND j.value IS NOT NULL ",
+        "UNION SELECT 'user', user_id FROM contact_user_ids WHERE contact_id = (SELECT id FROM c) ",
+        "UNION SELECT CASE j.key WHEN 0 THEN 'wa' ELSE 'user' END, j.value FROM messages m, ",
+        "json_each(json_array(m.wa_id, m.user_id)) j WHERE m.contact_id = (SELECT id FROM c) ",
+        "AND j.value IS NOT NULL"
     );
     let (c, w, u) = who.parts();
     Stmt::new(SQL, vec![c.into(), w.into(), u.into()])
@@ -139,6 +149,10 @@ OR recipient_user_id IN (SELECT value FROM json_each(?2))",
         one("DELETE FROM outbox WHERE contact_id = ?1"),
         one("DELETE FROM windows WHERE contact_id = ?1"),
         one("DELETE FROM opt_outs WHERE contact_id = ?1"),
+        one("DELETE FROM contact_user_ids WHERE contact_id = ?1"),
+        one("DELETE FROM events WHERE kind = 'contacts_merged' AND (json_extract(raw, '$.kept') = ?1 \
+OR json_extract(raw, '$.merged') = ?1)"),
+        one("DELETE FROM contact_merges WHERE kept = ?1 OR merged = ?1"),
         one("DELETE FROM contacts WHERE id = ?1"),
         Stmt::new(
             "INSERT INTO erased (key, erased_at) SELECT value, ?2 FROM json_each(?1) WHERE true \

@@ -17,7 +17,7 @@ const INSERT_MESSAGES: &str = concat!(
     "media_id, raw, raw_ref, received_at) SELECT ",
     cols!(0, 0, 1, 2, 3, 4),
     ", ",
-    crate::contact_at!("5", "6", "7"),
+    crate::contact_at!("5", "6", "7", "20"),
     ", ",
     cols!(8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
     // The backfill sends a message's media in a later webhook: it fills in
@@ -45,7 +45,7 @@ const INSERT_STATUSES: &str = concat!(
 // Row: key (3), channel, last inbound time.
 const UPSERT_WINDOWS: &str = concat!(
     "INSERT INTO windows (contact_id, phone_number_id, last_inbound_at, updated_at) SELECT ",
-    crate::contact_at!("0", "1", "2"),
+    crate::contact_at!("0", "1", "2", "5"),
     ", ",
     cols!(3, 4),
     ", ?2 FROM json_each(?1) WHERE true ",
@@ -75,7 +75,7 @@ const UPSERT_OPTS: &str = concat!(
     "INSERT INTO opt_outs (phone_number_id, contact_id, opted_out, changed_at, updated_at) SELECT ",
     cols!(0),
     ", ",
-    crate::contact_at!("1", "2", "3"),
+    crate::contact_at!("1", "2", "3", "6"),
     ", ",
     cols!(4, 5),
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (phone_number_id, contact_id) DO UPDATE SET ",
@@ -120,7 +120,15 @@ pub fn opt_statements(opts: &[&OptRow], now_ms: i64) -> Vec<Stmt> {
         UPSERT_OPTS,
         rows.into_iter().map(|o| {
             let [c, w, u] = o.contact.json();
-            json!([o.phone_number_id, c, w, u, o.opted_out, o.at])
+            json!([
+                o.phone_number_id,
+                c,
+                w,
+                u,
+                o.opted_out,
+                o.at,
+                o.contact.scope
+            ])
         }),
         now_ms,
     );
@@ -243,7 +251,14 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         UPSERT_WINDOWS,
         plan.windows.iter().map(|w| {
             let [c, wa, u] = w.contact.json();
-            json!([c, wa, u, w.phone_number_id, w.last_inbound_at])
+            json!([
+                c,
+                wa,
+                u,
+                w.phone_number_id,
+                w.last_inbound_at,
+                w.contact.scope
+            ])
         }),
         now_ms,
     );
@@ -313,7 +328,8 @@ fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
                 m.context_id,
                 m.media_id,
                 raw,
-                raw_ref
+                raw_ref,
+                m.contact.scope
             ])
         })
         .collect();

@@ -36,14 +36,14 @@ pub fn known_statements(plan: &Plan) -> [crate::db::Stmt; 3] {
         "SELECT json_extract(value, '$[4]') AS v FROM json_each(?1) WHERE EXISTS ",
         "(SELECT 1 FROM windows x WHERE x.phone_number_id = json_extract(value, '$[0]') ",
         "AND x.contact_id = ",
-        crate::contact_at!("1", "2", "3"),
+        crate::contact_at!("1", "2", "3", "5"),
         ")"
     );
     const OPTED_OUT: &str = concat!(
         "SELECT json_extract(value, '$[4]') AS v FROM json_each(?1) WHERE EXISTS ",
         "(SELECT 1 FROM opt_outs x WHERE x.opted_out = 1 AND ",
         "x.phone_number_id = json_extract(value, '$[0]') AND x.contact_id = ",
-        crate::contact_at!("1", "2", "3"),
+        crate::contact_at!("1", "2", "3", "5"),
         ")"
     );
     [

@@ -17,7 +17,7 @@ const INSERT_OUTBOX: &str = concat!(
     ", 'queued', ?2, ",
     cols!(5, 6, 7),
     ", ",
-    crate::contact_at!("8", "9", "10"),
+    crate::contact_at!("8", "9", "10", "11"),
     ", ?2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING"
 );
 
@@ -31,7 +31,7 @@ const INSERT_OUT_MESSAGES: &str = concat!(
     ", NULL, 'out', ",
     cols!(1),
     ", ",
-    crate::contact_at!("6", "7", "8"),
+    crate::contact_at!("6", "7", "8", "9"),
     ", ",
     cols!(7, 8, 2),
     ", ?2 / 1000, ",
@@ -61,7 +61,8 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
                 e.request_hash,
                 c,
                 w,
-                u
+                u,
+                e.contact.scope
             ])
         }),
         now_ms,
@@ -90,7 +91,8 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
                 e.payload.to_string(),
                 c,
                 w,
-                u
+                u,
+                e.contact.scope
             ])
         }),
         now_ms,

@@ -218,6 +218,8 @@ pub struct StatusRow {
     pub status: String,
     pub rank: i64,
     pub timestamp: i64,
+    /// The timestamp clamped to the receipt time.
+    pub at: i64,
     /// The recipient's wa_id as sent (in a group, the participant's).
     pub recipient_id: Option<WaId>,
     pub recipient_user_id: Option<UserId>,
@@ -270,6 +272,8 @@ pub struct IdentityChange {
     /// newest message came to that channel (one channel's credential does
     /// not re-address another channel's customers).
     pub only_on: Option<PhoneNumberId>,
+    /// The WABA the notice came under (the new BSUID's scope).
+    pub scope: Option<String>,
 }
 
 /// The name the business saved for a contact in the WhatsApp Business app
@@ -470,6 +474,8 @@ struct Walk<'a> {
 struct Channel {
     pnid: Option<PhoneNumberId>,
     display: Option<String>,
+    /// The WABA of the entry: the scope of the BSUIDs the change carries.
+    scope: Option<String>,
 }
 
 impl Walk<'_> {
@@ -516,11 +522,9 @@ impl Walk<'_> {
         self.plan.conflict_checks = contacts
             .iter()
             .filter_map(|c| {
-                Some(conflict_event(
-                    c.wa_id.as_ref()?,
-                    c.user_id.as_ref()?,
-                    received_at,
-                ))
+                let mut e = conflict_event(c.wa_id.as_ref()?, c.user_id.as_ref()?, received_at);
+                e.waba_id = c.scope.clone();
+                Some(e)
             })
             .collect();
         self.plan.contacts = contacts;
@@ -548,6 +552,7 @@ impl Walk<'_> {
             return Some(Channel {
                 pnid,
                 display: None,
+                scope: waba_id.map(str::to_owned),
             });
         };
         let parsed = Metadata::deserialize(metadata).ok().filter(|m| {
@@ -577,6 +582,7 @@ impl Walk<'_> {
                 .display_phone_number
                 .as_deref()
                 .map(|d| truncate(d, MAX_NUMBER).to_owned()),
+            scope: waba_id.map(str::to_owned),
         })
     }
 
@@ -632,12 +638,15 @@ impl Walk<'_> {
                 None => who.clone(),
             };
             if let Some(mut c) = change_of_identity {
+                c.scope = channel.scope.clone();
                 if let Scope::Channel(own) = &self.delivery.scope {
                     c.only_on = Some(own.clone());
                 }
                 self.plan.identity_changes.push(c);
             }
-            let person = self.people.find_or_add(&person_id, m.head.id.as_str());
+            let person =
+                self.people
+                    .find_or_add(&person_id, channel.scope.as_deref(), m.head.id.as_str());
             // A group message does not open the 1:1 window; a system notice
             // is not the customer writing.
             let writes = m.head.group_id.is_none() && m.head.kind != "system";
@@ -674,7 +683,10 @@ impl Walk<'_> {
                         .is_none_or(|r| r.as_str().len() <= MAX_ID)
             });
             match parsed {
-                Some(s) => self.plan.statuses.push(status_row(s, raw, pnid)),
+                Some(s) => {
+                    let at = self.delivery.clamp(s.timestamp);
+                    self.plan.statuses.push(status_row(s, raw, pnid, at));
+                }
                 None => {
                     self.plan
                         .events
@@ -791,7 +803,9 @@ impl Walk<'_> {
         origin: Origin,
         channel: &Channel,
     ) {
-        let person = self.people.find_or_add(who, m.head.id.as_str());
+        let person = self
+            .people
+            .find_or_add(who, channel.scope.as_deref(), m.head.id.as_str());
         let profile = find_card(cards, who)
             .map(|c| c.profile.clone())
             .unwrap_or_default();
@@ -838,14 +852,19 @@ impl Walk<'_> {
             let mut count = 0usize;
             for thread in threads.into_iter().flatten() {
                 let context = thread.get("context");
+                // The thread is named by the customer's number, or by their
+                // BSUID when they have none.
+                let thread_id = thread.get("id").and_then(Value::as_str);
+                let thread_is_user = thread_id.is_some_and(crate::whatsapp::identity::is_user_id);
                 let thread_who = Identity::new(
                     context
                         .and_then(|c| c.get("wa_id"))
-                        .or_else(|| thread.get("id"))
-                        .and_then(Value::as_str),
+                        .and_then(Value::as_str)
+                        .or(thread_id.filter(|_| !thread_is_user)),
                     context
                         .and_then(|c| c.get("user_id"))
-                        .and_then(Value::as_str),
+                        .and_then(Value::as_str)
+                        .or(thread_id.filter(|_| thread_is_user)),
                     MAX_NUMBER,
                 );
                 let messages = thread.get("messages").and_then(Value::as_array);
@@ -921,7 +940,9 @@ impl Walk<'_> {
             self.outbound(m, raw, &who, &[], Origin::History, channel);
             return true;
         }
-        let person = self.people.find_or_add(&who, m.head.id.as_str());
+        let person = self
+            .people
+            .find_or_add(&who, channel.scope.as_deref(), m.head.id.as_str());
         let at = self.delivery.clamp(m.head.timestamp);
         self.people
             .saw(person, at, m.head.from.as_ref(), &Profile::default(), None);
@@ -948,7 +969,7 @@ impl Walk<'_> {
         if self.channel_quiet(value).is_none() {
             return;
         }
-        let _ = (waba_id, change);
+        let _ = change;
         let items = value.get("state_sync").and_then(Value::as_array);
         for item in items.into_iter().flatten() {
             if item.get("type").and_then(Value::as_str) != Some("contact") {
@@ -969,11 +990,10 @@ impl Walk<'_> {
                     .or(text("first_name"))
                     .map(|n| truncate(n, MAX_NAME).to_owned()),
             };
-            let seed = format!(
-                "sync:{}:{at}",
-                who.identifiers().collect::<Vec<_>>().join(":")
-            );
-            let person = self.people.find_or_add(&who, &seed);
+            // Seeded by the item itself, so a later item about whoever then
+            // holds the number never reuses this person's id.
+            let seed = format!("sync:{item}");
+            let person = self.people.find_or_add(&who, waba_id, &seed);
             self.plan.saved_names.push(SavedName {
                 contact: self
                     .people
@@ -1019,7 +1039,7 @@ impl Walk<'_> {
             .filter(|p| p.as_str().len() <= MAX_NUMBER);
         if field == "user_preferences" && self.delivery.may_speak_for(pnid.as_ref()) {
             if let Some(pnid) = &pnid {
-                self.marketing_preferences(value, pnid);
+                self.marketing_preferences(waba_id, value, pnid);
             }
         }
         if field == "calls" {
@@ -1078,7 +1098,12 @@ impl Walk<'_> {
     }
 
     /// Marketing stop/resume requests in a `user_preferences` change.
-    fn marketing_preferences(&mut self, value: &Value, pnid: &PhoneNumberId) {
+    fn marketing_preferences(
+        &mut self,
+        waba_id: Option<&str>,
+        value: &Value,
+        pnid: &PhoneNumberId,
+    ) {
         let prefs = value.get("user_preferences").and_then(Value::as_array);
         for p in prefs.into_iter().flatten() {
             if p["category"].as_str() != Some("marketing_messages") {
@@ -1097,12 +1122,8 @@ impl Walk<'_> {
                 continue;
             };
             let at = self.delivery.clamp(at);
-            let seed = format!(
-                "pref:{}:{}",
-                pnid,
-                who.identifiers().collect::<Vec<_>>().join(":")
-            );
-            let person = self.people.find_or_add(&who, &seed);
+            let seed = format!("pref:{pnid}:{p}");
+            let person = self.people.find_or_add(&who, waba_id, &seed);
             self.plan.opts.push(OptRow {
                 phone_number_id: pnid.clone(),
                 contact: placeholder_key(&who),
@@ -1117,6 +1138,7 @@ impl Walk<'_> {
 /// A key for a row whose person is filled in by [`Walk::finish`].
 fn placeholder_key(who: &Identity) -> ContactKey {
     ContactKey {
+        scope: None,
         candidate: crate::ids::ContactId(String::new()),
         identity: who.clone(),
     }
@@ -1181,6 +1203,7 @@ fn identity_change(m: &Message, who: &Identity) -> Option<IdentityChange> {
                 .and_then(|i| i.wa_id),
             new_user_id: user(&system.user_id),
             only_on: None,
+            scope: None,
         },
         "user_changed_user_id" => {
             let mut old = who.clone();
@@ -1192,6 +1215,7 @@ fn identity_change(m: &Message, who: &Identity) -> Option<IdentityChange> {
                 new_wa_id: None,
                 new_user_id: user(&system.user_id),
                 only_on: None,
+                scope: None,
             }
         }
         _ => return None,
@@ -1267,7 +1291,7 @@ fn message_row(m: Message, raw: &Value, facts: MessageFacts, channel: &Channel) 
 }
 
 /// The row of a status, its side columns capped.
-fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>) -> StatusRow {
+fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>, at: i64) -> StatusRow {
     let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
     let group = s.recipient_type.as_deref() == Some("group");
     let (recipient_id, recipient_user_id, group_id) = if group {
@@ -1284,6 +1308,7 @@ fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>) -> StatusRow
         status: s.status.as_str().to_owned(),
         wamid: s.id,
         timestamp: s.timestamp,
+        at,
         recipient_id: recipient_id.filter(|r| r.as_str().len() <= MAX_NUMBER),
         recipient_user_id: user_id_of(recipient_user_id.as_deref()).map(UserId),
         group_id: short(group_id),

@@ -288,7 +288,12 @@ pub fn decide(
     if let Some(earlier) = &lookups.earlier {
         return replay(earlier, hash);
     }
-    let (contact, address) = addressee(&request, lookups.contact.as_ref(), &new_id)?;
+    let (contact, address) = addressee(
+        &request,
+        lookups.contact.as_ref(),
+        channel.waba_id.as_deref(),
+        &new_id,
+    )?;
     if lookups.opted_out {
         return Err(Refusal::OptedOut);
     }
@@ -345,11 +350,13 @@ pub fn decide(
 fn addressee(
     request: &SendRequest,
     known: Option<&KnownContact>,
+    scope: Option<&str>,
     outbox_id: &str,
 ) -> Result<(ContactKey, Address), Refusal> {
     let key = |id: ContactId, wa_id: Option<WaId>, user_id: Option<UserId>| ContactKey {
         candidate: id,
         identity: Identity { wa_id, user_id },
+        scope: scope.map(str::to_owned),
     };
     match (known, &request.given) {
         (Some(c), given) => {

@@ -15,7 +15,7 @@ use crate::ids::{ContactId, UserId, WaId};
 use sha2::{Digest, Sha256};
 
 /// Longest BSUID (or parent BSUID) kept; a longer one is not an identifier.
-pub const MAX_USER_ID: usize = 128;
+pub const MAX_USER_ID: usize = 160;
 /// Longest username kept.
 pub const MAX_USERNAME: usize = 256;
 
@@ -89,12 +89,16 @@ impl Identity {
 
 /// How a row names its contact: the person's identifiers, and the id to
 /// mint if the person is new. SQL resolves it to an existing contact by
-/// BSUID, else by wa_id (a wa_id matches a contact with another BSUID
-/// only when the key has none), else to `candidate`.
+/// BSUID, else by wa_id (unless the key has a BSUID and that contact has
+/// another one in the same scope), else to `candidate`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContactKey {
     pub candidate: ContactId,
     pub identity: Identity,
+    /// The WhatsApp Business Account the BSUID was seen under. A BSUID is
+    /// unique per business portfolio: one person has one per portfolio, and
+    /// a number with a different BSUID in the same scope is someone else.
+    pub scope: Option<String>,
 }
 
 impl ContactKey {
@@ -109,7 +113,7 @@ impl ContactKey {
     }
 
     /// As a JSON triple `[candidate, wa_id, user_id]`, the shape the
-    /// resolving SQL reads.
+    /// resolving SQL reads (rows carry [`ContactKey::scope`] last).
     pub fn json(&self) -> [serde_json::Value; 3] {
         use serde_json::json;
         [

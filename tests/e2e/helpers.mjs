@@ -34,9 +34,18 @@ export function migrationStatements(keep = () => true) {
         .filter((l) => !l.trim().startsWith("--"))
         .join("\n")
         .split(";")
+        .reduce(joinTriggerBodies, [])
         .map((s) => s.trim())
         .filter(Boolean),
     );
+}
+
+/** Re-joins the pieces of a `CREATE TRIGGER ... BEGIN ...; END` split on `;`. */
+function joinTriggerBodies(out, piece) {
+  const open = out.length > 0 && /\bCREATE TRIGGER\b/i.test(out.at(-1)) && !/\bEND\s*$/i.test(out.at(-1).trim());
+  if (open) out[out.length - 1] += `;${piece}`;
+  else out.push(piece);
+  return out;
 }
 
 // A second worker bound to the same D1 database: tests read and reset state
@@ -201,7 +210,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
       for (const c of (await api("/v1/channels"))[1].data) await remove(`/v1/channels/${c.phone_number_id}`);
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
         "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased", "erased_events",
-        "event_contacts"];
+        "event_contacts", "contact_user_ids", "contact_merges"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },

@@ -13,10 +13,13 @@ const PHONE = "16505551234";
 const BSUID = "US.13491208655302741918";
 let seq = 0;
 
-/** A text from a customer named by `from` (phone), `user` (BSUID), or both. */
-function text(body, { from, user, username, ts = Math.floor(Date.now() / 1000) } = {}) {
+/** A text from a customer named by `from` (phone), `user` (BSUID), or both;
+ * `waba`/`pnid` put it under another business account and number. */
+function text(body, { from, user, username, waba, pnid, ts = Math.floor(Date.now() / 1000) } = {}) {
   const v = JSON.parse(fixture("text"));
+  if (waba) v.entry[0].id = waba;
   const value = v.entry[0].changes[0].value;
+  if (pnid) value.metadata.phone_number_id = pnid;
   const contact = { profile: { name: "Sheena Nelson", ...(username ? { username } : {}) } };
   if (from) contact.wa_id = from;
   if (user) contact.user_id = user;
@@ -148,6 +151,68 @@ describe("customers known by a BSUID", () => {
   });
 });
 
+describe("one person, several businesses and several deliveries", () => {
+  let w;
+  useWorker({}, (x) => (w = x));
+
+  it("links another business's BSUID of the same number to the same person, opt-outs included", async () => {
+    await post(w, text("hi A", { from: PHONE, user: BSUID }).body);
+    // The same customer writes to a number of another business portfolio:
+    // Meta gives them another BSUID there.
+    await post(w, text("hi B", { from: PHONE, user: "US.2222222", waba: "999000111", pnid: "pnB" }).body);
+    await post(w, text("STOP", { user: "US.2222222", waba: "999000111", pnid: "pnB" }).body);
+    const [, a] = await w.api(`/v1/contacts/${PHONE}`);
+    const [, b] = await w.api("/v1/contacts/US.2222222");
+    assert.equal(a.id, b.id, "one person");
+    assert.deepEqual(b.opted_out_channels, ["pnB"], "the STOP on B is theirs");
+    assert.equal((await w.api("/v1/events?kind=identity_conflict"))[1].data.length, 0);
+    const ids = (await w.db.prepare("SELECT user_id, scope FROM contact_user_ids ORDER BY user_id").all()).results;
+    assert.deepEqual(ids, [{ user_id: "US.13491208655302741918", scope: "102290129340398" }, { user_id: "US.2222222", scope: "999000111" }]);
+  });
+
+  it("merges a number-only and a BSUID-only contact when a message shows them together", async () => {
+    const byPhone = text("first, by number", { from: PHONE });
+    const byUser = text("then by username", { user: BSUID });
+    await post(w, byPhone.body);
+    await post(w, byUser.body);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM contacts").first()).n, 2);
+    await post(w, text("now both", { from: PHONE, user: BSUID }).body);
+    const [, c] = await w.api(`/v1/contacts/${BSUID}`);
+    assert.equal(c.wa_id, PHONE);
+    const [, history] = await w.api(`/v1/contacts/${c.id}/messages`);
+    assert.equal(history.data.length, 3, "one history");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM contacts").first()).n, 1);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM windows").first()).n, 1);
+    const [, merged] = await w.api("/v1/events?kind=contacts_merged");
+    assert.equal(merged.data.length, 1);
+    assert.equal(merged.data[0].summary.kept, c.id);
+    // The same three in one delivery give the same result.
+    await w.reset();
+    const all = JSON.parse(byPhone.body.toString());
+    const value = all.entry[0].changes[0].value;
+    for (const t of [byUser, text("now both", { from: PHONE, user: BSUID })]) {
+      const v = JSON.parse(t.body.toString()).entry[0].changes[0].value;
+      value.messages.push(...v.messages);
+      value.contacts.push(...v.contacts);
+    }
+    await post(w, Buffer.from(JSON.stringify(all)));
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM contacts").first()).n, 1);
+    assert.equal((await w.api("/v1/events?kind=identity_conflict"))[1].data.length, 0);
+  });
+
+  it("survives two number-change notices to one new number in one delivery", async () => {
+    await post(w, text("a", { from: "16505550001" }).body);
+    await post(w, text("b", { from: "16505550002" }).body);
+    const v = JSON.parse(fixture("user_changed_number"));
+    const m = v.entry[0].changes[0].value.messages[0];
+    const second = { ...m, id: `${m.id}.2`, from: "16505550002", system: { ...m.system, user_id: "US.99" } };
+    v.entry[0].changes[0].value.messages = [{ ...m, from: "16505550001" }, second];
+    await post(w, Buffer.from(JSON.stringify(v)));
+    const holders = (await w.db.prepare("SELECT count(*) AS n FROM contacts WHERE wa_id = '12195555358'").first()).n;
+    assert.equal(holders, 1, "one of them took it, no one else");
+  });
+});
+
 describe("erasing a contact known by a BSUID", () => {
   let w;
   useWorker({}, (x) => (w = x));
@@ -185,6 +250,19 @@ describe("erasing a contact known by a BSUID", () => {
     assert.equal((await w.api(`/v1/contacts/${PHONE}`))[0], 404);
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages").first()).n, 1, "the other customer stays");
     assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
+  });
+
+  it("also tombstones a number the contact changed from", async () => {
+    const old = text("from my old number", { from: PHONE });
+    await post(w, old.body);
+    await post(w, Buffer.from(fixture("user_changed_number")));
+    const res = await w.fetch("/v1/contacts/12195555358", {
+      method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
+    });
+    assert.equal(res.status, 204);
+    await post(w, old.body);
+    assert.equal((await w.api(`/v1/contacts/${PHONE}`))[0], 404, "the old number's message does not come back");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages").first()).n, 0);
   });
 });
 

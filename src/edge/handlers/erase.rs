@@ -9,7 +9,6 @@ use crate::edge::{d1, http};
 use crate::erasure;
 use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
-use crate::whatsapp::identity::ContactRef;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -78,29 +77,13 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             .map_or(&[][..], Vec::as_slice),
     )
     .ok_or_else(ApiError::internal)?;
-    let contact = d1::rows(&db, &db::erasure::contact_lookup(&who)).await?;
-    let contact = contact.first();
-    let field = |k: &str| contact.and_then(|c| c.get(k)?.as_str().map(str::to_owned));
-    let contact_id = field("id").unwrap_or_default();
-    // The identifiers to tombstone: the contact's, else the one named.
-    let (mut wa_id, mut user_id) = (field("wa_id"), field("user_id"));
-    match &who {
-        ContactRef::Phone(w) if wa_id.is_none() => wa_id = Some(w.0.clone()),
-        ContactRef::User(u) if user_id.is_none() => user_id = Some(u.0.clone()),
-        _ => {}
-    }
-    let mut names: Vec<String> = wa_id
-        .as_deref()
-        .map(crate::whatsapp::phone::forms)
-        .unwrap_or_default();
-    if let ContactRef::Phone(_) = &who {
-        names.push(crate::whatsapp::phone::digits(id));
-    }
-    names.extend(field("last_wa_id"));
-    names.extend(user_id.clone());
-    names.sort();
-    names.dedup();
-    names.retain(|f| !f.is_empty());
+    let rows = d1::rows(&db, &db::erasure::contact_lookup(&who)).await?;
+    let erasure::Identifiers {
+        contact_id,
+        numbers,
+        users,
+        names,
+    } = erasure::identifiers(&rows, &who, id);
     let mut found = d1::batch_rows(&db, &db::erasure::erase_lookups(&contact_id, &names))
         .await?
         .into_iter();
@@ -125,9 +108,9 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             }
         }
     }
-    let keys: Vec<String> = wa_id
+    let keys: Vec<String> = numbers
         .iter()
-        .chain(user_id.iter())
+        .chain(users.iter())
         .map(|i| erasure::tombstone_key(&salt, i))
         .collect();
     d1::batch(
