@@ -25,6 +25,7 @@ pub mod ids;
 pub mod inbound;
 pub mod logline;
 pub mod outbound;
+pub mod relay;
 pub mod settings;
 pub mod strict;
 pub mod whatsapp;

@@ -37,9 +37,9 @@ fn module_of(rel: &str) -> &str {
 }
 
 /// Lower layers first; a module may use only modules ranked below it.
-const LAYERS: [&str; 12] = [
+const LAYERS: [&str; 13] = [
     "ids", "settings", "strict", "logline", "whatsapp", "channels", "outbound", "inbound",
-    "erasure", "db", "api", "edge",
+    "erasure", "relay", "db", "api", "edge",
 ];
 
 fn rank(module: &str) -> Option<usize> {
