@@ -17,10 +17,11 @@ pub const OPT_IN_KEYWORDS: &str = "OPT_IN_KEYWORDS";
 pub const OPT_OUT_REPLY: &str = "OPT_OUT_REPLY";
 pub const OPT_IN_REPLY: &str = "OPT_IN_REPLY";
 pub const GRAPH_TIMEOUT_S: &str = "GRAPH_TIMEOUT_S";
+pub const RAW_RETENTION_DAYS: &str = "RAW_RETENTION_DAYS";
 
 /// Every name a channel's secret names may not use: wa-edge's settings
 /// (secrets and plain vars alike) and its bindings.
-pub const RESERVED: [&str; 18] = [
+pub const RESERVED: [&str; 20] = [
     VERIFY_TOKEN,
     APP_SECRET,
     ACCESS_TOKEN,
@@ -36,7 +37,9 @@ pub const RESERVED: [&str; 18] = [
     OPT_OUT_REPLY,
     OPT_IN_REPLY,
     GRAPH_TIMEOUT_S,
+    RAW_RETENTION_DAYS,
     "DB",
+    "FORWARD",
     "CACHE",
     "MEDIA",
 ];

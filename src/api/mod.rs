@@ -484,3 +484,65 @@ pub fn listing<T>(
 pub fn message_list_item(row: &MessageRow) -> Value {
     message_json(row, None)
 }
+
+/// A forward (one delivery attempt record of a destination) as the API
+/// shows it.
+pub fn forward_json(row: &Value) -> Value {
+    let int = |k: &str| row.get(k).and_then(Value::as_f64).map(|f| f as i64);
+    let text = |k: &str| row.get(k).and_then(Value::as_str);
+    let source = text("source").unwrap_or_default();
+    let (kind, of) = source.split_once(':').unwrap_or(("", source));
+    // A claimed forward is still pending for the caller.
+    let state = match text("state") {
+        Some("sending") => Some("pending"),
+        other => other,
+    };
+    json!({
+        "id": text("id"),
+        "source": {"kind": kind, "id": of},
+        "state": state,
+        "attempts": int("attempts"),
+        "next_attempt_at": int("next_attempt_at"),
+        "last_status": int("last_status"),
+        "last_error": text("last_error"),
+        "latency_ms": int("latency_ms"),
+        "created_at": int("created_at"),
+        "updated_at": int("updated_at"),
+    })
+}
+
+/// A destination's last day, from the rows of the db layer's stats
+/// statements: counts by state, p50/p99 latency, the last error.
+pub fn destination_stats(counts: &[Value], latencies: &[Value], last: &[Value]) -> Value {
+    let n = |s: &str| {
+        counts
+            .iter()
+            .filter(|r| r.get("state").and_then(Value::as_str) == Some(s))
+            .filter_map(|r| r.get("n").and_then(Value::as_f64))
+            .sum::<f64>() as i64
+    };
+    let mut ms: Vec<i64> = latencies
+        .iter()
+        .filter_map(|r| {
+            r.get("latency_ms")
+                .and_then(Value::as_f64)
+                .map(|f| f as i64)
+        })
+        .collect();
+    ms.sort_unstable();
+    let pct =
+        |p: usize| (!ms.is_empty()).then(|| ms.get((ms.len() - 1) * p / 100).copied().unwrap_or(0));
+    let last = last.first();
+    json!({
+        "delivered": n("delivered"),
+        "retrying": n("retrying") + n("pending") + n("sending"),
+        "dead": n("dead"),
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "last_error": last.map(|l| json!({
+            "status": l.get("last_status").and_then(Value::as_f64).map(|f| f as i64),
+            "message": l.get("last_error"),
+            "at": l.get("updated_at").and_then(Value::as_f64).map(|f| f as i64),
+        })),
+    })
+}

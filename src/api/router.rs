@@ -43,6 +43,8 @@ pub enum Route {
     GetRule(String),
     ReplaceRule(String),
     DeleteRule(String),
+    /// `/v1/destinations[/...]`: the relay's destinations.
+    Destinations(DestinationRoute),
     /// The path exists but not for this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -65,6 +67,26 @@ pub enum ChannelRoute {
     SyncTemplates,
     DeleteTemplate(String),
     RegisterWebhook,
+}
+
+/// A relay route, `/v1/destinations/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationRoute {
+    List,
+    Create,
+    Get(String),
+    Update(String),
+    Delete(String),
+    /// `POST /v1/destinations/{id}/secret`.
+    RotateSecret(String),
+    /// `GET /v1/destinations/{id}/deliveries`.
+    Deliveries(String),
+    /// `POST /v1/destinations/{id}/deliveries/{delivery}/retry`.
+    Retry(String, String),
+    /// `POST /v1/destinations/{id}/deliveries/retry`: every dead letter.
+    RetryDead(String),
+    /// `POST /v1/destinations/{id}/replay`.
+    Replay(String),
 }
 
 /// Who may use a route.
@@ -252,6 +274,50 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
                 ("DELETE", Route::DeleteRule(owned(id))),
             ],
         ),
+        ["v1", "destinations", ..] => destination_segments(method, segs),
+        _ => Route::NotFound,
+    }
+}
+
+fn destination_segments(method: &str, segs: &[&str]) -> Route {
+    use DestinationRoute as D;
+    let owned = |s: &str| s.to_owned();
+    let on = |allow, routes: Vec<(&str, D)>| {
+        by_method(
+            method,
+            allow,
+            routes
+                .into_iter()
+                .map(|(m, r)| (m, Route::Destinations(r)))
+                .collect(),
+        )
+    };
+    match segs {
+        ["v1", "destinations"] => on(
+            "GET, HEAD, POST",
+            vec![("GET", D::List), ("POST", D::Create)],
+        ),
+        ["v1", "destinations", id] => on(
+            "GET, HEAD, PATCH, DELETE",
+            vec![
+                ("GET", D::Get(owned(id))),
+                ("PATCH", D::Update(owned(id))),
+                ("DELETE", D::Delete(owned(id))),
+            ],
+        ),
+        ["v1", "destinations", id, "secret"] => {
+            on("POST", vec![("POST", D::RotateSecret(owned(id)))])
+        }
+        ["v1", "destinations", id, "deliveries"] => {
+            on("GET, HEAD", vec![("GET", D::Deliveries(owned(id)))])
+        }
+        ["v1", "destinations", id, "deliveries", "retry"] => {
+            on("POST", vec![("POST", D::RetryDead(owned(id)))])
+        }
+        ["v1", "destinations", id, "deliveries", delivery, "retry"] => {
+            on("POST", vec![("POST", D::Retry(owned(id), owned(delivery)))])
+        }
+        ["v1", "destinations", id, "replay"] => on("POST", vec![("POST", D::Replay(owned(id)))]),
         _ => Route::NotFound,
     }
 }

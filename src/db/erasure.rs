@@ -46,6 +46,32 @@ WHERE instr(events.raw, f.value) > 0)"
     };
 }
 
+// The relay events about them: their messages and the statuses of those
+// or addressed to them, their contact, the events that name them.
+macro_rules! named_relay_events {
+    () => {
+        concat!(
+            "SELECT id FROM relay_events WHERE (json_extract(ref, '$[0]') IN ('message', 'status') ",
+            "AND (json_extract(ref, '$[1]') IN (SELECT id FROM messages WHERE contact_id = ?1) ",
+            "OR json_extract(ref, '$[1]') IN (SELECT wamid FROM messages WHERE contact_id = ?1 ",
+            "AND wamid IS NOT NULL) OR json_extract(ref, '$[1]') IN (SELECT wamid FROM statuses ",
+            "WHERE recipient_id IN (SELECT value FROM json_each(?2)) OR recipient_user_id IN ",
+            "(SELECT value FROM json_each(?2))))) OR (json_extract(ref, '$[0]') = 'contact' ",
+            "AND json_extract(ref, '$[1]') IN (SELECT value FROM json_each(?2))) ",
+            "OR (json_extract(ref, '$[0]') = 'event' AND json_extract(ref, '$[1]') IN (",
+            named_events!(),
+            "))"
+        )
+    };
+}
+
+// The kept delivery bodies that name them.
+macro_rules! named_deliveries {
+    () => {
+        "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2))"
+    };
+}
+
 /// The contact `who` names and every identifier it was ever known by, as
 /// `(k, v)` rows: `id`; `wa` for numbers (its own, the form last used, and
 /// those its messages carry, such as a number it changed from); `user` for
@@ -70,7 +96,7 @@ pub fn contact_lookup(who: &ContactRef) -> Stmt {
 /// What must be read before erasing contact `id` (`names`: every spelling
 /// of its wa_id, and its BSUID): the media they sent (kept in R2 under
 /// `media/<id>`), and raw bodies of theirs kept in R2.
-pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 2] {
+pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 3] {
     let names = Value::from(names.to_vec()).to_string();
     [
         Stmt::new(
@@ -86,6 +112,14 @@ pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 2] {
                 "(SELECT value FROM json_each(?2))) ",
                 "UNION SELECT raw_ref FROM events WHERE raw_ref LIKE 'r2:%' AND id IN (",
                 named_events!(),
+                ")"
+            ),
+            vec![id.into(), names.clone().into()],
+        ),
+        Stmt::new(
+            concat!(
+                "SELECT raw_ref FROM deliveries WHERE ?1 IS NOT NULL AND raw_ref LIKE 'r2:%' AND id IN (",
+                named_deliveries!(),
                 ")"
             ),
             vec![id.into(), names.into()],
@@ -108,6 +142,44 @@ pub fn erase_statements(id: &str, names: &[String], keys: &[String], now_ms: i64
     let both = || vec![id.into(), names.as_str().into()];
     let one = |sql: &'static str| Stmt::new(sql, vec![id.into()]);
     vec![
+        // The relay's copies first, while what names them still exists.
+        Stmt::new(
+            concat!(
+                "DELETE FROM forwards WHERE source IN (SELECT 'delivery:' || delivery_id FROM (",
+                named_deliveries!(),
+                ")) OR source IN (SELECT 'event:' || id FROM (",
+                named_relay_events!(),
+                "))"
+            ),
+            both(),
+        ),
+        Stmt::new(
+            concat!("DELETE FROM relay_events WHERE id IN (", named_relay_events!(), ")"),
+            both(),
+        ),
+        Stmt::new(
+            concat!(
+                "DELETE FROM raw_parts WHERE ?1 IS NOT NULL AND owner IN (SELECT 'delivery:' || delivery_id FROM (",
+                named_deliveries!(),
+                "))"
+            ),
+            both(),
+        ),
+        Stmt::new(
+            concat!(
+                "DELETE FROM deliveries WHERE ?1 IS NOT NULL AND id IN (",
+                named_deliveries!(),
+                ")"
+            ),
+            both(),
+        ),
+        Stmt::new(
+            concat!(
+                "DELETE FROM delivery_contacts WHERE ?1 IS NOT NULL AND (identifier IN ",
+                "(SELECT value FROM json_each(?2)) OR delivery_id NOT IN (SELECT id FROM deliveries))"
+            ),
+            both(),
+        ),
         Stmt::new(
             concat!(
                 "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages ",

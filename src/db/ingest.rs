@@ -171,7 +171,12 @@ WHERE NOT EXISTS (SELECT 1 FROM erased_events x WHERE 'event:' || x.id = ?1) ON 
 
 /// `raw` as it goes in its row, and its `raw_ref`: inline when small,
 /// else spilled (parts appended to `writes`).
-fn spill(writes: &mut Writes, to: SpillTo, owner: String, raw: &str) -> (String, Option<String>) {
+pub(crate) fn spill(
+    writes: &mut Writes,
+    to: SpillTo,
+    owner: String,
+    raw: &str,
+) -> (String, Option<String>) {
     if raw.len() <= INLINE_RAW_MAX {
         return (raw.to_owned(), None);
     }

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod lookups;
 pub mod outbox;
 pub mod reads;
+pub mod relay;
 pub mod rules;
 pub mod templates;
 

@@ -293,3 +293,12 @@ pub struct EventRow {
     #[serde(deserialize_with = "int")]
     pub received_at: Option<i64>,
 }
+
+/// Statement for one event by id (the relay's `field.*` events).
+pub fn get_event(id: &str) -> Stmt {
+    Stmt::new(
+        "SELECT id, kind, waba_id, phone_number_id, reference, summary, raw, raw_encoding, raw_ref, \
+received_at FROM events WHERE id = ?1",
+        vec![id.into()],
+    )
+}

@@ -1,4 +1,5 @@
-//! Per-isolate caches of small configuration tables (rules, channels) whose
+//! Per-isolate caches of small configuration tables (rules, channels,
+//! destinations) whose
 //! rows keep their JSON in a `body` column: D1 is read at most once per TTL,
 //! and an edit clears the cache of the isolate that served it.
 
@@ -8,6 +9,7 @@ use crate::api::ApiError;
 use crate::channels::Channel;
 use crate::db::Stmt;
 use crate::inbound::rules::Rule;
+use crate::relay::destination::Destination;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -70,6 +72,33 @@ pub const TTL_MS: i64 = 15_000;
 thread_local! {
     static CHANNELS: Slot<Channel> = const { RefCell::new(None) };
     static RULES: Slot<Rule> = const { RefCell::new(None) };
+    static DESTINATIONS: Slot<Destination> = const { RefCell::new(None) };
+}
+
+/// Every destination (without secrets), from the isolate cache when fresh.
+pub async fn destinations(db: &D1Database) -> Result<Vec<Destination>, ApiError> {
+    let now = http::now_ms();
+    let fresh = DESTINATIONS.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|(at, _)| now - at < TTL_MS)
+            .map(|(_, rows)| rows.clone())
+    });
+    if let Some(rows) = fresh {
+        return Ok(rows);
+    }
+    let rows: Vec<Destination> = d1::rows(db, &crate::db::relay::list())
+        .await?
+        .iter()
+        .filter_map(crate::db::relay::destination_from_row)
+        .collect();
+    DESTINATIONS.with(|s| *s.borrow_mut() = Some((now, rows.clone())));
+    Ok(rows)
+}
+
+/// Forgets the cached destinations (after an edit).
+pub fn forget_destinations() {
+    clear(&DESTINATIONS);
 }
 
 /// Every channel row, from the isolate cache when it is fresh.

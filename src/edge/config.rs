@@ -27,6 +27,9 @@ pub struct Config {
     /// `GRAPH_TIMEOUT_S`: how long a send waits for Graph before its
     /// outcome is unknown.
     pub send_timeout_s: u64,
+    /// `RAW_RETENTION_DAYS`: how long delivery bodies and relay events are
+    /// kept for forwarding and replay (default 7, Meta's redelivery horizon).
+    pub raw_retention_days: i64,
 }
 
 /// A secret (or var) by name, trimmed; `None` when unset or empty.
@@ -82,6 +85,9 @@ impl Config {
                 .map_or(outbox::SEND_TIMEOUT_S, |s| {
                     s.clamp(1, outbox::SEND_TIMEOUT_S)
                 }),
+            raw_retention_days: string(env, settings::RAW_RETENTION_DAYS)
+                .and_then(|s| s.parse::<i64>().ok())
+                .map_or(7, |d| d.clamp(1, 90)),
         }
     }
 

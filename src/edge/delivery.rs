@@ -100,7 +100,31 @@ pub async fn run(
         };
         results.push((row.id.clone(), row.phone_number_id.clone(), next, decided));
     }
-    d1::batch(db, &db::outbox::record(&results, started)).await?;
+    let mut statements = db::outbox::record(&results, started);
+    // The relay sees wa-edge's own sends: message.sent / message.failed.
+    let sent: Vec<crate::relay::events::Event> = rows
+        .iter()
+        .zip(&results)
+        .filter(|(row, _)| row.kind == "message")
+        .filter_map(|(_, (id, pnid, next, at))| {
+            let ok = match next {
+                Next::Sent { .. } => true,
+                Next::Failed { .. } => false,
+                _ => return None,
+            };
+            Some(crate::relay::events::of_send(id, pnid, ok, at / 1000))
+        })
+        .collect();
+    let mut forwards = Vec::new();
+    if !sent.is_empty() {
+        let destinations = super::cache::destinations(db).await?;
+        forwards = crate::relay::route::for_events(&sent, &destinations);
+        db::relay::store_events(&mut statements, &sent, started);
+        db::relay::create_forwards(&mut statements, &forwards, false, started);
+    }
+    d1::batch(db, &statements).await?;
+    let ids: Vec<String> = forwards.into_iter().map(|f| f.id).collect();
+    super::relay::enqueue(env, &ids, 0).await;
     Ok(results
         .iter()
         .filter(|(_, _, n, _)| *n != Next::Released)

@@ -10,12 +10,15 @@ mod d1;
 mod delivery;
 mod handlers;
 mod http;
+mod relay;
 
 use crate::api::router::{self, Route};
 use crate::api::{self, ApiError};
 use crate::logline::LogLine;
 use config::Config;
-use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -53,6 +56,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         | Route::ReplaceRule(_)
         | Route::DeleteRule(_) => handlers::rules::handle(route, &mut req, &env).await,
         Route::DeleteContact(id) => handlers::erase::handle(&id, &env).await,
+        Route::Destinations(r) => handlers::destinations::handle(r, &mut req, &env, &ctx).await,
         other => handlers::read::handle(other, &req, &env).await,
     };
     match outcome {
@@ -61,7 +65,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
 }
 
-/// The cron trigger: sends what is due in the outbox.
+/// The cron trigger: sends what is due in the outbox, sweeps the relay.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = Config::from_env(&env);
@@ -75,6 +79,21 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(n) => http::log(LogLine::new("cron.outbox").count("due", n)),
         Err(_) => http::log(LogLine::new("cron.outbox_failed")),
     }
+    let swept = match d1::database(&env) {
+        Ok(db) => relay::sweep(&env, &db, now, config.raw_retention_days).await,
+        Err(e) => Err(e),
+    };
+    match swept {
+        Ok(n) => http::log(LogLine::new("cron.relay").count("requeued", n)),
+        Err(_) => http::log(LogLine::new("cron.relay_failed")),
+    }
+}
+
+/// The `FORWARD` queue's consumer: attempts the forwards it carries.
+#[event(queue)]
+async fn queue(batch: MessageBatch<relay::Job>, env: Env, _ctx: Context) -> Result<()> {
+    relay::consume(batch, &env).await;
+    Ok(())
 }
 
 async fn health(env: &Env) -> std::result::Result<Response, ApiError> {

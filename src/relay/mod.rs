@@ -8,5 +8,6 @@
 pub mod destination;
 pub mod events;
 pub mod filter;
+pub mod route;
 pub mod schedule;
 pub mod sign;

@@ -112,6 +112,8 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
         compatibilityDate,
         d1Databases: { DB: database },
         r2Buckets,
+        queueProducers: { FORWARD: { queueName: `forward-${database}` } },
+        queueConsumers: { [`forward-${database}`]: { maxBatchSize: 10, maxBatchTimeout: 0.05 } },
         bindings: {
           WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
           WHATSAPP_APP_SECRET: SECRET,
@@ -208,9 +210,11 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
     async reset() {
       for (const r of (await api("/v1/rules"))[1].data) await remove(`/v1/rules/${r.id}`);
       for (const c of (await api("/v1/channels"))[1].data) await remove(`/v1/channels/${c.phone_number_id}`);
+      for (const d of (await api("/v1/destinations"))[1].data) await remove(`/v1/destinations/${d.id}`);
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
         "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased", "erased_events",
-        "event_contacts", "contact_user_ids", "contact_merges"];
+        "event_contacts", "contact_user_ids", "contact_merges", "destinations", "deliveries",
+        "delivery_contacts", "relay_events", "forwards"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },

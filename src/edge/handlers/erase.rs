@@ -87,10 +87,11 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     let mut found = d1::batch_rows(&db, &db::erasure::erase_lookups(&contact_id, &names))
         .await?
         .into_iter();
-    let (media_rows, raw_rows) = (
+    let (media_rows, mut raw_rows) = (
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
     );
+    raw_rows.extend(found.next().unwrap_or_default());
     if let Ok(bucket) = env.bucket(media::BUCKET) {
         let keys = media_rows
             .iter()

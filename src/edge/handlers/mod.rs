@@ -2,6 +2,7 @@
 //! core needs, runs the core's decision and answers.
 
 pub mod channels;
+pub mod destinations;
 pub mod erase;
 pub mod media;
 pub mod read;

@@ -80,7 +80,7 @@ pub fn contact_ref(id: &str) -> Result<ContactRef, ApiError> {
 
 /// `GET /v1/messages/{id}`: the message (by id or wamid) with its statuses,
 /// a big raw body read back whole; a wamid known only from statuses too.
-async fn message(
+pub(crate) async fn message(
     db: &worker::D1Database,
     env: &Env,
     id: &str,
@@ -123,7 +123,7 @@ async fn event_raw(db: &worker::D1Database, env: &Env, id: &str) -> Result<Respo
 }
 
 /// A raw body kept outside its row: joined from its parts, or read from R2.
-async fn spilled_raw(
+pub(crate) async fn spilled_raw(
     env: &Env,
     raw_ref: &str,
     parts: &[serde_json::Value],

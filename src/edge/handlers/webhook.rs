@@ -122,6 +122,10 @@ async fn store_delivery(
     scope: Scope,
 ) -> std::result::Result<Response, ApiError> {
     let now = http::now_ms();
+    let scope_channel = match &scope {
+        Scope::Channel(own) => Some(own.0.clone()),
+        Scope::App => None,
+    };
     let delivery = Delivery {
         received_at: now / 1000,
         scope,
@@ -138,8 +142,14 @@ async fn store_delivery(
     } else {
         SpillTo::Rows
     };
-    let mut writes =
-        db::ingest::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
+    let relay = relay_plan(&db, body, &plan, &scope_channel).await?;
+    let writes_for = |spill_to| {
+        let mut writes =
+            db::ingest::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
+        relay.writes(&mut writes, body, &plan, spill_to, now);
+        writes
+    };
+    let mut writes = writes_for(spill_to);
     if let Some(bucket) = &bucket {
         for blob in &writes.blobs {
             if bucket
@@ -150,8 +160,7 @@ async fn store_delivery(
             {
                 // R2 refused: keep the body in D1 instead.
                 http::log(LogLine::new("webhook.r2_put_failed"));
-                writes =
-                    db::ingest::delivery_writes(&plan, &effects.opts, enqueue, now, SpillTo::Rows);
+                writes = writes_for(SpillTo::Rows);
                 break;
             }
         }
@@ -160,6 +169,12 @@ async fn store_delivery(
     if !effects.enqueue.is_empty() {
         let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
         delivery::after_response(ctx, env, config, ids);
+    }
+    if !relay.forwards.is_empty() {
+        let (env, ids) = (env.clone(), relay.forward_ids());
+        ctx.wait_until(async move {
+            crate::edge::relay::enqueue(&env, &ids, 0).await;
+        });
     }
     let counts = plan.counts();
     http::log(
@@ -172,6 +187,65 @@ async fn store_delivery(
             .count("bytes", body.len()),
     );
     http::json(200, &counts)
+}
+
+/// What the relay keeps of a delivery and the forwards it makes.
+struct RelayPlan {
+    events: Vec<crate::relay::events::Event>,
+    forwards: Vec<crate::relay::route::Forward>,
+    channel: Option<String>,
+}
+
+impl RelayPlan {
+    /// Adds the relay's statements to `writes`: the body kept for `meta`
+    /// forwards and replay, the events, the forwards.
+    fn writes(
+        &self,
+        writes: &mut db::ingest::Writes,
+        body: &[u8],
+        plan: &ingest::Plan,
+        spill_to: SpillTo,
+        now: i64,
+    ) {
+        let id = crate::relay::route::delivery_id(body);
+        let (raw, encoding) = match std::str::from_utf8(body) {
+            Ok(text) => (text.to_owned(), "json"),
+            Err(_) => (hex::encode(body), "hex"),
+        };
+        let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
+        db::relay::store_delivery(
+            writes,
+            spill_to,
+            (&id, &raw, encoding),
+            self.channel.as_deref(),
+            &names,
+            now,
+        );
+        db::relay::store_events(&mut writes.statements, &self.events, now);
+        db::relay::create_forwards(&mut writes.statements, &self.forwards, false, now);
+    }
+
+    fn forward_ids(&self) -> Vec<String> {
+        self.forwards.iter().map(|f| f.id.clone()).collect()
+    }
+}
+
+/// The relay's part of a delivery, with the destinations from the
+/// isolate's cache.
+async fn relay_plan(
+    db: &D1Database,
+    body: &[u8],
+    plan: &ingest::Plan,
+    channel: &Option<String>,
+) -> std::result::Result<RelayPlan, ApiError> {
+    let destinations = cache::destinations(db).await?;
+    let events = crate::relay::events::of_plan(plan);
+    let forwards = crate::relay::route::for_delivery(body, &events, &destinations);
+    Ok(RelayPlan {
+        events,
+        forwards,
+        channel: channel.clone(),
+    })
 }
 
 /// What the delivery's new messages make us send: opt-out handling and rule

@@ -1,0 +1,250 @@
+// The relay in workerd: destinations on loopback receivers, Meta's bytes
+// signed as Meta signs them, Standard Webhooks events checked with the
+// official `standardwebhooks` library, retries, dead letters, 410, replay.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createHmac } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import { fixture, FakeGraph, eventually, useWorker } from "./helpers.mjs";
+
+/** A receiver on loopback that records what it gets and answers from a script. */
+async function receiver() {
+  const got = [];
+  const script = [];
+  let hang = false;
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      got.push({ headers: req.headers, body });
+      if (hang) return; // never answers
+      const next = script.shift() ?? { status: 200 };
+      res.writeHead(next.status, next.headers ?? {});
+      res.end("ok");
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    got,
+    answer: (...answers) => script.push(...answers),
+    hang: (on = true) => (hang = on),
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+  };
+}
+
+const graph = new FakeGraph();
+/** The worker's outbound fetch: receivers on loopback are real, Graph is fake. */
+const outbound = async (req) => {
+  if (new URL(req.url).hostname !== "127.0.0.1") return graph.handler(req);
+  const body = req.method === "GET" ? undefined : Buffer.from(await req.arrayBuffer());
+  const res = await fetch(req.url, { method: req.method, headers: Object.fromEntries(req.headers), body });
+  return new Response(await res.arrayBuffer(), { status: res.status, headers: res.headers });
+};
+
+async function destination(w, body) {
+  const [status, json] = await w.send("/v1/destinations", body);
+  assert.equal(status, 201, JSON.stringify(json));
+  assert.ok(json.secret);
+  return json;
+}
+
+async function post(w, body) {
+  const res = await w.post(body);
+  assert.equal(res.status, 200, await res.text());
+}
+
+function text(id, body = "hello", { pnid } = {}) {
+  const v = JSON.parse(fixture("text"));
+  const m = v.entry[0].changes[0].value.messages[0];
+  m.id = id;
+  m.timestamp = String(Math.floor(Date.now() / 1000));
+  m.text = { body };
+  if (pnid) v.entry[0].changes[0].value.metadata.phone_number_id = pnid;
+  return Buffer.from(JSON.stringify(v));
+}
+
+describe("the relay", () => {
+  let w;
+  useWorker({ outboundService: outbound, each: () => graph.reset() }, (x) => (w = x));
+  const receivers = [];
+  const open = async () => {
+    const r = await receiver();
+    receivers.push(r);
+    return r;
+  };
+  after(() => Promise.all(receivers.map((r) => r.close())));
+
+  it("forwards Meta's exact bytes, signed so a Meta webhook consumer verifies them", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "meta", description: "CRM" });
+    assert.match(d.secret, /^[0-9a-f]{32}$/);
+    const [, shown] = await w.api(`/v1/destinations/${d.id}`);
+    assert.equal(shown.secret, undefined, "the secret is shown once");
+    const body = Buffer.from(fixture("text"));
+    await post(w, body);
+    await eventually(() => r.got.length === 1);
+    const { headers, body: got } = r.got[0];
+    assert.deepEqual(got, body, "the exact bytes");
+    const expected = "sha256=" + createHmac("sha256", d.secret).update(got).digest("hex");
+    assert.equal(headers["x-hub-signature-256"], expected);
+    await eventually(async () => (await w.api(`/v1/destinations/${d.id}/deliveries?state=delivered`))[1].data.length === 1);
+    const [, stats] = await w.api(`/v1/destinations/${d.id}`);
+    assert.equal(stats.stats.delivered, 1);
+    assert.equal(typeof stats.stats.p50_ms, "number");
+  });
+
+  it("cuts a Meta body to the destination's channels and signs the bytes it sends", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "meta", filter: { channels: ["106540352242923"] } });
+    await post(w, Buffer.from(fixture("multi_entry")));
+    await post(w, text("wamid.relay.other"));
+    await eventually(() => r.got.length >= 1);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.got.length, 1, "the delivery for another channel is not forwarded");
+    const { headers, body } = r.got[0];
+    assert.equal(headers["x-hub-signature-256"], "sha256=" + createHmac("sha256", d.secret).update(body).digest("hex"));
+    const sent = JSON.parse(body);
+    const pnids = sent.entry.flatMap((e) => e.changes.map((c) => c.value?.metadata?.phone_number_id));
+    assert.ok(pnids.length > 0 && pnids.every((p) => p === "106540352242923"), JSON.stringify(pnids));
+  });
+
+  it("sends one Standard Webhooks event per item, verified by the official library, once however often Meta redelivers", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "events" });
+    assert.match(d.secret, /^whsec_/);
+    const body = text("wamid.relay.storm", "storm");
+    await Promise.all(Array.from({ length: 20 }, () => w.post(body).then((res) => res.arrayBuffer())));
+    await eventually(() => r.got.length >= 2);
+    await new Promise((res) => setTimeout(res, 500));
+    const wh = new Webhook(d.secret);
+    const events = r.got.map(({ headers, body: b }) => wh.verify(b.toString(), {
+      "webhook-id": headers["webhook-id"],
+      "webhook-timestamp": headers["webhook-timestamp"],
+      "webhook-signature": headers["webhook-signature"],
+    }));
+    const types = events.map((e) => e.type).sort();
+    assert.deepEqual(types, ["contact.updated", "message.received"], "one forward per item and destination");
+    const received = events.find((e) => e.type === "message.received");
+    assert.equal(received.data.id, "wamid.relay.storm");
+    assert.equal(received.data.text.body, "storm");
+    assert.match(received.id, /^evt_/);
+    const ids = new Set(r.got.map((g) => g.headers["webhook-id"]));
+    assert.equal(ids.size, 2);
+    assert.throws(() => wh.verify(r.got[0].body.toString() + " ", {
+      "webhook-id": r.got[0].headers["webhook-id"],
+      "webhook-timestamp": r.got[0].headers["webhook-timestamp"],
+      "webhook-signature": r.got[0].headers["webhook-signature"],
+    }), "a changed body does not verify");
+  });
+
+  it("retries a receiver that answers 500 twice, then delivers once", async () => {
+    const r = await open();
+    r.answer({ status: 500 }, { status: 503, headers: { "Retry-After": "1" } });
+    const d = await destination(w, { url: r.url, format: "meta" });
+    await post(w, text("wamid.relay.retry"));
+    await eventually(() => r.got.length === 1);
+    // The first retry comes from the queue after ~5 s.
+    await eventually(() => r.got.length === 2, 15000);
+    const [, retrying] = await w.api(`/v1/destinations/${d.id}/deliveries?state=retrying`);
+    assert.equal(retrying.data.length, 1);
+    assert.equal(retrying.data[0].last_status, 503);
+    assert.equal(retrying.data[0].attempts, 2);
+    // The next is five minutes later: the cron, as of then, sends it.
+    await w.cron(Date.now() + 6 * 60 * 1000);
+    await eventually(() => r.got.length === 3);
+    const [, delivered] = await w.api(`/v1/destinations/${d.id}/deliveries?state=delivered`);
+    assert.equal(delivered.data.length, 1);
+    assert.equal(delivered.data[0].attempts, 3);
+    assert.deepEqual(r.got[2].body, r.got[0].body);
+  });
+
+  it("disables a destination that answers 410 Gone, and says why", async () => {
+    const r = await open();
+    r.answer({ status: 410 });
+    const d = await destination(w, { url: r.url, format: "meta" });
+    await post(w, text("wamid.relay.gone"));
+    await eventually(async () => (await w.api(`/v1/destinations/${d.id}`))[1].enabled === false);
+    const [, shown] = await w.api(`/v1/destinations/${d.id}`);
+    assert.match(shown.disabled_reason, /410/);
+    await post(w, text("wamid.relay.after-gone"));
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.got.length, 1, "nothing more goes to a disabled destination");
+  });
+
+  it("keeps a refused forward as a dead letter, retries it on request, and replays a window", async () => {
+    const r = await open();
+    r.answer({ status: 400 });
+    const d = await destination(w, { url: r.url, format: "events", filter: { items: "messages" } });
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await post(w, text("wamid.relay.dead"));
+    await eventually(async () => (await w.api(`/v1/destinations/${d.id}/deliveries?state=dead`))[1].data.length >= 1);
+    const [, dead] = await w.api(`/v1/destinations/${d.id}/deliveries?state=dead`);
+    assert.equal(dead.data.length, 1, "only the refused one is dead");
+    assert.equal(dead.data[0].last_status, 400);
+    const deadId = dead.data[0].id;
+    await eventually(() => r.got.length >= 2);
+    const [s1] = await w.send(`/v1/destinations/${d.id}/deliveries/${deadId}/retry`, {});
+    assert.equal(s1, 202);
+    await eventually(() => r.got.filter((g) => g.headers["webhook-id"] === deadId).length === 2);
+    assert.equal((await w.send(`/v1/destinations/${d.id}/deliveries/${deadId}/retry`, {}))[0], 404, "a delivered one is not retried");
+    const wh = new Webhook(d.secret);
+    const verify = ({ headers, body }) => wh.verify(body.toString(), headers);
+    // A receiver that was down catches up by replay, with the same ids.
+    const before = r.got.length;
+    const [s2, replayed] = await w.send(`/v1/destinations/${d.id}/replay`, { since, until: Math.floor(Date.now() / 1000) + 1 });
+    assert.equal(s2, 202, JSON.stringify(replayed));
+    assert.ok(replayed.queued >= 1);
+    await eventually(() => r.got.length >= before + replayed.queued);
+    const replayedTypes = r.got.slice(before).map((g) => verify(g).type);
+    assert.ok(replayedTypes.includes("message.received"), `${replayedTypes}`);
+    const earlier = new Set(r.got.slice(0, before).map((g) => g.headers["webhook-id"]));
+    assert.ok(r.got.slice(before).every((g) => earlier.has(g.headers["webhook-id"])), "replays keep their webhook-ids");
+    const [bad] = await w.send(`/v1/destinations/${d.id}/replay`, { since: 10, until: 5 });
+    assert.equal(bad, 400);
+  });
+
+  it("answers Meta at once while a receiver hangs", async () => {
+    const r = await open();
+    r.hang();
+    await destination(w, { url: r.url, format: "meta" });
+    const started = Date.now();
+    await post(w, text("wamid.relay.hang"));
+    assert.ok(Date.now() - started < 5000, "the ack does not wait for the receiver");
+    await eventually(() => r.got.length === 1);
+  });
+
+  it("turns wa-edge's own sends into message.sent events", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "events", filter: { fields: ["messages"] } });
+    await post(w, text("wamid.relay.window"));
+    await eventually(() => r.got.length >= 2);
+    const [status, sent] = await w.send("/v1/messages", { to: "16505551234", type: "text", text: { body: "reply" } });
+    assert.equal(status, 202);
+    const wh = new Webhook(d.secret);
+    await eventually(() => r.got.some((g) => wh.verify(g.body.toString(), g.headers).type === "message.sent"));
+    const ev = r.got.map((g) => wh.verify(g.body.toString(), g.headers)).find((e) => e.type === "message.sent");
+    assert.equal(ev.data.id, sent.id);
+    assert.equal(ev.data.direction, "out");
+  });
+
+  it("refuses destinations a careless operator might set up", async () => {
+    for (const [body, field] of [
+      [{ url: "http://crm.example.com/hook" }, "url"],
+      [{ url: "https://crm.example.com/hook", format: "xml" }, "format"],
+      [{ url: "https://crm.example.com/hook", filter: { items: "everything" } }, "filter.items"],
+      [{ url: "https://crm.example.com/hook", secret: "mine" }, "secret"],
+    ]) {
+      const [status, json] = await w.send("/v1/destinations", body);
+      assert.equal(status, 400, JSON.stringify(body));
+      assert.ok(json.error.message.startsWith(field), json.error.message);
+    }
+    assert.equal((await w.api("/v1/destinations", null))[0], 401);
+    const [, list] = await w.api("/v1/destinations");
+    assert.equal(list.data.length, 0, "nothing was stored");
+    assert.equal((await w.send("/v1/destinations/dst_nope/replay", { since: 0 }))[0], 404);
+  });
+});
