@@ -21,7 +21,7 @@ pub const RAW_RETENTION_DAYS: &str = "RAW_RETENTION_DAYS";
 
 /// Every name a channel's secret names may not use: wa-edge's settings
 /// (secrets and plain vars alike) and its bindings.
-pub const RESERVED: [&str; 20] = [
+pub const RESERVED: [&str; 21] = [
     VERIFY_TOKEN,
     APP_SECRET,
     ACCESS_TOKEN,
@@ -40,6 +40,7 @@ pub const RESERVED: [&str; 20] = [
     RAW_RETENTION_DAYS,
     "DB",
     "FORWARD",
+    "OUTBOX",
     "CACHE",
     "MEDIA",
 ];

@@ -36,3 +36,18 @@ pub fn parse<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, String> 
         None => Ok(parsed),
     }
 }
+
+/// A whole number D1 stores exactly: D1 binds integers as f64, so beyond
+/// ±(2^53 - 1) a stored value would round. `10.0` is 10; anything else
+/// (a fraction, a string, a bigger number) is `None`.
+pub fn whole_number(v: &Value) -> Option<i64> {
+    const MAX: i64 = (1 << 53) - 1;
+    let n = v.as_number()?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX as f64)
+                .map(|f| f as i64)
+        })
+        .filter(|i| i.abs() <= MAX)
+}

@@ -236,6 +236,33 @@ fn every_route_is_documented_in_openapi() {
         ("/v1/media", "POST", "/v1/media"),
         ("/v1/media/{id}", "GET", "/v1/media/9"),
         ("/v1/events/{id}/raw", "GET", "/v1/events/abc/raw"),
+        ("/v1/destinations", "POST", "/v1/destinations"),
+        ("/v1/destinations/{id}", "PATCH", "/v1/destinations/d1"),
+        (
+            "/v1/destinations/{id}/secret",
+            "POST",
+            "/v1/destinations/d1/secret",
+        ),
+        (
+            "/v1/destinations/{id}/deliveries",
+            "GET",
+            "/v1/destinations/d1/deliveries",
+        ),
+        (
+            "/v1/destinations/{id}/deliveries/{delivery}/retry",
+            "POST",
+            "/v1/destinations/d1/deliveries/msg_1/retry",
+        ),
+        (
+            "/v1/destinations/{id}/deliveries/retry",
+            "POST",
+            "/v1/destinations/d1/deliveries/retry",
+        ),
+        (
+            "/v1/destinations/{id}/replay",
+            "POST",
+            "/v1/destinations/d1/replay",
+        ),
     ];
     for (documented, method, concrete) in routes {
         assert!(

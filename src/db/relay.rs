@@ -363,11 +363,12 @@ WHERE id IN (SELECT id FROM forwards WHERE destination_id = ?1 AND state = 'dead
     )
 }
 
-/// Kept deliveries received in `[since_ms, until_ms]`, oldest first.
+/// Kept deliveries received in `[since_ms, until_ms]`, oldest first, with
+/// their bodies (a spilled one is read apart).
 pub fn deliveries_between(since_ms: i64, until_ms: i64, limit: i64) -> Stmt {
     Stmt::new(
-        "SELECT id, received_at FROM deliveries WHERE received_at >= ?1 AND received_at <= ?2 \
-ORDER BY received_at, id LIMIT ?3",
+        "SELECT id, raw, raw_encoding, raw_ref, received_at FROM deliveries WHERE received_at >= ?1 \
+AND received_at <= ?2 ORDER BY received_at, id LIMIT ?3",
         vec![since_ms.into(), until_ms.into(), limit.into()],
     )
 }

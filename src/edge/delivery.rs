@@ -125,10 +125,49 @@ pub async fn run(
     d1::batch(db, &statements).await?;
     let ids: Vec<String> = forwards.into_iter().map(|f| f.id).collect();
     super::relay::enqueue(env, &ids, 0).await;
+    // A retry is sent when it is due, not at the next minute's cron.
+    for (id, _, next, _) in &results {
+        if let Next::RetryAt { at_ms, .. } = next {
+            let delay = ((at_ms - http::now_ms()).max(0) + 999) / 1000;
+            schedule_at(env, id, delay).await;
+        }
+    }
     Ok(results
         .iter()
         .filter(|(_, _, n, _)| *n != Next::Released)
         .count())
+}
+
+/// The queue that carries outbox rows due later.
+pub const QUEUE: &str = "OUTBOX";
+
+/// Queues outbox row `id` to be sent in `delay_s` seconds; without the
+/// queue (or when it refuses) the cron sends it.
+async fn schedule_at(env: &Env, id: &str, delay_s: i64) {
+    let Ok(queue) = env.queue(QUEUE) else {
+        return;
+    };
+    let job = crate::edge::relay::Job { id: id.to_owned() };
+    let message = worker::MessageBuilder::new(job)
+        .delay_seconds(delay_s.clamp(0, 43_200) as u32)
+        .build();
+    if queue.send(message).await.is_err() {
+        http::log(LogLine::new("outbox.enqueue_failed"));
+    }
+}
+
+/// The `OUTBOX` queue's consumer: sends the rows it carries that are due.
+pub async fn consume(env: &Env, config: &Config, ids: Vec<String>) {
+    let Ok(db) = d1::database(env) else {
+        return;
+    };
+    let which = Claim::Ids(&ids);
+    if run(env, &db, config, &which, http::now_ms(), outbox::CRON_BATCH)
+        .await
+        .is_err()
+    {
+        http::log(LogLine::new("outbox.run_failed"));
+    }
 }
 
 /// Sends rows a request just queued once its response is out (`wait_until`).

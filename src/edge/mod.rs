@@ -89,10 +89,20 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
-/// The `FORWARD` queue's consumer: attempts the forwards it carries.
+/// The queues' consumer: `FORWARD` carries forwards to attempt, `OUTBOX`
+/// outbox rows due later.
 #[event(queue)]
 async fn queue(batch: MessageBatch<relay::Job>, env: Env, _ctx: Context) -> Result<()> {
-    relay::consume(batch, &env).await;
+    if batch.queue().contains("outbox") {
+        let ids = batch
+            .messages()
+            .map(|m| m.iter().map(|j| j.body().id.clone()).collect())
+            .unwrap_or_default();
+        delivery::consume(&env, &Config::from_env(&env), ids).await;
+        batch.ack_all();
+    } else {
+        relay::consume(batch, &env).await;
+    }
     Ok(())
 }
 

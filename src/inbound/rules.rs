@@ -85,21 +85,11 @@ pub struct Rule {
     pub enabled: bool,
 }
 
-/// A whole number D1 stores exactly: D1 binds integers as f64, so beyond
-/// ±(2^53 - 1) a stored priority would round. `10.0` is 10.
+/// A whole number D1 stores exactly (see [`crate::strict::whole_number`]).
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    const MAX: i64 = (1 << 53) - 1;
-    let n = serde_json::Number::deserialize(d)?;
-    n.as_i64()
-        .or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX as f64)
-                .map(|f| f as i64)
-        })
-        .filter(|i| i.abs() <= MAX)
-        .ok_or_else(|| {
-            serde::de::Error::custom("priority: must be a whole number within ±(2^53 - 1)")
-        })
+    crate::strict::whole_number(&serde_json::Value::deserialize(d)?).ok_or_else(|| {
+        serde::de::Error::custom("priority: must be a whole number within ±(2^53 - 1)")
+    })
 }
 
 fn enabled_default() -> bool {

@@ -138,7 +138,7 @@ fn string_list(v: &Value, key: &str) -> Result<Option<Vec<String>>, Invalid> {
         Some(Value::Array(items)) if items.len() <= MAX_FILTER_ENTRIES => items
             .iter()
             .map(|i| match i {
-                Value::String(s) if !s.is_empty() && s.len() <= 256 => Ok(s.clone()),
+                Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
                 _ => Err(invalid(format!("filter.{key}: must be non-empty strings"))),
             })
             .collect::<Result<Vec<_>, _>>()

@@ -112,8 +112,11 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
         compatibilityDate,
         d1Databases: { DB: database },
         r2Buckets,
-        queueProducers: { FORWARD: { queueName: `forward-${database}` } },
-        queueConsumers: { [`forward-${database}`]: { maxBatchSize: 10, maxBatchTimeout: 0.05 } },
+        queueProducers: { FORWARD: { queueName: `forward-${database}` }, OUTBOX: { queueName: `outbox-${database}` } },
+        queueConsumers: {
+          [`forward-${database}`]: { maxBatchSize: 10, maxBatchTimeout: 0.05 },
+          [`outbox-${database}`]: { maxBatchSize: 25, maxBatchTimeout: 0.05 },
+        },
         bindings: {
           WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
           WHATSAPP_APP_SECRET: SECRET,

@@ -12,6 +12,7 @@ import { fixture, FakeGraph, eventually, useWorker } from "./helpers.mjs";
 async function receiver() {
   const got = [];
   const script = [];
+  const held = [];
   let hang = false;
   const server = createServer((req, res) => {
     const chunks = [];
@@ -19,7 +20,7 @@ async function receiver() {
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       got.push({ headers: req.headers, body });
-      if (hang) return; // never answers
+      if (hang) return held.push(res); // answers only when released
       const next = script.shift() ?? { status: 200 };
       res.writeHead(next.status, next.headers ?? {});
       res.end("ok");
@@ -32,6 +33,10 @@ async function receiver() {
     got,
     answer: (...answers) => script.push(...answers),
     hang: (on = true) => (hang = on),
+    release: () => {
+      hang = false;
+      for (const res of held.splice(0)) { res.writeHead(200); res.end("ok"); }
+    },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
 }
@@ -148,7 +153,7 @@ describe("the relay", () => {
     await post(w, text("wamid.relay.retry"));
     await eventually(() => r.got.length === 1);
     // The first retry comes from the queue after ~5 s.
-    await eventually(() => r.got.length === 2, 15000);
+    await eventually(() => r.got.length === 2, 30000);
     const [, retrying] = await w.api(`/v1/destinations/${d.id}/deliveries?state=retrying`);
     assert.equal(retrying.data.length, 1);
     assert.equal(retrying.data[0].last_status, 503);
@@ -215,6 +220,7 @@ describe("the relay", () => {
     await post(w, text("wamid.relay.hang"));
     assert.ok(Date.now() - started < 5000, "the ack does not wait for the receiver");
     await eventually(() => r.got.length === 1);
+    r.release();
   });
 
   it("turns wa-edge's own sends into message.sent events", async () => {

@@ -205,6 +205,21 @@ describe("outbox retries", () => {
     assert.equal(graph.requests.length, 2);
   });
 
+  it("sends a retry when it is due through the OUTBOX queue, without waiting for the cron", async () => {
+    graph.respond({ status: 429, body: graphError(130429, "Rate limit hit"), headers: { "Retry-After": "31" } });
+    const [, { id }] = await w.send("/v1/messages", text());
+    const row = await waitState(id, "queued");
+    const due = row.next_attempt_at;
+    const done = await eventually(async () => {
+      const r = await w.outbox(id);
+      return r.state === "sent" ? r : null;
+    }, 60000);
+    assert.equal(done.attempts, 2);
+    assert.ok(done.updated_at >= due, "not before it was due");
+    assert.ok(done.updated_at - due < 10000, `sent ${done.updated_at - due} ms after due, not at a cron minute`);
+    assert.equal(graph.requests.length, 2);
+  });
+
   it("retries a 500 from the cron", async () => {
     graph.respond({ status: 500, body: { error: { message: "Internal" } } });
     const [, { id }] = await w.send("/v1/messages", text());

@@ -6,7 +6,12 @@ state, so the spec says them in words:
 
 - the reply buttons of an interactive message have different ids;
 - an interactive list holds at most 10 rows across all its sections;
-- a rule's opening-hours span has `from` different from `to`.
+- a rule's opening-hours span has `from` different from `to`;
+- a replay's `until` is not before its `since` (nor, without `until`,
+  `since` after now).
+
+Destinations the run creates get a loopback URL, so the relay never
+reaches beyond 127.0.0.1.
 
 A generated request that is meant to be valid (positive mode) but breaks one
 of them is dropped here instead of being sent, so the positive-data check
@@ -14,8 +19,13 @@ only sees requests the spec really calls valid. Requests meant to be invalid
 (negative mode) are sent unchanged.
 """
 
+import time
+
 import schemathesis
 from schemathesis.generation.modes import GenerationMode
+
+# Nothing listens here: forwards fail fast and stay on this machine.
+LOOPBACK_RECEIVER = "http://127.0.0.1:9/hook"
 
 
 def _messages(body):
@@ -57,10 +67,33 @@ def _breaks_cross_field_rules(body) -> bool:
     return False
 
 
+def _breaks_replay_window(case) -> bool:
+    if not case.operation.path.endswith("/replay") or not isinstance(case.body, dict):
+        return False
+    since, until = case.body.get("since"), case.body.get("until")
+    if not isinstance(since, (int, float)) or isinstance(since, bool):
+        return False
+    end = until if isinstance(until, (int, float)) and not isinstance(until, bool) else time.time()
+    return end < since
+
+
+@schemathesis.hook
+def map_case(context, case):
+    """Points every destination a valid request creates or changes at loopback."""
+    meta = getattr(case, "meta", None)
+    mode = getattr(getattr(meta, "generation", None), "mode", None)
+    if mode != GenerationMode.POSITIVE:
+        return case
+    if "/destinations" in case.operation.path and case.method in ("POST", "PATCH"):
+        if isinstance(case.body, dict) and isinstance(case.body.get("url"), str):
+            case.body["url"] = LOOPBACK_RECEIVER
+    return case
+
+
 @schemathesis.hook
 def filter_case(context, case):
     meta = getattr(case, "meta", None)
     mode = getattr(getattr(meta, "generation", None), "mode", None)
     if mode != GenerationMode.POSITIVE:
         return True
-    return not _breaks_cross_field_rules(case.body)
+    return not (_breaks_cross_field_rules(case.body) or _breaks_replay_window(case))

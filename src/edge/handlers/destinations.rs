@@ -10,8 +10,10 @@ use crate::relay::route;
 use serde_json::{json, Value};
 use worker::{Context, D1Database, Env, Request, Response};
 
-/// Most sources one replay call queues; the answer says whether more remain.
+/// Most events one replay call queues; the answer says whether more remain.
 const REPLAY_MAX: i64 = 2_000;
+/// Most delivery bodies one replay call reads (they are read whole).
+const REPLAY_META_MAX: i64 = 200;
 /// Most dead letters one bulk retry makes due.
 const RETRY_MAX: i64 = 1_000;
 
@@ -177,6 +179,59 @@ pub async fn handle(
     }
 }
 
+/// The bodies of kept deliveries (rows of the replay's query), each read
+/// whole; a spilled one from its parts or R2.
+async fn bodies(
+    db: &D1Database,
+    env: &Env,
+    rows: &[Value],
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(did) = row.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let text = match row.get("raw_ref").and_then(Value::as_str) {
+            Some(rr) => {
+                let parts = d1::batch_rows(db, &db::relay::delivery_body(did)).await?;
+                let parts = parts.get(1).map_or(&[][..], Vec::as_slice);
+                crate::edge::handlers::read::spilled_raw(env, rr, parts).await?
+            }
+            None => row
+                .get("raw")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let bytes = api::raw_body(row.get("raw_encoding").and_then(Value::as_str), text).1;
+        kept.push((did.to_owned(), bytes));
+    }
+    Ok(kept)
+}
+
+/// A replay bound: absent or null is "not given"; otherwise whole unix
+/// seconds (`1739318400` or `1739318400.0`), else 400 naming the field.
+fn unix_seconds(v: Option<&Value>, key: &str) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => crate::strict::whole_number(v)
+            .filter(|t| *t >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid(format!("{key}: must be unix seconds (a whole number >= 0)"))
+            }),
+    }
+}
+
+/// The receipt time (unix s) of the last of `rows`: where a replay that
+/// stopped at its limit goes on.
+fn last_received(rows: &[Value]) -> Option<i64> {
+    rows.last()?
+        .get("received_at")
+        .and_then(Value::as_f64)
+        .map(|ms| ms as i64 / 1000)
+}
+
 /// Queues forwards after the response.
 fn queue_later(ctx: &Context, env: &Env, ids: Vec<String>) {
     let env = env.clone();
@@ -200,53 +255,46 @@ async fn replay(
     let body = http::read_body_capped(req, api::MAX_CONFIG_BODY).await?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::invalid("The body must be JSON: {\"since\", \"until\"}."))?;
-    let time = |k: &str| v.get(k).and_then(Value::as_i64).filter(|t| *t >= 0);
-    let (Some(since), until) = (time("since"), time("until").unwrap_or(now / 1000)) else {
-        return Err(ApiError::invalid("since: required, unix seconds"));
-    };
-    if until < since
-        || v.as_object()
-            .is_some_and(|o| o.keys().any(|k| k != "since" && k != "until"))
-    {
-        return Err(ApiError::invalid(
-            "until must not be before since; only since and until are read",
-        ));
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::invalid("The body must be a JSON object: {\"since\", \"until\"}.")
+    })?;
+    if let Some(k) = obj.keys().find(|k| *k != "since" && *k != "until") {
+        return Err(ApiError::invalid(format!(
+            "{k}: unknown field; only since and until are read"
+        )));
+    }
+    let since = unix_seconds(obj.get("since"), "since")?
+        .ok_or_else(|| ApiError::invalid("since: required, unix seconds"))?;
+    let until = unix_seconds(obj.get("until"), "until")?.unwrap_or(now / 1000);
+    if until < since {
+        return Err(ApiError::invalid("until: must not be before since"));
     }
     let (from, to) = (
         since.saturating_mul(1000),
         until.saturating_mul(1000).saturating_add(999),
     );
-    let (forwards, found) = match d.format {
+    let (forwards, more) = match d.format {
         destination::Format::Meta => {
-            let rows = d1::rows(db, &db::relay::deliveries_between(from, to, REPLAY_MAX)).await?;
-            let mut kept = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let Some(did) = r.get("id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let mut parts = d1::batch_rows(db, &db::relay::delivery_body(did))
-                    .await?
-                    .into_iter();
-                let row = parts.next().unwrap_or_default();
-                let spilled = parts.next().unwrap_or_default();
-                let Some(row) = row.first() else { continue };
-                let text = match row.get("raw_ref").and_then(Value::as_str) {
-                    Some(rr) => crate::edge::handlers::read::spilled_raw(env, rr, &spilled).await?,
-                    None => row
-                        .get("raw")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                };
-                let bytes = api::raw_body(row.get("raw_encoding").and_then(Value::as_str), text).1;
-                kept.push((did.to_owned(), bytes));
-            }
-            (route::for_replay(&d, &kept, &[]), rows.len())
+            let rows = d1::rows(
+                db,
+                &db::relay::deliveries_between(from, to, REPLAY_META_MAX),
+            )
+            .await?;
+            let kept = bodies(db, env, &rows).await?;
+            let more = rows.len() as i64 >= REPLAY_META_MAX;
+            (
+                route::for_replay(&d, &kept, &[]),
+                more.then(|| last_received(&rows)).flatten(),
+            )
         }
         destination::Format::Events => {
             let rows = d1::rows(db, &db::relay::events_between(from, to, REPLAY_MAX)).await?;
             let events: Vec<_> = rows.iter().filter_map(db::relay::event_from_row).collect();
-            (route::for_replay(&d, &[], &events), rows.len())
+            let more = rows.len() as i64 >= REPLAY_MAX;
+            (
+                route::for_replay(&d, &[], &events),
+                more.then(|| last_received(&rows)).flatten(),
+            )
         }
     };
     let mut statements = Vec::new();
@@ -257,6 +305,6 @@ async fn replay(
     queue_later(ctx, env, ids);
     http::json(
         202,
-        &json!({"queued": queued, "more": found as i64 >= REPLAY_MAX}),
+        &json!({"queued": queued, "more": more.is_some(), "next_since": more}),
     )
 }
