@@ -154,6 +154,8 @@ post=$(wrk_run post -s bench/post.lua "$base" -- "$work/bodies.tsv" "$THREADS")
 echo "GET  $get"
 echo "POST $post"
 
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
+
 # 4. Nothing lost. Requests wrk had sent when it stopped may still be in the
 # worker; wait until the counts stop moving (bounded), then compare with the
 # distinct bodies that were sent at least once.
@@ -166,7 +168,6 @@ for _ in $(seq 1 10); do
 done
 read -r stored_messages stored_statuses events_after <<<"$stored_line"
 
-field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
 check=$(python3 - "$work/bodies.tsv" "$THREADS" "$(field "$post" sent_by_thread)" <<'PY'
 import sys
 kinds = [line.split("\t", 1)[0] for line in open(sys.argv[1])]
@@ -181,6 +182,39 @@ read -r post_sent distinct expect_messages expect_statuses <<<"$check"
 stored=$((stored_messages + stored_statuses))
 lost=$((distinct - stored))
 new_events=$((events_after - events_before))
+
+# 4b. The relay (after the counts above: wrangler d1 execute would contend
+# with the queue consumer's writes): the same load (new wamids) with three `meta` destinations
+# on loopback receivers; how fast the acks are, and how fast every delivery
+# reaches all three.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rports=("$(free_port)" "$(free_port)" "$(free_port)")
+python3 bench/receiver.py "$work/received.txt" "${rports[@]}" > "$work/receiver.log" 2>&1 &
+receiver_pid=$!
+sleep 0.5
+for p in "${rports[@]}"; do
+  curl -fs -m 5 -X POST "$base/v1/destinations" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    -d "{\"url\": \"http://127.0.0.1:$p/hook\", \"format\": \"meta\"}" > /dev/null || die "creating a destination failed"
+done
+python3 bench/bodies.py "$BODIES" "$SECRET" "$work/relay.tsv" RELAY >/dev/null
+relay_started=$(date +%s.%N)
+relay=$(wrk_run relay -s bench/post.lua "$base" -- "$work/relay.tsv" "$THREADS")
+echo "RELAY $relay"
+received=""; prev_received=""
+for _ in $(seq 1 120); do   # until the receivers stop growing, at most ~60 s
+  sleep 0.5
+  kill -USR1 "$receiver_pid" 2>/dev/null || break
+  sleep 0.1
+  received=$(cat "$work/received.txt")
+  [ "$received" = "$prev_received" ] && break
+  prev_received=$received
+done
+kill "$receiver_pid" 2>/dev/null || true
+read -r got_a got_b got_c last_arrival <<<"$received"
+relay_sent=$(field "$relay" requests)
+relay_forwards=$((got_a + got_b + got_c))
+forward_rps=$(python3 -c "d = $last_arrival - $relay_started; print(f'{$relay_forwards / d:.1f}' if d > 0 else '0')")
+relay_ratio=$(python3 -c "print(f'{$(field "$relay" rps) / $(field "$post" rps):.3f}')")
 
 # 5. Report.
 get_rps=$(field "$get" rps); post_rps=$(field "$post" rps)
@@ -235,6 +269,18 @@ $(row "POST /webhook (HMAC, parse, one D1 batch)" "$post")
 - Stored: $post_sent POSTs sent, $distinct distinct bodies; D1 holds $stored_messages of $expect_messages messages and $stored_statuses of $expect_statuses statuses from them: **$lost not stored**. New rows in \`events\` (malformed or unexpected items): $new_events.
 - wrangler dev's log (at warn level), besides its notice that crons are not fired locally: $log_other lines.
 
+### Relay
+
+The same POST load with new wamids, with three \`meta\` destinations on loopback receivers (bench/receiver.py), forwarded through the \`FORWARD\` queue.
+
+| variant | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors |
+|---|---|---|---|---|---|---|---|---|
+$(row "POST /webhook, plain (above)" "$post")
+$(row "POST /webhook, 3 destinations" "$relay")
+
+- **Ack req/s with three destinations / without: $relay_ratio.**
+- Forwards received: $got_a, $got_b and $got_c of $relay_sent deliveries sent; **$forward_rps forwards/s** from the start of the run to the last arrival (all three receivers together).
+
 ### Targets
 
 | target | result | |
@@ -254,7 +300,8 @@ intro = """# Benchmarks
 
 - **bundle size**: `build/index_bg.wasm` and `build/index.js`, raw and gzip -9 (what `wrangler deploy` uploads);
 - **webhook ack latency and throughput** on the local worker (`wrangler dev --local`, local D1 with the migrations applied, `--log-level warn`) with wrk over loopback: a trivial `GET /webhook` verification (no D1) and signed `POST /webhook` notifications (~2 KB, a mix of text, status, image and interactive replies, each with a unique wamid, so every request is a real D1 insert); req/s, p50/p90/p99 latency, non-2xx;
-- **nothing lost**: after the POST run, D1 must hold one row for every distinct notification sent.
+- **nothing lost**: after the POST run, D1 must hold one row for every distinct notification sent;
+- **the relay**: the same POST load with three `meta` destinations on loopback receivers (`bench/receiver.py`): the ack req/s as a ratio to plain ingest, and the forwards that reached the receivers per second.
 
 Targets: bundle gzip ≤ 350 KB (358,400 bytes); POST p99 under 250 ms at 16 connections; zero non-2xx.
 
