@@ -336,11 +336,34 @@ async fn kept_body(env: &Env, db: &D1Database, id: &str) -> Result<Option<Vec<u8
         .into_iter();
     let row = rows.next().unwrap_or_default();
     let parts = rows.next().unwrap_or_default();
-    let Some(row) = row.first() else {
-        return Ok(None);
-    };
+    match row.first() {
+        Some(row) => Ok(Some(delivery_bytes(env, db, row, Some(&parts)).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The bytes of a `deliveries` row (`raw`, `raw_encoding`, `raw_ref`): its
+/// raw column, or when spilled its `parts` (read here when not given) or
+/// its R2 object.
+pub(crate) async fn delivery_bytes(
+    env: &Env,
+    db: &D1Database,
+    row: &Value,
+    parts: Option<&[Value]>,
+) -> Result<Vec<u8>, ApiError> {
     let text = match row.get("raw_ref").and_then(Value::as_str) {
-        Some(r) => crate::edge::handlers::read::spilled_raw(env, r, &parts).await?,
+        Some(r) => {
+            let fetched;
+            let parts = match parts {
+                Some(p) => p,
+                None => {
+                    let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+                    fetched = d1::batch_rows(db, &db::relay::delivery_body(id)).await?;
+                    fetched.get(1).map_or(&[][..], Vec::as_slice)
+                }
+            };
+            crate::edge::handlers::read::spilled_raw(env, r, parts).await?
+        }
         None => row
             .get("raw")
             .and_then(Value::as_str)
@@ -348,7 +371,7 @@ async fn kept_body(env: &Env, db: &D1Database, id: &str) -> Result<Option<Vec<u8
             .to_owned(),
     };
     let encoding = row.get("raw_encoding").and_then(Value::as_str);
-    Ok(Some(api::raw_body(encoding, text).1))
+    Ok(api::raw_body(encoding, text).1)
 }
 
 /// An event's type, time and data: the read-API view of what it names.

@@ -41,8 +41,9 @@ pub struct ContactRow {
 }
 
 impl ContactRow {
-    /// The row of a person a send names who was never seen: created with
-    /// the key's identifiers, no profile, never seen writing.
+    /// A person known only by the key's identifiers: no profile, never seen
+    /// writing (a send's new recipient, or a new person of a delivery before
+    /// what its items say is added).
     pub fn unseen(key: &ContactKey) -> ContactRow {
         ContactRow {
             candidate: key.candidate.clone(),
@@ -256,19 +257,11 @@ impl People {
         if let Some(u) = &user_id {
             self.by_user.insert(u.clone(), i);
         }
-        self.rows.push(ContactRow {
+        self.rows.push(ContactRow::unseen(&ContactKey {
             candidate: contact_id(seed),
-            wa_id,
-            user_id,
+            identity: Identity { wa_id, user_id },
             scope: scope.map(str::to_owned),
-            parent_user_id: None,
-            username: None,
-            profile_name: None,
-            phone_number_id: None,
-            last_wa_id: None,
-            first_seen: 0,
-            last_seen: 0,
-        });
+        }));
         self.merged_into.push(i);
         i
     }

@@ -191,20 +191,10 @@ async fn bodies(
         let Some(did) = row.get("id").and_then(Value::as_str) else {
             continue;
         };
-        let text = match row.get("raw_ref").and_then(Value::as_str) {
-            Some(rr) => {
-                let parts = d1::batch_rows(db, &db::relay::delivery_body(did)).await?;
-                let parts = parts.get(1).map_or(&[][..], Vec::as_slice);
-                crate::edge::handlers::read::spilled_raw(env, rr, parts).await?
-            }
-            None => row
-                .get("raw")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        };
-        let bytes = api::raw_body(row.get("raw_encoding").and_then(Value::as_str), text).1;
-        kept.push((did.to_owned(), bytes));
+        kept.push((
+            did.to_owned(),
+            relay::delivery_bytes(env, db, row, None).await?,
+        ));
     }
     Ok(kept)
 }
