@@ -16,6 +16,11 @@ lock = threading.Lock()
 
 def handler_for(port):
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as receivers behind a web server answer: with HTTP/1.0
+        # every answer closes its connection, and a sender reusing one the
+        # receiver just closed sees it fail.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with lock:
@@ -38,8 +43,15 @@ def dump(*_):
         f.write(line)
 
 
+class Server(ThreadingHTTPServer):
+    # The default backlog of 5 refuses connections when the worker sends a
+    # burst; a real receiver listens with a deeper one.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 signal.signal(signal.SIGUSR1, dump)
-servers = [ThreadingHTTPServer(("127.0.0.1", p), handler_for(p)) for p in ports]
+servers = [Server(("127.0.0.1", p), handler_for(p)) for p in ports]
 for s in servers:
     threading.Thread(target=s.serve_forever, daemon=True).start()
 dump()

@@ -23,6 +23,7 @@ pub mod db;
 pub mod erasure;
 pub mod ids;
 pub mod inbound;
+pub mod keys;
 pub mod logline;
 pub mod outbound;
 pub mod relay;

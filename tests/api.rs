@@ -4,16 +4,19 @@ use common::q;
 use serde_json::json;
 use wa_edge::api::router::{route, Route};
 use wa_edge::api::{
-    authorize, contact_json, event_json, listing, message_json, status_only_message_json, Cursor,
-    Page,
+    authenticate, contact_json, event_json, listing, message_json, status_only_message_json,
+    Cursor, Page, Presented,
 };
 use wa_edge::db::reads::{decode, ContactRow, EventRow, MessageRow, StatusRow};
 
 #[test]
 fn bearer_token_is_required_and_compared() {
-    assert!(authorize(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+    assert_eq!(
+        authenticate(Some("Bearer s3cret"), Some("s3cret")),
+        Ok(Presented::Root)
+    );
     assert!(
-        authorize(Some("bearer s3cret"), Some("s3cret")).is_ok(),
+        authenticate(Some("bearer s3cret"), Some("s3cret")).is_ok(),
         "the scheme is case-insensitive"
     );
     for header in [
@@ -21,19 +24,34 @@ fn bearer_token_is_required_and_compared() {
         Some("s3cret"),
         Some("Bearer nope"),
         Some("Basic s3cret"),
+        Some("Bearer wak_short"),
     ] {
-        let e = authorize(header, Some("s3cret")).unwrap_err();
+        let e = authenticate(header, Some("s3cret")).unwrap_err();
         assert_eq!((e.status, e.code), (401, "unauthorized"), "{header:?}");
     }
-    let e = authorize(None, Some("s3cret")).unwrap_err();
+    let e = authenticate(None, Some("s3cret")).unwrap_err();
     assert_eq!(
         e.header,
         Some(("WWW-Authenticate", "Bearer realm=\"wa-edge\"")),
         "a 401 names the scheme it wants"
     );
-    let closed = authorize(Some("Bearer "), None).unwrap_err();
+    let closed = authenticate(Some("Bearer "), None).unwrap_err();
     assert_eq!(closed.status, 401);
     assert!(closed.message.contains("ADMIN_TOKEN"));
+}
+
+#[test]
+fn a_key_shaped_token_is_looked_up_by_its_hash_even_without_an_admin_token() {
+    let key = wa_edge::keys::new_key([7; 32]);
+    let expected = Presented::Key(wa_edge::keys::hash(&key));
+    let header = format!("Bearer {key}");
+    assert_eq!(
+        authenticate(Some(&header), Some("s3cret")),
+        Ok(expected.clone())
+    );
+    assert_eq!(authenticate(Some(&header), None), Ok(expected));
+    // An admin token that happens to look like a key is still the admin token.
+    assert_eq!(authenticate(Some(&header), Some(&key)), Ok(Presented::Root));
 }
 
 #[test]
@@ -262,6 +280,18 @@ fn every_route_is_documented_in_openapi() {
             "/v1/destinations/{id}/replay",
             "POST",
             "/v1/destinations/d1/replay",
+        ),
+        ("/v1/keys", "POST", "/v1/keys"),
+        ("/v1/keys/{id}", "DELETE", "/v1/keys/key_1"),
+        (
+            "/graph/{version}/{phone_number_id}/messages",
+            "POST",
+            "/graph/v23.0/1/messages",
+        ),
+        (
+            "/graph/{version}/{phone_number_id}/media",
+            "POST",
+            "/graph/v23.0/1/media",
         ),
     ];
     for (documented, method, concrete) in routes {

@@ -2,7 +2,16 @@
 //! without the token, however the path is spelled.
 
 use proptest::prelude::*;
-use wa_edge::api::router::{resolve, route, Access, Route};
+use wa_edge::api::router::{resolve, route, Route};
+use wa_edge::keys::{Caller, Key, Need, Scope};
+
+fn key(scopes: &[Scope]) -> Caller {
+    Caller::Key(Key {
+        id: "key_1".into(),
+        scopes: scopes.to_vec(),
+        channels: None,
+    })
+}
 
 #[test]
 fn routes_map_paths_and_methods() {
@@ -48,15 +57,16 @@ fn routes_map_paths_and_methods() {
 fn percent_encoded_v1_is_the_same_route_behind_the_same_token() {
     for path in ["/%76%31/contacts", "/v%31/contacts", "/%76%31/contacts/"] {
         let routed = resolve("GET", path);
-        assert_eq!(routed.access(), Access::Admin, "{path}");
-        let refused = routed.clone().admit(None, Some("t")).unwrap_err();
+        assert_eq!(routed.need(), Need::Read, "{path}");
+        let refused = routed.clone().admit(None).unwrap_err();
         assert_eq!(refused.status, 401, "{path}");
         assert_eq!(
-            routed.admit(Some("Bearer t"), Some("t")).unwrap(),
+            routed.admit(Some(&Caller::Root)).unwrap(),
             Route::ListContacts
         );
     }
-    assert_eq!(resolve("POST", "/%76%31/messages").access(), Access::Admin);
+    assert_eq!(resolve("POST", "/%76%31/messages").need(), Need::Send);
+    assert_eq!(resolve("POST", "/%76%31/channels").need(), Need::Admin);
 }
 
 #[test]
@@ -85,17 +95,24 @@ fn non_canonical_paths_are_not_found_for_every_method() {
 #[test]
 fn route_names_are_case_sensitive() {
     assert_eq!(route("GET", "/V1/contacts"), Route::NotFound);
-    assert_eq!(resolve("GET", "/V1/contacts").access(), Access::Public);
+    assert_eq!(resolve("GET", "/V1/contacts").need(), Need::Nothing);
     assert_eq!(route("GET", "/v1/Contacts"), Route::NotFound);
-    assert_eq!(resolve("GET", "/v1/Contacts").access(), Access::Admin);
+    assert_eq!(resolve("GET", "/v1/Contacts").need(), Need::Anyone);
 }
 
 #[test]
 fn unknown_v1_paths_still_ask_for_the_token() {
-    let refused = resolve("GET", "/v1/nothing")
-        .admit(None, Some("t"))
+    let refused = resolve("GET", "/v1/nothing").admit(None).unwrap_err();
+    assert_eq!(refused.status, 401);
+    let refused = resolve("GET", "/graph/v23.0/1/nothing")
+        .admit(None)
         .unwrap_err();
     assert_eq!(refused.status, 401);
+    // With any valid key, an unknown path is a plain 404.
+    assert_eq!(
+        resolve("GET", "/v1/nothing").admit(Some(&key(&[Scope::Send]))),
+        Ok(Route::NotFound)
+    );
 }
 
 #[test]
@@ -106,7 +123,7 @@ fn method_not_allowed_names_the_methods_in_allow() {
 }
 
 /// Concrete paths of every admin route.
-const ADMIN_PATHS: [&str; 12] = [
+const ADMIN_PATHS: [&str; 17] = [
     "/v1/messages",
     "/v1/messages/wamid.1",
     "/v1/contacts",
@@ -119,6 +136,11 @@ const ADMIN_PATHS: [&str; 12] = [
     "/v1/media",
     "/v1/media/9",
     "/v1/rules/rule_1",
+    "/v1/keys",
+    "/v1/keys/key_1",
+    "/v1/destinations/dst_1/replay",
+    "/graph/v23.0/106540352242922/messages",
+    "/graph/v23.0/106540352242922/media",
 ];
 
 /// Respells one character the ways a client or proxy might.
@@ -168,32 +190,43 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn no_spelling_of_an_admin_path_is_served_without_the_token(
+    fn no_spelling_of_a_guarded_path_is_served_without_a_credential_or_beyond_a_keys_scopes(
         path in spelling(),
         method in prop::sample::select(vec!["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        scopes in prop::collection::vec(prop::sample::select(vec![Scope::Send, Scope::Read, Scope::Admin]), 0..3),
     ) {
         let routed = resolve(method, &path);
-        let route = routed.clone().admit(None, Some("secret-token"));
-        match route {
-            // Refused for want of the token: fine.
+        match routed.clone().admit(None) {
+            // Refused for want of a credential: fine.
             Err(e) => prop_assert_eq!(e.status, 401),
-            // Admitted without a token: only public routes or a 404/405.
-            Ok(r) => prop_assert!(!r.is_admin(), "{method} {path} -> {r:?}"),
+            // Admitted without one: only public routes or a 404/405.
+            Ok(r) => prop_assert!(matches!(r.need(), Need::Nothing | Need::Anyone), "{method} {path} -> {r:?}"),
         }
-        // Whatever the spelling, an admin route is only ever an admin access.
-        let with_token = routed.admit(Some("Bearer secret-token"), Some("secret-token"));
-        if let Ok(r) = with_token {
-            if r.is_admin() {
-                prop_assert_eq!(resolve(method, &path).access(), Access::Admin);
-            }
+        // A key gets a route only when it holds the scope the route needs.
+        let caller = key(&scopes);
+        let admin = scopes.contains(&Scope::Admin);
+        if let Ok(r) = routed.clone().admit(Some(&caller)) {
+            let allowed = match r.need() {
+                Need::Nothing | Need::Anyone => true,
+                Need::Read => admin || scopes.contains(&Scope::Read),
+                Need::Send => admin || scopes.contains(&Scope::Send),
+                Need::Admin => admin,
+            };
+            prop_assert!(allowed, "{method} {path} -> {r:?} with {scopes:?}");
+        } else {
+            let e = routed.clone().admit(Some(&caller)).unwrap_err();
+            prop_assert_eq!(e.status, 403);
         }
+        // The admin token reaches every route the path names.
+        prop_assert!(routed.admit(Some(&Caller::Root)).is_ok());
     }
 
     #[test]
     fn any_path_routes_without_panicking(path in "\\PC{0,64}", method in "[A-Z]{1,8}") {
         let routed = resolve(&method, &path);
-        if routed.access() == Access::Public {
-            prop_assert!(!routed.admit(None, None).unwrap().is_admin());
+        if routed.need() == Need::Nothing {
+            let r = routed.admit(None).unwrap();
+            prop_assert!(matches!(r.need(), Need::Nothing | Need::Anyone));
         }
     }
 }
@@ -233,4 +266,77 @@ fn channel_resources_and_media_are_routed_by_method() {
         route("DELETE", "/v1/media/9"),
         Route::MethodNotAllowed("GET, HEAD")
     );
+}
+
+#[test]
+fn routes_need_the_scope_of_their_purpose() {
+    let need = |m, p| resolve(m, p).need();
+    assert_eq!(need("GET", "/v1/contacts"), Need::Read);
+    assert_eq!(need("GET", "/v1/messages/wamid.1"), Need::Read);
+    assert_eq!(need("GET", "/v1/events/e/raw"), Need::Read);
+    assert_eq!(need("GET", "/v1/media/9"), Need::Read);
+    assert_eq!(need("POST", "/v1/messages"), Need::Send);
+    assert_eq!(need("POST", "/v1/media"), Need::Send);
+    assert_eq!(need("POST", "/graph/v23.0/1/messages"), Need::Send);
+    assert_eq!(
+        need("DELETE", "/v1/contacts/1"),
+        Need::Admin,
+        "erasure is admin"
+    );
+    assert_eq!(need("GET", "/v1/channels"), Need::Admin);
+    assert_eq!(need("POST", "/v1/keys"), Need::Admin);
+    assert_eq!(need("GET", "/v1/destinations"), Need::Admin);
+    assert_eq!(need("POST", "/webhook"), Need::Nothing);
+}
+
+#[test]
+fn graph_paths_take_a_version_and_a_channel() {
+    use wa_edge::api::router::{Dialect, GraphRoute};
+    assert_eq!(
+        route("POST", "/graph/v23.0/106540352242922/messages"),
+        Route::Graph(GraphRoute::Messages("106540352242922".into()))
+    );
+    assert_eq!(
+        route("POST", "/graph/v21/1/media"),
+        Route::Graph(GraphRoute::Media("1".into()))
+    );
+    assert_eq!(
+        route("GET", "/graph/v23.0/1/messages"),
+        Route::MethodNotAllowed("POST")
+    );
+    for bad in [
+        "/graph/23.0/1/messages",
+        "/graph/v/1/messages",
+        "/graph/v1.2.3/1/messages",
+        "/graph/v23.0/1",
+    ] {
+        assert_eq!(route("POST", bad), Route::NotFound, "{bad}");
+    }
+    assert_eq!(
+        resolve("POST", "/graph/v23.0/1/messages").dialect(),
+        Dialect::Graph
+    );
+    assert_eq!(resolve("POST", "/graph//x").dialect(), Dialect::Graph);
+    assert_eq!(resolve("POST", "/v1/messages").dialect(), Dialect::Api);
+}
+
+#[test]
+fn a_send_key_for_one_channel_cannot_send_from_another() {
+    let caller = Caller::Key(Key {
+        id: "key_1".into(),
+        scopes: vec![Scope::Send],
+        channels: Some(vec!["111".into()]),
+    });
+    assert!(resolve("POST", "/graph/v23.0/111/messages")
+        .admit(Some(&caller))
+        .is_ok());
+    let e = resolve("POST", "/graph/v23.0/222/messages")
+        .admit(Some(&caller))
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(e.message.contains("222"));
+    let e = resolve("GET", "/v1/contacts")
+        .admit(Some(&caller))
+        .unwrap_err();
+    assert_eq!(e.status, 403, "a send key does not read");
 }

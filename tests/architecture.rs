@@ -37,8 +37,8 @@ fn module_of(rel: &str) -> &str {
 }
 
 /// Lower layers first; a module may use only modules ranked below it.
-const LAYERS: [&str; 13] = [
-    "ids", "settings", "strict", "logline", "whatsapp", "channels", "outbound", "inbound",
+const LAYERS: [&str; 14] = [
+    "ids", "settings", "strict", "logline", "whatsapp", "channels", "keys", "outbound", "inbound",
     "erasure", "relay", "db", "api", "edge",
 ];
 

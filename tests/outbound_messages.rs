@@ -423,19 +423,28 @@ fn an_over_long_callback_data_is_refused_locally() {
 #[test]
 fn idempotency_keys_are_bounded_and_never_silently_ignored() {
     use wa_edge::outbound::send::idempotency_key;
-    assert_eq!(idempotency_key(None).unwrap(), None);
+    assert_eq!(idempotency_key(None, "1").unwrap(), None);
     assert_eq!(
-        idempotency_key(Some("k-1")).unwrap().as_deref(),
-        Some("idem:k-1")
+        idempotency_key(Some("k-1"), "106540352242922")
+            .unwrap()
+            .as_deref(),
+        Some("idem:106540352242922:k-1")
     );
-    assert!(idempotency_key(Some(&"k".repeat(255))).unwrap().is_some());
+    assert_ne!(
+        idempotency_key(Some("order-7"), "1").unwrap(),
+        idempotency_key(Some("order-7"), "2").unwrap(),
+        "one channel's keys never collide with another's"
+    );
+    assert!(idempotency_key(Some(&"k".repeat(255)), "1")
+        .unwrap()
+        .is_some());
     for bad in [
         "".to_owned(),
         "k".repeat(256),
         "a\u{7}b".to_owned(),
         "é".to_owned(),
     ] {
-        let e = wa_edge::api::ApiError::from(idempotency_key(Some(&bad)).unwrap_err());
+        let e = wa_edge::api::ApiError::from(idempotency_key(Some(&bad), "1").unwrap_err());
         assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
     }
 }

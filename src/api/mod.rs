@@ -1,6 +1,7 @@
 //! The read side of the JSON API: routing, authentication, paging, the SQL
 //! each route runs, and the JSON each row becomes. The edge only executes.
 
+pub mod graph;
 pub mod router;
 
 use crate::db::reads::{ContactRow, EventRow, MessageRow, StatusRow};
@@ -134,27 +135,54 @@ pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
 /// The `WWW-Authenticate` challenge of the `/v1` API.
 pub const BEARER_CHALLENGE: &str = "Bearer realm=\"wa-edge\"";
 
-/// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time. With no
-/// token configured the API is closed.
-pub fn authorize(header: Option<&str>, admin_token: Option<&str>) -> Result<(), ApiError> {
+/// A bearer credential as presented, before a key is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// `ADMIN_TOKEN`, compared in constant time.
+    Root,
+    /// Something shaped like an API key: its hash, to look up.
+    Key(String),
+}
+
+/// Reads `Authorization: Bearer <ADMIN_TOKEN or an API key>`. An admin
+/// token is checked here; a key is only recognised (the edge looks its hash
+/// up). With no admin token configured only keys open the API.
+pub fn authenticate(
+    header: Option<&str>,
+    admin_token: Option<&str>,
+) -> Result<Presented, ApiError> {
     let unauthorized = |m: &str| ApiError::unauthorized("unauthorized", BEARER_CHALLENGE, m);
-    let Some(expected) = admin_token.filter(|t| !t.is_empty()) else {
-        return Err(unauthorized(
-            "The API is closed: set the ADMIN_TOKEN secret to open it.",
-        ));
-    };
     // The scheme name is case-insensitive (RFC 7235).
     let given = header
         .map(str::trim)
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .ok_or_else(|| unauthorized("Send Authorization: Bearer <ADMIN_TOKEN>."))?;
-    if secrets_equal(given, expected) {
-        Ok(())
-    } else {
-        Err(unauthorized("The bearer token is not valid."))
+        .ok_or_else(|| unauthorized("Send Authorization: Bearer <ADMIN_TOKEN or an API key>."))?;
+    // The admin token first, so one that happens to look like a key still
+    // works as the root credential.
+    let expected = admin_token.filter(|t| !t.is_empty());
+    if expected.is_some_and(|t| secrets_equal(given, t)) {
+        return Ok(Presented::Root);
     }
+    if crate::keys::looks_like_key(given) {
+        return Ok(Presented::Key(crate::keys::hash(given)));
+    }
+    if expected.is_none() {
+        return Err(unauthorized(
+            "The API is closed: set the ADMIN_TOKEN secret to open it.",
+        ));
+    }
+    Err(unauthorized("The bearer token is not valid."))
+}
+
+/// The answer to a key that is not (or no longer) stored.
+pub fn unknown_key() -> ApiError {
+    ApiError::unauthorized(
+        "unauthorized",
+        BEARER_CHALLENGE,
+        "The API key is not valid (unknown or revoked).",
+    )
 }
 
 /// Largest JSON body of a configuration request (a rule, a channel or its

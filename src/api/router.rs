@@ -8,10 +8,12 @@
 //! segment (`//`), a dot segment (`.`, `..`, also when encoded), a segment
 //! that decodes to a `/`, `\` or a control character, or invalid UTF-8 is not
 //! canonical and is 404 for every method. Every path whose first decoded
-//! segment is `v1` is behind the token, whether or not it names a route, so
-//! an unauthenticated caller learns nothing about which exist.
+//! segment is `v1` or `graph` needs a credential, whether or not it names a
+//! route, so an unauthenticated caller learns nothing about which exist;
+//! what each route needs beyond that is [`Route::need`].
 
-use crate::api::{authorize, ApiError};
+use crate::api::ApiError;
+use crate::keys::{Caller, Denied, Need};
 use percent_encoding::percent_decode_str;
 
 /// What a request asks for: every route of the service, by method.
@@ -45,6 +47,15 @@ pub enum Route {
     DeleteRule(String),
     /// `/v1/destinations[/...]`: the relay's destinations.
     Destinations(DestinationRoute),
+    /// `GET /v1/keys`.
+    ListKeys,
+    /// `POST /v1/keys`.
+    CreateKey,
+    /// `DELETE /v1/keys/{id}`.
+    DeleteKey(String),
+    /// `/graph/{version}/{phone_number_id}/...`: Graph's own API, for bots
+    /// written against it.
+    Graph(GraphRoute),
     /// The path exists but not for this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -89,37 +100,68 @@ pub enum DestinationRoute {
     Replay(String),
 }
 
-/// Who may use a route.
+/// A route of the Graph-compatible API, `/graph/{version}/{phone_number_id}/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphRoute {
+    /// `POST .../messages`: a message, or a read receipt.
+    Messages(String),
+    /// `POST .../media`: an upload.
+    Media(String),
+}
+
+impl GraphRoute {
+    /// The channel the route acts for.
+    pub fn channel(&self) -> &str {
+        match self {
+            GraphRoute::Messages(p) | GraphRoute::Media(p) => p,
+        }
+    }
+}
+
+/// The error format a path answers in: wa-edge's own, or Graph's (so a
+/// Graph client's error handling works under `/graph`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone; the route authenticates its own callers (webhook signatures).
-    Public,
-    /// Only a caller with `Authorization: Bearer <ADMIN_TOKEN>`.
-    Admin,
+pub enum Dialect {
+    Api,
+    Graph,
 }
 
 /// A routed request. The route is reachable only through [`Routed::admit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routed {
     route: Route,
-    access: Access,
+    need: Need,
+    dialect: Dialect,
 }
 
 impl Routed {
-    /// Who may use the route.
-    pub fn access(&self) -> Access {
-        self.access
+    /// What the route asks of its caller.
+    pub fn need(&self) -> Need {
+        self.need
     }
 
-    /// The route, for a caller allowed to use it: admin routes check
-    /// `authorization` against `admin_token` first (401 otherwise).
-    pub fn admit(
-        self,
-        authorization: Option<&str>,
-        admin_token: Option<&str>,
-    ) -> Result<Route, ApiError> {
-        if self.access == Access::Admin {
-            authorize(authorization, admin_token)?;
+    /// The error format of the path.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The route, for a caller allowed to use it: 401 without a caller when
+    /// the route needs one, 403 for a key without the scope or the channel.
+    pub fn admit(self, caller: Option<&Caller>) -> Result<Route, ApiError> {
+        if self.need == Need::Nothing {
+            return Ok(self.route);
+        }
+        let caller = caller.ok_or_else(|| {
+            ApiError::unauthorized(
+                "unauthorized",
+                crate::api::BEARER_CHALLENGE,
+                "Send Authorization: Bearer <ADMIN_TOKEN or an API key>.",
+            )
+        })?;
+        let forbidden = |d: Denied| ApiError::new(403, "forbidden", d.message());
+        caller.permits(self.need).map_err(forbidden)?;
+        if let Route::Graph(g) = &self.route {
+            caller.may_use_channel(g.channel()).map_err(forbidden)?;
         }
         Ok(self.route)
     }
@@ -147,20 +189,27 @@ pub fn segments(path: &str) -> Option<Vec<String>> {
 /// Routes a method and a raw (still percent-encoded) path.
 pub fn resolve(method: &str, path: &str) -> Routed {
     let Some(segs) = segments(path) else {
+        let dialect = match path.split('/').nth(1) {
+            Some("graph") => Dialect::Graph,
+            _ => Dialect::Api,
+        };
         return Routed {
             route: Route::NotFound,
-            access: Access::Public,
+            need: Need::Nothing,
+            dialect,
         };
     };
-    let access = if segs.first().map(String::as_str) == Some("v1") {
-        Access::Admin
-    } else {
-        Access::Public
-    };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let route = route_segments(method, &segs);
+    let (guarded, dialect) = match segs.first() {
+        Some(&"v1") => (true, Dialect::Api),
+        Some(&"graph") => (true, Dialect::Graph),
+        _ => (false, Dialect::Api),
+    };
     Routed {
-        route: route_segments(method, &segs),
-        access,
+        need: if guarded { route.need() } else { Need::Nothing },
+        route,
+        dialect,
     }
 }
 
@@ -275,8 +324,33 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
             ],
         ),
         ["v1", "destinations", ..] => destination_segments(method, segs),
+        ["v1", "keys"] => on(
+            "GET, HEAD, POST",
+            vec![("GET", Route::ListKeys), ("POST", Route::CreateKey)],
+        ),
+        ["v1", "keys", id] => on("DELETE", vec![("DELETE", Route::DeleteKey(owned(id)))]),
+        ["graph", version, pnid, "messages"] if is_graph_version(version) => on(
+            "POST",
+            vec![("POST", Route::Graph(GraphRoute::Messages(owned(pnid))))],
+        ),
+        ["graph", version, pnid, "media"] if is_graph_version(version) => on(
+            "POST",
+            vec![("POST", Route::Graph(GraphRoute::Media(owned(pnid))))],
+        ),
         _ => Route::NotFound,
     }
+}
+
+/// A Graph API version as clients write it: `v` and a number, with an
+/// optional minor (`v23.0`). wa-edge calls Graph with its own
+/// `GRAPH_API_VERSION` whatever the client names.
+fn is_graph_version(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('v') else {
+        return false;
+    };
+    let (major, minor) = rest.split_once('.').unwrap_or((rest, "0"));
+    let number = |p: &str| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    number(major) && number(minor)
 }
 
 fn destination_segments(method: &str, segs: &[&str]) -> Route {
@@ -323,16 +397,25 @@ fn destination_segments(method: &str, segs: &[&str]) -> Route {
 }
 
 impl Route {
-    /// True for routes that serve or change data behind the token.
-    pub fn is_admin(&self) -> bool {
-        !matches!(
-            self,
-            Route::Health
-                | Route::WebhookVerify
-                | Route::WebhookReceive
-                | Route::Webhook360(_)
-                | Route::MethodNotAllowed(_)
-                | Route::NotFound
-        )
+    /// What a caller needs for this route behind `/v1` or `/graph`: reading
+    /// conversations needs `read`, sending `send`, the rest `admin`; an
+    /// unknown path or method any valid credential (so a stranger learns
+    /// nothing of which paths exist).
+    pub fn need(&self) -> Need {
+        match self {
+            Route::Health | Route::WebhookVerify | Route::WebhookReceive | Route::Webhook360(_) => {
+                Need::Nothing
+            }
+            Route::MethodNotAllowed(_) | Route::NotFound => Need::Anyone,
+            Route::GetMessage(_)
+            | Route::ListContacts
+            | Route::GetContact(_)
+            | Route::ContactMessages(_)
+            | Route::ListEvents
+            | Route::EventRaw(_)
+            | Route::GetMedia(_) => Need::Read,
+            Route::SendMessage | Route::UploadMedia | Route::Graph(_) => Need::Send,
+            _ => Need::Admin,
+        }
     }
 }

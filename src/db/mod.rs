@@ -8,6 +8,7 @@ pub mod channels;
 pub mod contacts;
 pub mod erasure;
 pub mod ingest;
+pub mod keys;
 pub mod lookups;
 pub mod outbox;
 pub mod reads;

@@ -128,7 +128,8 @@ lease_until = ?2 + ?3, updated_at = ?2 WHERE id IN (SELECT id FROM outbox \
 WHERE state = 'queued' AND next_attempt_at <= ?2 \
 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) \
 ORDER BY next_attempt_at LIMIT ?4) \
-RETURNING id, phone_number_id, kind, payload, attempts";
+RETURNING id, phone_number_id, kind, payload, attempts, \
+coalesce(contact_id, recipient) AS recipient, created_at, rowid AS seq";
     [
         Stmt::new(
             OPTED_OUT_SQL,
@@ -309,6 +310,10 @@ ORDER BY next_attempt_at LIMIT ?2",
 /// Reads a row returned by [`claim`]; `None` for a row without an id.
 pub fn claimed(row: &Value) -> Option<Claimed> {
     let text = |k: &str| row.get(k).and_then(Value::as_str).map(str::to_owned);
+    let number = |k: &str| {
+        row.get(k)
+            .and_then(|a| a.as_i64().or_else(|| a.as_f64().map(|f| f as i64)))
+    };
     Some(Claimed {
         id: text("id")?,
         phone_number_id: text("phone_number_id").unwrap_or_default(),
@@ -316,9 +321,9 @@ pub fn claimed(row: &Value) -> Option<Claimed> {
         payload: text("payload")
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or(Value::Null),
-        attempt: row
-            .get("attempts")
-            .and_then(|a| a.as_i64().or_else(|| a.as_f64().map(|f| f as i64)))
-            .unwrap_or(1),
+        attempt: number("attempts").unwrap_or(1),
+        recipient: text("recipient").unwrap_or_default(),
+        queued_at: number("created_at").unwrap_or(0),
+        seq: number("seq").unwrap_or(0),
     })
 }

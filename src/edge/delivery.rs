@@ -2,7 +2,7 @@
 //! run in one batch.
 
 use super::config::Config;
-use super::{channels, d1, http};
+use super::{channels, d1, http, queue};
 use crate::api::ApiError;
 use crate::db;
 use crate::logline::LogLine;
@@ -11,17 +11,37 @@ use crate::whatsapp::graph::error::{classify, network_failure, timed_out, Outcom
 use crate::whatsapp::graph::HttpRequest;
 use worker::{D1Database, Env};
 
-async fn fetch(req: &HttpRequest, timeout_s: u64) -> Outcome {
+/// Graph's answer to an attempt, as it came: for a caller that speaks
+/// Graph's dialect (`/graph/...`) and passes it through.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+async fn fetch(req: &HttpRequest, timeout_s: u64) -> (Outcome, Option<Answer>) {
     match http::send_within(req, timeout_s).await {
         http::Sent::Answer(mut res) => {
             let status = res.status_code();
             let retry_after = res.headers().get("Retry-After").ok().flatten();
             let body = res.text().await.unwrap_or_default();
-            classify(status, &body, retry_after.as_deref())
+            let outcome = classify(status, &body, retry_after.as_deref());
+            (outcome, Some(Answer { status, body }))
         }
-        http::Sent::Failed(e) => network_failure(&e),
-        http::Sent::TimedOut => timed_out(timeout_s),
+        http::Sent::Failed(e) => (network_failure(&e), None),
+        http::Sent::TimedOut => (timed_out(timeout_s), None),
     }
+}
+
+/// One row of a run: its id, channel, next state, when that was decided,
+/// and Graph's answer when there was one.
+#[derive(Debug, Clone)]
+pub struct Attempted {
+    pub id: String,
+    pub phone_number_id: String,
+    pub next: Next,
+    pub decided: i64,
+    pub answer: Option<Answer>,
 }
 
 fn outcome_kind(next: &Next) -> &'static str {
@@ -36,17 +56,23 @@ fn outcome_kind(next: &Next) -> &'static str {
 }
 
 /// Attempts one claimed row and decides its next state, and when.
-async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> (Next, i64) {
-    let outcome = match channels::resolve(env, db, config, &row.phone_number_id).await {
-        Err(_) => Outcome::Retry {
-            reason: "the channel could not be loaded".into(),
-            code: None,
-            retry_after_s: None,
-        },
-        Ok(None) => Outcome::Failed {
-            reason: "no credential is configured for this channel".into(),
-            code: None,
-        },
+async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> Attempted {
+    let (outcome, answer) = match channels::resolve(env, db, config, &row.phone_number_id).await {
+        Err(_) => (
+            Outcome::Retry {
+                reason: "the channel could not be loaded".into(),
+                code: None,
+                retry_after_s: None,
+            },
+            None,
+        ),
+        Ok(None) => (
+            Outcome::Failed {
+                reason: "no credential is configured for this channel".into(),
+                code: None,
+            },
+            None,
+        ),
         Ok(Some(channels::Resolved { endpoint, .. })) => {
             let request = if row.kind == "mark_read" {
                 let field = |key: &str| row.payload.get(key);
@@ -69,12 +95,18 @@ async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> 
             .kind("outcome", outcome_kind(&next))
             .count("attempt", row.attempt as usize),
     );
-    (next, decided)
+    Attempted {
+        id: row.id.clone(),
+        phone_number_id: row.phone_number_id.clone(),
+        next,
+        decided,
+        answer,
+    }
 }
 
 /// Claims up to `limit` rows of `which` due at `now`, sends them and records
-/// the results: two D1 batches whatever the number of rows. Returns how
-/// many were attempted.
+/// the results: two D1 batches whatever the number of rows. Returns every
+/// claimed row's result (`Released` for those not attempted in time).
 pub async fn run(
     env: &Env,
     db: &D1Database,
@@ -82,79 +114,115 @@ pub async fn run(
     which: &Claim<'_>,
     now: i64,
     limit: i64,
-) -> Result<usize, ApiError> {
+) -> Result<Vec<Attempted>, ApiError> {
     let mut claimed = d1::batch_rows(db, &db::outbox::claim(which, now, limit)).await?;
-    let rows: Vec<Claimed> = claimed
+    let mut rows: Vec<Claimed> = claimed
         .pop()
         .unwrap_or_default()
         .iter()
         .filter_map(db::outbox::claimed)
         .collect();
+    rows.sort_by_key(|r| (r.queued_at, r.seq));
     let started = http::now_ms();
-    let mut results = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let (next, decided) = if http::now_ms() - started > outbox::RUN_DEADLINE_MS {
-            (Next::Released, http::now_ms())
-        } else {
-            attempt(env, db, config, row).await
-        };
-        results.push((row.id.clone(), row.phone_number_id.clone(), next, decided));
-    }
-    let mut statements = db::outbox::record(&results, started);
-    // The relay sees wa-edge's own sends: message.sent / message.failed.
-    let sent: Vec<crate::relay::events::Event> = rows
+    let lanes: Vec<(&str, &str)> = rows
         .iter()
-        .zip(&results)
-        .filter(|(row, _)| row.kind == "message")
-        .filter_map(|(_, (id, pnid, next, at))| {
-            let ok = match next {
-                Next::Sent { .. } => true,
-                Next::Failed { .. } => false,
-                _ => return None,
-            };
-            Some(crate::relay::events::of_send(id, pnid, ok, at / 1000))
+        .map(|r| (r.phone_number_id.as_str(), r.recipient.as_str()))
+        .collect();
+    let mut decided: Vec<Option<Attempted>> = vec![None; rows.len()];
+    let waves = outbox::waves(&lanes, outbox::PARALLEL_SENDS, outbox::PARALLEL_PER_NUMBER);
+    for wave in waves {
+        if http::now_ms() - started > outbox::RUN_DEADLINE_MS {
+            break;
+        }
+        let sends = wave.iter().filter_map(|&i| {
+            let row = rows.get(i)?;
+            Some(async move { (i, attempt(env, db, config, row).await) })
+        });
+        for (i, result) in futures_util::future::join_all(sends).await {
+            if let Some(slot) = decided.get_mut(i) {
+                *slot = Some(result);
+            }
+        }
+    }
+    // Rows claimed but not attempted before the deadline go back.
+    let attempted: Vec<Attempted> = rows
+        .iter()
+        .zip(decided)
+        .map(|(row, d)| {
+            d.unwrap_or_else(|| Attempted {
+                id: row.id.clone(),
+                phone_number_id: row.phone_number_id.clone(),
+                next: Next::Released,
+                decided: http::now_ms(),
+                answer: None,
+            })
         })
         .collect();
-    let mut forwards = Vec::new();
-    if !sent.is_empty() {
-        let destinations = super::cache::destinations(db).await?;
-        forwards = crate::relay::route::for_events(&sent, &destinations);
-        db::relay::store_events(&mut statements, &sent, started);
-        db::relay::create_forwards(&mut statements, &forwards, false, started);
-    }
+    let results: Vec<(String, String, Next, i64)> = attempted
+        .iter()
+        .map(|a| {
+            (
+                a.id.clone(),
+                a.phone_number_id.clone(),
+                a.next.clone(),
+                a.decided,
+            )
+        })
+        .collect();
+    let mut statements = db::outbox::record(&results, started);
+    let forwards = sent_events(db, &rows, &attempted, &mut statements, started).await?;
     d1::batch(db, &statements).await?;
-    let ids: Vec<String> = forwards.into_iter().map(|f| f.id).collect();
-    super::relay::enqueue(env, &ids, 0).await;
+    super::relay::enqueue(env, &forwards, 0).await;
     // A retry is sent when it is due, not at the next minute's cron.
     for (id, _, next, _) in &results {
         if let Next::RetryAt { at_ms, .. } = next {
             let delay = ((at_ms - http::now_ms()).max(0) + 999) / 1000;
-            schedule_at(env, id, delay).await;
+            queue::send(env, QUEUE, std::slice::from_ref(id), delay).await;
         }
     }
-    Ok(results
+    Ok(attempted)
+}
+
+/// The relay sees wa-edge's own sends: `message.sent` / `message.failed`
+/// events for a run's settled messages, added to the run's `statements`;
+/// returns the forwards to queue once they commit.
+async fn sent_events(
+    db: &D1Database,
+    rows: &[Claimed],
+    attempted: &[Attempted],
+    statements: &mut Vec<crate::db::Stmt>,
+    started: i64,
+) -> Result<Vec<String>, ApiError> {
+    let sent: Vec<crate::relay::events::Event> = rows
         .iter()
-        .filter(|(_, _, n, _)| *n != Next::Released)
-        .count())
+        .zip(attempted)
+        .filter(|(row, _)| row.kind == "message")
+        .filter_map(|(_, a)| {
+            let ok = match a.next {
+                Next::Sent { .. } => true,
+                Next::Failed { .. } => false,
+                _ => return None,
+            };
+            Some(crate::relay::events::of_send(
+                &a.id,
+                &a.phone_number_id,
+                ok,
+                a.decided / 1000,
+            ))
+        })
+        .collect();
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let destinations = super::cache::destinations(db).await?;
+    let forwards = crate::relay::route::for_events(&sent, &destinations);
+    db::relay::store_events(statements, &sent, started);
+    db::relay::create_forwards(statements, &forwards, false, started);
+    Ok(forwards.into_iter().map(|f| f.id).collect())
 }
 
 /// The queue that carries outbox rows due later.
 pub const QUEUE: &str = "OUTBOX";
-
-/// Queues outbox row `id` to be sent in `delay_s` seconds; without the
-/// queue (or when it refuses) the cron sends it.
-async fn schedule_at(env: &Env, id: &str, delay_s: i64) {
-    let Ok(queue) = env.queue(QUEUE) else {
-        return;
-    };
-    let job = crate::edge::relay::Job { id: id.to_owned() };
-    let message = worker::MessageBuilder::new(job)
-        .delay_seconds(delay_s.clamp(0, 43_200) as u32)
-        .build();
-    if queue.send(message).await.is_err() {
-        http::log(LogLine::new("outbox.enqueue_failed"));
-    }
-}
 
 /// The `OUTBOX` queue's consumer: sends the rows it carries that are due.
 pub async fn consume(env: &Env, config: &Config, ids: Vec<String>) {
@@ -176,9 +244,12 @@ pub fn after_response(ctx: &worker::Context, env: &Env, config: &Config, ids: Ve
     ctx.wait_until(async move { deliver_queued(&env, &config, ids).await });
 }
 
-/// Sends rows a request just queued, after its response; at most
-/// [`outbox::AFTER_RESPONSE_MAX`] of them (the cron sends the rest).
-async fn deliver_queued(env: &Env, config: &Config, ids: Vec<String>) {
+/// Sends rows a request just queued, after its response: the first
+/// [`outbox::AFTER_RESPONSE_MAX`] here, the rest on the `OUTBOX` queue (or,
+/// without it, by the cron).
+async fn deliver_queued(env: &Env, config: &Config, mut ids: Vec<String>) {
+    let rest = ids.split_off(ids.len().min(outbox::AFTER_RESPONSE_MAX as usize));
+    queue::send(env, QUEUE, &rest, 0).await;
     let Ok(db) = d1::database(env) else {
         return;
     };
@@ -201,5 +272,9 @@ pub async fn run_due(
     now_ms: i64,
 ) -> Result<usize, ApiError> {
     d1::rows(db, &db::outbox::expire_leases(now_ms)).await?;
-    run(env, db, config, &Claim::Due, now_ms, outbox::CRON_BATCH).await
+    let attempted = run(env, db, config, &Claim::Due, now_ms, outbox::CRON_BATCH).await?;
+    Ok(attempted
+        .iter()
+        .filter(|a| a.next != Next::Released)
+        .count())
 }

@@ -10,10 +10,12 @@ mod d1;
 mod delivery;
 mod handlers;
 mod http;
+mod queue;
 mod relay;
 
-use crate::api::router::{self, Route};
+use crate::api::router::{self, Dialect, Route};
 use crate::api::{self, ApiError};
+use crate::keys::{Caller, Need};
 use crate::logline::LogLine;
 use config::Config;
 use worker::{
@@ -28,12 +30,29 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let (path, _) = api::split_url(&req.inner().url());
     // The method as sent: worker's `Method` maps unknown methods to GET.
     let routed = router::resolve(&req.inner().method(), &path);
-    let auth = req.headers().get("Authorization").ok().flatten();
-    // The only way to a route: admin routes are admitted with the token.
-    let route = match routed.admit(auth.as_deref(), config.admin_token.as_deref()) {
-        Ok(route) => route,
-        Err(e) => return http::error(&e),
+    let dialect = routed.dialect();
+    let answer = |e: &ApiError| match dialect {
+        Dialect::Api => http::error(e),
+        Dialect::Graph => handlers::graph::error(&api::graph::from_api(e), e.header),
     };
+    // The only way to a route: the caller is authenticated when the route
+    // needs one, and admitted by what the route needs.
+    let caller = if routed.need() == Need::Nothing {
+        None
+    } else {
+        let auth = req.headers().get("Authorization").ok().flatten();
+        match handlers::keys::caller(auth.as_deref(), config.admin_token.as_deref(), &env, &ctx)
+            .await
+        {
+            Ok(c) => Some(c),
+            Err(e) => return answer(&e),
+        }
+    };
+    let route = match routed.admit(caller.as_ref()) {
+        Ok(route) => route,
+        Err(e) => return answer(&e),
+    };
+    let caller = caller.unwrap_or(Caller::Root);
     let outcome = match route {
         Route::Health => health(&env).await,
         Route::WebhookVerify => handlers::webhook::verify(&req, &config),
@@ -43,9 +62,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
         Route::MethodNotAllowed(allow) => Err(ApiError::method_not_allowed(allow)),
         Route::NotFound => Err(ApiError::no_route()),
-        Route::SendMessage => handlers::send::send(&mut req, &env, &ctx, config).await,
+        Route::SendMessage => handlers::send::send(&mut req, &env, &ctx, config, &caller).await,
+        Route::Graph(g) => handlers::graph::handle(g, &mut req, &env, &config, &caller).await,
         Route::GetMedia(_) | Route::UploadMedia => {
-            handlers::media::handle(route, &mut req, &env, &config).await
+            handlers::media::handle(route, &mut req, &env, &config, &caller).await
         }
         Route::ListChannels | Route::CreateChannel | Route::Channel(..) => {
             handlers::channels::handle(route, &mut req, &env, &config).await
@@ -57,11 +77,14 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         | Route::DeleteRule(_) => handlers::rules::handle(route, &mut req, &env).await,
         Route::DeleteContact(id) => handlers::erase::handle(&id, &env).await,
         Route::Destinations(r) => handlers::destinations::handle(r, &mut req, &env, &ctx).await,
+        Route::ListKeys | Route::CreateKey | Route::DeleteKey(_) => {
+            handlers::keys::handle(route, &mut req, &env).await
+        }
         other => handlers::read::handle(other, &req, &env).await,
     };
     match outcome {
         Ok(response) => Ok(response),
-        Err(e) => http::error(&e),
+        Err(e) => answer(&e),
     }
 }
 
@@ -92,7 +115,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 /// The queues' consumer: `FORWARD` carries forwards to attempt, `OUTBOX`
 /// outbox rows due later.
 #[event(queue)]
-async fn queue(batch: MessageBatch<relay::Job>, env: Env, _ctx: Context) -> Result<()> {
+async fn queue(batch: MessageBatch<queue::Job>, env: Env, _ctx: Context) -> Result<()> {
     if batch.queue().contains("outbox") {
         let ids = batch
             .messages()

@@ -3,6 +3,7 @@
 //! sends each, and records the answer; the cron sweeps up forwards whose
 //! queue message was lost and prunes what is past its retention.
 
+use super::queue::Job;
 use super::{d1, http};
 use crate::api::{self, ApiError};
 use crate::db;
@@ -14,46 +15,19 @@ use crate::relay::route::Source;
 use crate::relay::schedule::{self, Answer, Next};
 use crate::relay::{filter, sign};
 use crate::whatsapp::graph::HttpRequest;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use worker::{D1Database, Env, MessageBatch, MessageBuilder};
+use worker::{D1Database, Env, MessageBatch};
 
 /// The queue binding forwards travel on.
 pub const QUEUE: &str = "FORWARD";
 /// Most forwards one sweep re-queues.
 const SWEEP_LIMIT: i64 = 200;
 
-/// A queue message: the forward to attempt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-}
-
 /// Queues forwards to be attempted in `delay_s` seconds. `false` when the
 /// queue refused (the sweep will find them).
-pub async fn enqueue(env: &Env, ids: &[String], delay_s: u32) -> bool {
-    if ids.is_empty() {
-        return true;
-    }
-    let Ok(queue) = env.queue(QUEUE) else {
-        return false;
-    };
-    for chunk in ids.chunks(100) {
-        let messages: Vec<_> = chunk
-            .iter()
-            .map(|id| {
-                MessageBuilder::new(Job { id: id.clone() })
-                    .delay_seconds(delay_s)
-                    .build()
-            })
-            .collect();
-        if queue.send_batch(messages).await.is_err() {
-            http::log(LogLine::new("relay.enqueue_failed").count("forwards", chunk.len()));
-            return false;
-        }
-    }
-    true
+pub async fn enqueue(env: &Env, ids: &[String], delay_s: i64) -> bool {
+    super::queue::send(env, QUEUE, ids, delay_s).await
 }
 
 /// A destination with the secrets it signs with.
@@ -135,7 +109,7 @@ pub async fn attempt_all(
     d1::batch(db, &db::relay::record(&outcomes, now)).await?;
     for o in outcomes.iter().filter(|o| o.state == "retrying") {
         let delay = ((o.next_attempt_at - now) / 1000).clamp(0, schedule::MAX_DELAY_S);
-        enqueue(env, std::slice::from_ref(&o.id), delay as u32).await;
+        enqueue(env, std::slice::from_ref(&o.id), delay).await;
     }
     let count = |s: &str| outcomes.iter().filter(|o| o.state == s).count();
     http::log(

@@ -226,6 +226,14 @@ pub struct Claimed {
     pub payload: Value,
     /// This attempt's number (1-based).
     pub attempt: i64,
+    /// Who it goes to (the contact id, or the address when it has none):
+    /// rows to one person are sent one after another, in order.
+    pub recipient: String,
+    /// When it was queued (ms) and its place among rows queued in the
+    /// same batch: the order rows to one person are sent in (a read receipt
+    /// before the reply queued with it).
+    pub queued_at: i64,
+    pub seq: i64,
 }
 
 impl Claimed {
@@ -233,6 +241,59 @@ impl Claimed {
     pub fn idempotent(&self) -> bool {
         self.kind == "mark_read"
     }
+}
+
+/// Graph requests one run has in flight at once, in all: Workers allow six
+/// simultaneous open connections per invocation.
+pub const PARALLEL_SENDS: usize = 6;
+/// Graph requests in flight at once from one business number. Graph allows
+/// a number 80 messages a second by default; four at a time stays far
+/// below that at any latency, and leaves room for the other numbers.
+pub const PARALLEL_PER_NUMBER: usize = 4;
+
+/// Orders a run's rows into waves sent one after another, the rows of a
+/// wave together: every row in exactly one wave; at most `total` rows a
+/// wave and `per_number` of one business number; and rows to one person
+/// (`lane`: number and recipient) one a wave, in their order in `rows`,
+/// so a person gets their messages in the order they were queued.
+pub fn waves<K: Ord + Clone>(lanes: &[(K, K)], total: usize, per_number: usize) -> Vec<Vec<usize>> {
+    use std::collections::{BTreeMap, VecDeque};
+    let (total, per_number) = (total.max(1), per_number.max(1));
+    // Lanes in the order of their first row; each a queue of row indices.
+    let mut order: Vec<&(K, K)> = Vec::new();
+    let mut pending: BTreeMap<&(K, K), VecDeque<usize>> = BTreeMap::new();
+    for (i, lane) in lanes.iter().enumerate() {
+        pending
+            .entry(lane)
+            .or_insert_with(|| {
+                order.push(lane);
+                VecDeque::new()
+            })
+            .push_back(i);
+    }
+    let mut out = Vec::new();
+    let mut left = lanes.len();
+    while left > 0 {
+        let mut wave = Vec::new();
+        let mut per: BTreeMap<&K, usize> = BTreeMap::new();
+        for lane in &order {
+            if wave.len() == total {
+                break;
+            }
+            let used = per.entry(&lane.0).or_default();
+            if *used == per_number {
+                continue;
+            }
+            if let Some(i) = pending.get_mut(lane).and_then(VecDeque::pop_front) {
+                *used += 1;
+                wave.push(i);
+            }
+        }
+        left -= wave.len();
+        wave.sort_unstable();
+        out.push(wave);
+    }
+    out
 }
 
 /// A status webhook resolving a row by its callback data: the row's channel,

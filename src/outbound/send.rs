@@ -156,10 +156,11 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, Refusal> {
 /// Longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// The outbox dedupe key of an `Idempotency-Key` header: none without the
-/// header, 400 for an empty, over-long or non-printable one (silently
-/// ignoring it would send twice).
-pub fn idempotency_key(header: Option<&str>) -> Result<Option<String>, Refusal> {
+/// The outbox dedupe key of an `Idempotency-Key` header on channel
+/// `channel`: none without the header, 400 for an empty, over-long or
+/// non-printable one (silently ignoring it would send twice). Keys are per
+/// channel, so one business's keys never collide with, or reveal, another's.
+pub fn idempotency_key(header: Option<&str>, channel: &str) -> Result<Option<String>, Refusal> {
     let Some(key) = header else {
         return Ok(None);
     };
@@ -169,7 +170,7 @@ pub fn idempotency_key(header: Option<&str>) -> Result<Option<String>, Refusal> 
     {
         return Err(Refusal::InvalidIdempotencyKey);
     }
-    Ok(Some(format!("idem:{key}")))
+    Ok(Some(format!("idem:{channel}:{key}")))
 }
 
 /// Fingerprint of a request body, to tell a retried request from a

@@ -217,7 +217,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
         "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased", "erased_events",
         "event_contacts", "contact_user_ids", "contact_merges", "destinations", "deliveries",
-        "delivery_contacts", "relay_events", "forwards"];
+        "delivery_contacts", "relay_events", "forwards", "api_keys"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
     },

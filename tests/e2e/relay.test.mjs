@@ -9,7 +9,7 @@ import { Webhook } from "standardwebhooks";
 import { fixture, FakeGraph, eventually, useWorker } from "./helpers.mjs";
 
 /** A receiver on loopback that records what it gets and answers from a script. */
-async function receiver() {
+async function receiver(listenOn = 0) {
   const got = [];
   const script = [];
   const held = [];
@@ -26,7 +26,7 @@ async function receiver() {
       res.end("ok");
     });
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise((r) => server.listen(listenOn, "127.0.0.1", r));
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}/hook`,
@@ -76,8 +76,8 @@ describe("the relay", () => {
   let w;
   useWorker({ outboundService: outbound, each: () => graph.reset() }, (x) => (w = x));
   const receivers = [];
-  const open = async () => {
-    const r = await receiver();
+  const open = async (port) => {
+    const r = await receiver(port);
     receivers.push(r);
     return r;
   };
@@ -180,6 +180,30 @@ describe("the relay", () => {
     assert.equal(r.got.length, 1, "nothing more goes to a disabled destination");
   });
 
+  it("disables a destination that has failed for five days without a delivery, and says why", async () => {
+    const r = await open();
+    r.answer({ status: 500 }, { status: 500 });
+    const d = await destination(w, { url: r.url, format: "meta" });
+    const day = 24 * 3600 * 1000;
+    // Failing for four days: a failure keeps it enabled.
+    await w.db.prepare("UPDATE destinations SET failing_since = ?2 WHERE id = ?1").bind(d.id, Date.now() - 4 * day).run();
+    await post(w, text("wamid.relay.failing-4"));
+    await eventually(() => r.got.length === 1);
+    await eventually(async () => (await w.api(`/v1/destinations/${d.id}/deliveries?state=retrying`))[1].data.length === 1);
+    assert.equal((await w.api(`/v1/destinations/${d.id}`))[1].enabled, true);
+    // Failing since five days and a minute: the next failure disables it.
+    await w.db.prepare("UPDATE destinations SET failing_since = ?2 WHERE id = ?1").bind(d.id, Date.now() - 5 * day - 60_000).run();
+    await post(w, text("wamid.relay.failing-5"));
+    await eventually(async () => (await w.api(`/v1/destinations/${d.id}`))[1].enabled === false);
+    const [, shown] = await w.api(`/v1/destinations/${d.id}`);
+    assert.match(shown.disabled_reason, /five days/);
+    // A delivery resets the streak: re-enabled, it starts again from zero.
+    assert.equal((await w.send(`/v1/destinations/${d.id}`, { enabled: true }, {}, "PATCH"))[0], 200);
+    await post(w, text("wamid.relay.recovered"));
+    await eventually(async () => (await w.db.prepare("SELECT failing_since FROM destinations WHERE id = ?1").bind(d.id).first()).failing_since === null);
+    assert.equal((await w.api(`/v1/destinations/${d.id}`))[1].enabled, true);
+  });
+
   it("keeps a refused forward as a dead letter, retries it on request, and replays a window", async () => {
     const r = await open();
     r.answer({ status: 400 });
@@ -210,6 +234,29 @@ describe("the relay", () => {
     assert.ok(r.got.slice(before).every((g) => earlier.has(g.headers["webhook-id"])), "replays keep their webhook-ids");
     const [bad] = await w.send(`/v1/destinations/${d.id}/replay`, { since: 10, until: 5 });
     assert.equal(bad, 400);
+  });
+
+  it("catches a receiver up when it comes back after being down", async () => {
+    // A port nobody listens on: every attempt is a refused connection.
+    const probe = await receiver();
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+    const d = await destination(w, { url: `http://127.0.0.1:${port}/hook`, format: "events", filter: { items: "messages" } });
+    const ids = ["wamid.relay.down.1", "wamid.relay.down.2", "wamid.relay.down.3"];
+    for (const id of ids) await post(w, text(id));
+    // Three messages and the new contact: four forwards, each failing.
+    const all = async (state) => (await w.api(`/v1/destinations/${d.id}/deliveries?state=${state}`))[1].data;
+    await eventually(async () => (await all("retrying")).length === 4, 20000);
+    assert.ok((await all("retrying")).every((f) => f.attempts >= 1 && f.last_error), "each tried and kept");
+    const r = await open(port);
+    // Back up: the next retries (the cron, as of when they are due) deliver each once.
+    await w.cron(Date.now() + 6 * 60 * 1000);
+    await eventually(async () => (await all("delivered")).length === 4, 20000);
+    const wh = new Webhook(d.secret);
+    const events = r.got.map(({ headers, body }) => wh.verify(body.toString(), headers));
+    assert.equal(events.length, 4, "each once");
+    const got = events.filter((e) => e.type === "message.received").map((e) => e.data.id).sort();
+    assert.deepEqual(got, ids);
   });
 
   it("answers Meta at once while a receiver hangs", async () => {

@@ -271,6 +271,44 @@ describe("outbox retries", () => {
     assert.equal(graph.requests.length, 8);
   });
 
+  it("sends to different people in parallel, and one person's messages one at a time in order", async () => {
+    const others = ["16505550001", "16505550002", "16505550003", "16505550004"];
+    for (const c of [CUSTOMER, ...others]) await openWindow(w, c);
+    // Every first attempt fails, so all come due together for one cron run.
+    const bodies = [...others.map((c) => ({ ...text(`to ${c}`), to: c })),
+      text("first"), text("second"), text("third")];
+    for (let i = 0; i < bodies.length; i++) graph.respond({ status: 500, body: graphError(2, "Service temporarily unavailable") });
+    const ids = [];
+    for (const b of bodies) {
+      const [status, { id }] = await w.send("/v1/messages", b);
+      assert.equal(status, 202);
+      ids.push(id);
+      await waitState(id, "queued");
+    }
+    let inflight = 0;
+    let most = 0;
+    const perCustomer = new Map();
+    const order = [];
+    graph.on("POST", /\/messages$/, async (rec) => {
+      inflight++;
+      most = Math.max(most, inflight);
+      const mine = (perCustomer.get(rec.body.to) ?? 0) + 1;
+      perCustomer.set(rec.body.to, mine);
+      assert.equal(mine, 1, "one request at a time to one person");
+      if (rec.body.to === CUSTOMER) order.push(rec.body.text.body);
+      await new Promise((r) => setTimeout(r, 300));
+      perCustomer.set(rec.body.to, mine - 1);
+      inflight--;
+      return { status: 200, body: { messaging_product: "whatsapp", messages: [{ id: `wamid.par.${graph.requests.length}` }] } };
+    });
+    const due = Math.max(...(await Promise.all(ids.map((id) => w.outbox(id)))).map((r) => r.next_attempt_at));
+    await w.cron(due);
+    for (const id of ids) assert.equal((await settled(w, id)).state, "sent");
+    assert.ok(most >= 4, `at most ${most} in flight`);
+    assert.ok(most <= 4, "one number's share of parallel sends is four");
+    assert.deepEqual(order, ["first", "second", "third"]);
+  });
+
   it("sends at most once when cron runs race", async () => {
     graph.respond({ status: 500, body: graphError(2, "Service temporarily unavailable") });
     const [, { id }] = await w.send("/v1/messages", text());

@@ -7,6 +7,7 @@ use crate::api::ApiError;
 use crate::edge::channels::{self, Resolved};
 use crate::edge::config::Config;
 use crate::edge::{d1, http};
+use crate::keys::Caller;
 use crate::whatsapp::media;
 use serde_json::json;
 use worker::{Bucket, Env, FixedLengthStream, HttpMetadata, Request, Response};
@@ -40,10 +41,16 @@ pub async fn handle(
     req: &mut Request,
     env: &Env,
     config: &Config,
+    caller: &Caller,
 ) -> Result<Response, ApiError> {
     match route {
         Route::GetMedia(id) => download(&id, req, env, config).await,
-        Route::UploadMedia => upload(req, env, config).await,
+        Route::UploadMedia => {
+            caller
+                .may_use_channel(&channel_id(req, config)?)
+                .map_err(|d| ApiError::new(403, "forbidden", d.message()))?;
+            upload(req, env, config).await
+        }
         _ => Err(ApiError::no_route()),
     }
 }
@@ -153,6 +160,18 @@ fn stream_response(
     Ok(response)
 }
 
+/// The answer to an upload WhatsApp would not take.
+pub fn refusal(e: media::UploadError) -> ApiError {
+    match e {
+        media::UploadError::UnsupportedType(_) => {
+            ApiError::new(415, "unsupported_media_type", e.to_string())
+        }
+        media::UploadError::TooLarge { .. } => {
+            ApiError::new(413, "payload_too_large", e.to_string())
+        }
+    }
+}
+
 async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Response, ApiError> {
     let mime = req
         .headers()
@@ -167,14 +186,7 @@ async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Respons
         .flatten()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    let refuse = |e: media::UploadError| match e {
-        media::UploadError::UnsupportedType(_) => {
-            ApiError::new(415, "unsupported_media_type", e.to_string())
-        }
-        media::UploadError::TooLarge { .. } => {
-            ApiError::new(413, "payload_too_large", e.to_string())
-        }
-    };
+    let refuse = refusal;
     let kind = media::check_upload(&mime, declared).map_err(refuse)?;
     let data = http::read_body_capped(req, kind.limit())
         .await

@@ -4,6 +4,8 @@
 pub mod channels;
 pub mod destinations;
 pub mod erase;
+pub mod graph;
+pub mod keys;
 pub mod media;
 pub mod read;
 pub mod rules;

@@ -1,0 +1,58 @@
+//! Cloudflare Queues, as wa-edge uses them: a job names one row (a forward
+//! on `FORWARD`, an outbox row on `OUTBOX`); the row in D1 is the truth, so
+//! a lost message only delays a row until the cron's sweep finds it.
+
+use super::http;
+use crate::logline::LogLine;
+use serde::{Deserialize, Serialize};
+use worker::{Env, MessageBuilder};
+
+/// A queue message: the row to attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+}
+
+/// Longest delay Queues accept (12 hours).
+const MAX_DELAY_S: i64 = 43_200;
+/// Most messages one `sendBatch` carries.
+const BATCH: usize = 100;
+
+/// Puts one job per id on `binding`, each delivered in `delay_s` seconds.
+/// `false` when the binding is missing or refused (the sweep finds the rows).
+pub async fn send(env: &Env, binding: &str, ids: &[String], delay_s: i64) -> bool {
+    if ids.is_empty() {
+        return true;
+    }
+    let Ok(queue) = env.queue(binding) else {
+        return false;
+    };
+    let delay = delay_s.clamp(0, MAX_DELAY_S) as u32;
+    for chunk in ids.chunks(BATCH) {
+        let messages: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                MessageBuilder::new(Job { id: id.clone() })
+                    .delay_seconds(delay)
+                    .build()
+            })
+            .collect();
+        if queue.send_batch(messages).await.is_err() {
+            http::log(
+                LogLine::new("queue.send_failed")
+                    .kind("queue", binding_kind(binding))
+                    .count("jobs", chunk.len()),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+fn binding_kind(binding: &str) -> &'static str {
+    match binding {
+        "FORWARD" => "forward",
+        "OUTBOX" => "outbox",
+        _ => "other",
+    }
+}
