@@ -56,6 +56,8 @@ pub enum Need {
 /// Who is calling, once their credential has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
+    /// Nobody: a public route's caller, permitted nothing else.
+    Anonymous,
     /// `ADMIN_TOKEN`.
     Root,
     /// A stored key.
@@ -81,18 +83,13 @@ pub enum Denied {
 }
 
 impl Caller {
-    /// True when the caller may do everything.
-    pub fn is_admin(&self) -> bool {
-        match self {
-            Caller::Root => true,
-            Caller::Key(k) => k.scopes.contains(&Scope::Admin),
-        }
-    }
-
     /// Whether the caller may use a route that needs `need`.
     pub fn permits(&self, need: Need) -> Result<(), Denied> {
-        let Caller::Key(key) = self else {
-            return Ok(());
+        let key = match self {
+            Caller::Root => return Ok(()),
+            Caller::Anonymous if need == Need::Nothing => return Ok(()),
+            Caller::Anonymous => return Err(Denied::Scope(need)),
+            Caller::Key(key) => key,
         };
         let has = |s| key.scopes.contains(&Scope::Admin) || key.scopes.contains(&s);
         let ok = match need {
@@ -111,6 +108,7 @@ impl Caller {
     /// Whether the caller may act for channel `phone_number_id`.
     pub fn may_use_channel(&self, phone_number_id: &str) -> Result<(), Denied> {
         match self {
+            Caller::Anonymous => Err(Denied::Channel(phone_number_id.to_owned())),
             Caller::Key(Key {
                 channels: Some(list),
                 ..
@@ -118,14 +116,6 @@ impl Caller {
                 Err(Denied::Channel(phone_number_id.to_owned()))
             }
             _ => Ok(()),
-        }
-    }
-
-    /// What a log line may say of the caller: its kind, never the key.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Caller::Root => "admin_token",
-            Caller::Key(_) => "key",
         }
     }
 }

@@ -119,5 +119,8 @@ proptest! {
         prop_assert_eq!(caller.may_use_channel(&channel).is_ok(), may);
         prop_assert!(Caller::Root.permits(need).is_ok());
         prop_assert!(Caller::Root.may_use_channel(&channel).is_ok());
+        // Nobody may do anything but use a public route.
+        prop_assert_eq!(Caller::Anonymous.permits(need).is_ok(), need == Need::Nothing);
+        prop_assert!(Caller::Anonymous.may_use_channel(&channel).is_err());
     }
 }

@@ -306,7 +306,7 @@ fn send_request_takes_from_out_of_the_message_and_validates_the_rest() {
 fn outbox_statements_bind_exactly_their_placeholders() {
     use wa_edge::db::outbox::enqueue_statements;
     use wa_edge::db::outbox::{claim, due, expire_leases, record};
-    use wa_edge::outbound::outbox::Claim;
+    use wa_edge::outbound::outbox::{Attempt, Claim};
     use wa_edge::outbound::send::Enqueue;
     let e = Enqueue {
         id: "out_1".into(),
@@ -339,7 +339,7 @@ fn outbox_statements_bind_exactly_their_placeholders() {
     stmts.extend(claim(&Claim::Ids(&ids), 1, 10));
     stmts.extend(claim(&Claim::Due, 1, 10));
     stmts.extend([due(1, 5), expire_leases(1)]);
-    let results: Vec<(String, String, Next, i64)> = [
+    let results: Vec<Attempt> = [
         Next::Sent {
             wamid: "wamid.x".into(),
         },
@@ -357,7 +357,12 @@ fn outbox_statements_bind_exactly_their_placeholders() {
         Next::Released,
     ]
     .into_iter()
-    .map(|n| ("out_1".to_owned(), "pn".to_owned(), n, 1))
+    .map(|next| Attempt {
+        id: "out_1".to_owned(),
+        phone_number_id: "pn".to_owned(),
+        next,
+        decided: 1,
+    })
     .collect();
     let recorded = record(&results, 1);
     assert_eq!(recorded.len(), 3, "update, link, alerts: whatever the rows");

@@ -4,7 +4,9 @@
 
 use super::{Arg, Stmt};
 use crate::cols;
-use crate::outbound::outbox::{Claim, Claimed, Next, Resolution, State, LEASE_MS, OPTED_OUT};
+use crate::outbound::outbox::{
+    Attempt, Claim, Claimed, Next, Resolution, State, LEASE_MS, OPTED_OUT,
+};
 use crate::outbound::send::Enqueue;
 use serde_json::{json, Value};
 
@@ -181,16 +183,16 @@ SELECT json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]') FROM json_ea
 ON CONFLICT (phone_number_id) DO UPDATE SET auth_failed_at = excluded.auth_failed_at, \
 error = excluded.error";
 
-/// The statements recording a run's results (row id, channel, next state,
-/// when it was decided: the row's `updated_at`),
-/// as bulk statements: at most three whatever the number of rows.
-pub fn record(results: &[(String, String, Next, i64)], now_ms: i64) -> Vec<Stmt> {
+/// The statements recording a run's attempts, as bulk statements: at most
+/// three whatever the number of rows.
+pub fn record(results: &[Attempt], now_ms: i64) -> Vec<Stmt> {
     if results.is_empty() {
         return Vec::new();
     }
     let rows: Vec<Value> = results
         .iter()
-        .map(|(id, _, next, at)| match next {
+        .map(|a| (&a.id, &a.next, a.decided))
+        .map(|(id, next, at)| match next {
             Next::Sent { wamid } => {
                 let wamid = (!wamid.is_empty()).then_some(wamid.as_str());
                 json!([id, State::Sent.as_str(), wamid, null, null, null, null, at])
@@ -241,10 +243,10 @@ pub fn record(results: &[(String, String, Next, i64)], now_ms: i64) -> Vec<Stmt>
     ];
     let alerts: Vec<Value> = results
         .iter()
-        .filter_map(|(_, pnid, next, _)| match next {
+        .filter_map(|a| match &a.next {
             Next::Failed {
                 error, auth: true, ..
-            } => Some(json!([pnid, error])),
+            } => Some(json!([a.phone_number_id, error])),
             _ => None,
         })
         .collect();

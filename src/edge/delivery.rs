@@ -6,7 +6,7 @@ use super::{channels, d1, http, queue};
 use crate::api::ApiError;
 use crate::db;
 use crate::logline::LogLine;
-use crate::outbound::outbox::{self, Claim, Claimed, Next};
+use crate::outbound::outbox::{self, Attempt, Claim, Claimed, Next};
 use crate::whatsapp::graph::error::{classify, network_failure, timed_out, Outcome};
 use crate::whatsapp::graph::HttpRequest;
 use worker::{D1Database, Env};
@@ -33,14 +33,10 @@ async fn fetch(req: &HttpRequest, timeout_s: u64) -> (Outcome, Option<Answer>) {
     }
 }
 
-/// One row of a run: its id, channel, next state, when that was decided,
-/// and Graph's answer when there was one.
+/// One row of a run: its attempt, and Graph's answer when there was one.
 #[derive(Debug, Clone)]
 pub struct Attempted {
-    pub id: String,
-    pub phone_number_id: String,
-    pub next: Next,
-    pub decided: i64,
+    pub attempt: Attempt,
     pub answer: Option<Answer>,
 }
 
@@ -96,10 +92,12 @@ async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> 
             .count("attempt", row.attempt as usize),
     );
     Attempted {
-        id: row.id.clone(),
-        phone_number_id: row.phone_number_id.clone(),
-        next,
-        decided,
+        attempt: Attempt {
+            id: row.id.clone(),
+            phone_number_id: row.phone_number_id.clone(),
+            next,
+            decided,
+        },
         answer,
     }
 }
@@ -145,41 +143,38 @@ pub async fn run(
         }
     }
     // Rows claimed but not attempted before the deadline go back.
-    let attempted: Vec<Attempted> = rows
+    let (attempts, answers): (Vec<Attempt>, Vec<Option<Answer>>) = rows
         .iter()
         .zip(decided)
-        .map(|(row, d)| {
-            d.unwrap_or_else(|| Attempted {
-                id: row.id.clone(),
-                phone_number_id: row.phone_number_id.clone(),
-                next: Next::Released,
-                decided: http::now_ms(),
-                answer: None,
-            })
+        .map(|(row, d)| match d {
+            Some(a) => (a.attempt, a.answer),
+            None => (
+                Attempt {
+                    id: row.id.clone(),
+                    phone_number_id: row.phone_number_id.clone(),
+                    next: Next::Released,
+                    decided: http::now_ms(),
+                },
+                None,
+            ),
         })
-        .collect();
-    let results: Vec<(String, String, Next, i64)> = attempted
-        .iter()
-        .map(|a| {
-            (
-                a.id.clone(),
-                a.phone_number_id.clone(),
-                a.next.clone(),
-                a.decided,
-            )
-        })
-        .collect();
-    let mut statements = db::outbox::record(&results, started);
-    let forwards = sent_events(db, &rows, &attempted, &mut statements, started).await?;
+        .unzip();
+    let mut statements = db::outbox::record(&attempts, started);
+    let forwards = sent_events(db, &rows, &attempts, &mut statements, started).await?;
     d1::batch(db, &statements).await?;
     super::relay::enqueue(env, &forwards, 0).await;
     // A retry is sent when it is due, not at the next minute's cron.
-    for (id, _, next, _) in &results {
-        if let Next::RetryAt { at_ms, .. } = next {
-            let delay = ((at_ms - http::now_ms()).max(0) + 999) / 1000;
-            queue::send(env, QUEUE, std::slice::from_ref(id), delay).await;
-        }
-    }
+    let now = http::now_ms();
+    let retries = attempts.iter().filter_map(|a| match a.next {
+        Next::RetryAt { at_ms, .. } => Some((a.id.as_str(), ((at_ms - now).max(0) + 999) / 1000)),
+        _ => None,
+    });
+    queue::send_each(env, QUEUE, retries).await;
+    let attempted = attempts
+        .into_iter()
+        .zip(answers)
+        .map(|(attempt, answer)| Attempted { attempt, answer })
+        .collect();
     Ok(attempted)
 }
 
@@ -189,13 +184,13 @@ pub async fn run(
 async fn sent_events(
     db: &D1Database,
     rows: &[Claimed],
-    attempted: &[Attempted],
+    attempts: &[Attempt],
     statements: &mut Vec<crate::db::Stmt>,
     started: i64,
 ) -> Result<Vec<String>, ApiError> {
     let sent: Vec<crate::relay::events::Event> = rows
         .iter()
-        .zip(attempted)
+        .zip(attempts)
         .filter(|(row, _)| row.kind == "message")
         .filter_map(|(_, a)| {
             let ok = match a.next {
@@ -275,6 +270,6 @@ pub async fn run_due(
     let attempted = run(env, db, config, &Claim::Due, now_ms, outbox::CRON_BATCH).await?;
     Ok(attempted
         .iter()
-        .filter(|a| a.next != Next::Released)
+        .filter(|a| a.attempt.next != Next::Released)
         .count())
 }

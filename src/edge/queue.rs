@@ -21,27 +21,40 @@ const BATCH: usize = 100;
 /// Puts one job per id on `binding`, each delivered in `delay_s` seconds.
 /// `false` when the binding is missing or refused (the sweep finds the rows).
 pub async fn send(env: &Env, binding: &str, ids: &[String], delay_s: i64) -> bool {
-    if ids.is_empty() {
+    send_each(env, binding, ids.iter().map(|id| (id.as_str(), delay_s))).await
+}
+
+/// Puts one job per `(id, delay in seconds)` on `binding`, in batches of
+/// [`BATCH`] (one `sendBatch` each, whatever the delays). `false` when the
+/// binding is missing or refused.
+pub async fn send_each<'a>(
+    env: &Env,
+    binding: &str,
+    jobs: impl IntoIterator<Item = (&'a str, i64)>,
+) -> bool {
+    let messages: Vec<_> = jobs
+        .into_iter()
+        .map(|(id, delay_s)| {
+            MessageBuilder::new(Job { id: id.to_owned() })
+                .delay_seconds(delay_s.clamp(0, MAX_DELAY_S) as u32)
+                .build()
+        })
+        .collect();
+    if messages.is_empty() {
         return true;
     }
     let Ok(queue) = env.queue(binding) else {
         return false;
     };
-    let delay = delay_s.clamp(0, MAX_DELAY_S) as u32;
-    for chunk in ids.chunks(BATCH) {
-        let messages: Vec<_> = chunk
-            .iter()
-            .map(|id| {
-                MessageBuilder::new(Job { id: id.clone() })
-                    .delay_seconds(delay)
-                    .build()
-            })
-            .collect();
-        if queue.send_batch(messages).await.is_err() {
+    let mut messages = messages.into_iter().peekable();
+    while messages.peek().is_some() {
+        let chunk: Vec<_> = messages.by_ref().take(BATCH).collect();
+        let n = chunk.len();
+        if queue.send_batch(chunk).await.is_err() {
             http::log(
                 LogLine::new("queue.send_failed")
                     .kind("queue", binding_kind(binding))
-                    .count("jobs", chunk.len()),
+                    .count("jobs", n),
             );
             return false;
         }

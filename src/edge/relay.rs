@@ -107,10 +107,11 @@ pub async fn attempt_all(
         return Ok(0);
     }
     d1::batch(db, &db::relay::record(&outcomes, now)).await?;
-    for o in outcomes.iter().filter(|o| o.state == "retrying") {
+    let retries = outcomes.iter().filter(|o| o.state == "retrying").map(|o| {
         let delay = ((o.next_attempt_at - now) / 1000).clamp(0, schedule::MAX_DELAY_S);
-        enqueue(env, std::slice::from_ref(&o.id), delay).await;
-    }
+        (o.id.as_str(), delay)
+    });
+    super::queue::send_each(env, QUEUE, retries).await;
     let count = |s: &str| outcomes.iter().filter(|o| o.state == s).count();
     http::log(
         LogLine::new("relay.attempted")

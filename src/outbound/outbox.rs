@@ -243,6 +243,16 @@ impl Claimed {
     }
 }
 
+/// A row's attempt: its id, channel, next state and when that was decided
+/// (the row's `updated_at`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub phone_number_id: String,
+    pub next: Next,
+    pub decided: i64,
+}
+
 /// Graph requests one run has in flight at once, in all: Workers allow six
 /// simultaneous open connections per invocation.
 pub const PARALLEL_SENDS: usize = 6;

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { WhatsAppAPI } from "whatsapp-api-js";
 import { Text } from "whatsapp-api-js/messages";
-import { fixture, FakeGraph, graphError, eventually, useWorker, ACCESS_TOKEN } from "./helpers.mjs";
+import { fixture, FakeGraph, graphError, eventually, useWorker, migrationStatements, ACCESS_TOKEN } from "./helpers.mjs";
 
 const PNID = "106540352242922";
 const CUSTOMER = "16505551234";
@@ -296,5 +296,24 @@ describe("API keys", () => {
     const unknownPath = await w.fetch("/graph/v23.0/1/nothing", { method: "POST", headers: { Authorization: "Bearer e2e-admin-token" } });
     assert.equal(unknownPath.status, 404);
     assert.equal((await unknownPath.json()).error.code, 100);
+  });
+});
+
+describe("migrating to API keys", () => {
+  let w;
+  useWorker({ graph, migrations: (f) => f < "0007", reset: false }, (x) => (w = x));
+
+  it("adds keys over a database written before them, which keeps everything it held", async () => {
+    await inbound(w, { body: "before keys" });
+    const [, before] = await w.api(`/v1/contacts/${CUSTOMER}/messages`);
+    assert.equal(before.data.length, 1);
+    const res = await w.fetch("/v1/keys", { headers: { Authorization: "Bearer e2e-admin-token" } });
+    assert.equal(res.status, 500, "no keys table yet");
+    await res.arrayBuffer();
+    await w.db.batch(migrationStatements((f) => f >= "0007").map((sql) => w.db.prepare(sql)));
+    const k = await key(w, { name: "reader", scopes: ["read"] });
+    const after = await w.fetch(`/v1/contacts/${CUSTOMER}/messages`, { headers: { Authorization: `Bearer ${k.key}` } });
+    assert.equal(after.status, 200);
+    assert.deepEqual((await after.json()).data.map((m) => m.text?.body), ["before keys"], "the old rows, read with a new key");
   });
 });

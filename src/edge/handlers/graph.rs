@@ -89,36 +89,23 @@ async fn messages(
     };
     let Some(mine) = attempted
         .ok()
-        .and_then(|a| a.into_iter().find(|a| a.id == queued.id))
+        .and_then(|a| a.into_iter().find(|a| a.attempt.id == queued.id))
     else {
         return later();
     };
-    match (&mine.next, &mine.answer) {
-        (Next::Sent { .. }, Some(answer)) => passed_through(answer).or_else(|_| {
-            let wamid = match &mine.next {
-                Next::Sent { wamid } => wamid.as_str(),
-                _ => "",
-            };
-            http::json(200, &graph::sent(&input, wa_id.as_deref(), wamid))
-        }),
-        (Next::Sent { wamid }, None) => {
-            http::json(200, &graph::sent(&input, wa_id.as_deref(), wamid))
-        }
-        (Next::Failed { .. }, Some(answer)) if answer.status >= 400 => {
-            passed_through(answer).map_err(|_| failed(&mine.next))
-        }
-        (Next::Failed { .. }, _) => Err(failed(&mine.next)),
+    // Graph's own answer when it is JSON; otherwise one in Graph's shape.
+    let graphs = mine.answer.as_ref().and_then(|a| passed_through(a).ok());
+    match mine.attempt.next {
+        Next::Sent { wamid } => match graphs {
+            Some(response) => Ok(response),
+            None => http::json(200, &graph::sent(&input, wa_id.as_deref(), &wamid)),
+        },
+        Next::Failed { error, .. } => match graphs {
+            Some(response) if mine.answer.is_some_and(|a| a.status >= 400) => Ok(response),
+            _ => Err(ApiError::new(400, "send_failed", error)),
+        },
         _ => later(),
     }
-}
-
-/// A failure Graph gave no usable error body for (no credential, a gateway).
-fn failed(next: &Next) -> ApiError {
-    let reason = match next {
-        Next::Failed { error, .. } => error.clone(),
-        _ => "the message was not sent".into(),
-    };
-    ApiError::new(400, "send_failed", reason)
 }
 
 async fn read_receipt(

@@ -186,13 +186,12 @@ async fn upload(req: &mut Request, env: &Env, config: &Config) -> Result<Respons
         .flatten()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    let refuse = refusal;
-    let kind = media::check_upload(&mime, declared).map_err(refuse)?;
+    let kind = media::check_upload(&mime, declared).map_err(refusal)?;
     let data = http::read_body_capped(req, kind.limit())
         .await
         .map_err(|e| {
             if e.status == 413 {
-                refuse(media::UploadError::TooLarge {
+                refusal(media::UploadError::TooLarge {
                     kind: kind.as_str(),
                     limit: kind.limit(),
                     size: kind.limit() + 1,
