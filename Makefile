@@ -13,16 +13,21 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := node_modules/.bin/wrangler
 PORT ?= 8787
 
-.PHONY: setup tools node build build-dev dev migrate lint test test-host test-e2e test-schema bench clean
+.PHONY: setup tools node browser console build build-dev dev migrate lint test test-host test-e2e test-browser test-schema screenshots bench clean
 
 ## setup: install everything the build and tests need (idempotent).
-setup: tools node
+setup: tools node browser
 
 tools:
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup component list --installed | grep -q clippy || rustup component add clippy rustfmt
 	@worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)" || cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+## browser: Debian's headless Chromium for the console's browser tests.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 node: node_modules/.package-lock.json
 node_modules/.package-lock.json: package-lock.json
@@ -33,9 +38,13 @@ WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-floa
 
 ## build: optimised worker bundle in build/. worker-build keeps the wasm name
 ## section for readable stack traces; dropping it saves ~13% of the gzip size.
-build:
+build: console
 	worker-build --release
 	$(WASM_OPT_BIN) build/index_bg.wasm $(WASM_FEATURES) --strip-debug -o build/index_bg.wasm
+
+## console: the web console's files in build/console (served as static assets).
+console: node
+	node console/build.mjs
 
 ## dev: build, apply migrations to the local D1, serve on 127.0.0.1:$(PORT).
 dev: setup
@@ -57,12 +66,21 @@ test-host:
 test-e2e: build
 	node --test --test-concurrency=1 tests/e2e/
 
+## test-browser: the console in headless Chromium against wrangler dev (~1 min).
+test-browser: build browser
+	node --test --test-concurrency=1 tests/browser/
+
+## screenshots: the console's main screens into docs/screenshots/.
+screenshots: build browser
+	SCREENSHOTS=1 node --test --test-concurrency=1 tests/browser/
+
 ## test-schema: docs/openapi.yaml against the local worker (Schemathesis, ~2 min).
 test-schema: build
 	bash tests/schema/run.sh
 
-## test: lint, host tests, end-to-end tests in workerd, then the API contract.
-test: setup lint test-host test-e2e test-schema
+## test: lint, host tests, end-to-end tests in workerd, the console in
+## Chromium, then the API contract.
+test: setup lint test-host test-e2e test-browser test-schema
 
 ## bench: bundle size and load figures into docs/BENCHMARKS.md.
 bench: setup build

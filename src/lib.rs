@@ -27,6 +27,7 @@ pub mod keys;
 pub mod logline;
 pub mod outbound;
 pub mod relay;
+pub mod session;
 pub mod settings;
 pub mod strict;
 pub mod whatsapp;

@@ -18,10 +18,11 @@ pub const OPT_OUT_REPLY: &str = "OPT_OUT_REPLY";
 pub const OPT_IN_REPLY: &str = "OPT_IN_REPLY";
 pub const GRAPH_TIMEOUT_S: &str = "GRAPH_TIMEOUT_S";
 pub const RAW_RETENTION_DAYS: &str = "RAW_RETENTION_DAYS";
+pub const SESSION_TTL_HOURS: &str = "SESSION_TTL_HOURS";
 
 /// Every name a channel's secret names may not use: wa-edge's settings
 /// (secrets and plain vars alike) and its bindings.
-pub const RESERVED: [&str; 21] = [
+pub const RESERVED: [&str; 23] = [
     VERIFY_TOKEN,
     APP_SECRET,
     ACCESS_TOKEN,
@@ -38,7 +39,9 @@ pub const RESERVED: [&str; 21] = [
     OPT_IN_REPLY,
     GRAPH_TIMEOUT_S,
     RAW_RETENTION_DAYS,
+    SESSION_TTL_HOURS,
     "DB",
+    "ASSETS",
     "FORWARD",
     "OUTBOX",
     "CACHE",

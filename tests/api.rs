@@ -283,6 +283,20 @@ fn every_route_is_documented_in_openapi() {
         ),
         ("/v1/keys", "POST", "/v1/keys"),
         ("/v1/keys/{id}", "DELETE", "/v1/keys/key_1"),
+        ("/v1/session", "POST", "/v1/session"),
+        ("/v1/session/logout", "POST", "/v1/session/logout"),
+        ("/v1/conversations", "GET", "/v1/conversations"),
+        (
+            "/v1/contacts/{contact}/read",
+            "POST",
+            "/v1/contacts/ct_1/read",
+        ),
+        ("/v1/rules/try", "POST", "/v1/rules/try"),
+        (
+            "/v1/channels/{id}/profile/photo",
+            "GET",
+            "/v1/channels/1/profile/photo",
+        ),
         (
             "/graph/{version}/{phone_number_id}/messages",
             "POST",

@@ -50,7 +50,58 @@ fn routes_map_paths_and_methods() {
         Route::MethodNotAllowed("GET, HEAD")
     );
     assert_eq!(route("GET", "/v1/nothing"), Route::NotFound);
-    assert_eq!(route("GET", "/"), Route::NotFound);
+    assert_eq!(route("POST", "/v1/session"), Route::SignIn);
+    assert_eq!(route("GET", "/v1/session"), Route::GetSession);
+    assert_eq!(route("POST", "/v1/session/logout"), Route::SignOut);
+    assert_eq!(route("GET", "/v1/conversations"), Route::ListConversations);
+    assert_eq!(
+        route("POST", "/v1/contacts/ct_1/read"),
+        Route::MarkRead("ct_1".into())
+    );
+    assert_eq!(route("POST", "/v1/rules/try"), Route::TryRules);
+}
+
+#[test]
+fn every_other_get_is_the_consoles_and_public() {
+    for path in [
+        "/",
+        "/index.html",
+        "/app.js",
+        "/style.css",
+        "/V1/contacts",
+        "/x/y",
+    ] {
+        let routed = resolve("GET", path);
+        assert_eq!(routed.need(), Need::Nothing, "{path}");
+        assert_eq!(routed.admit(None), Ok(Route::Console), "{path}");
+        assert_eq!(route("HEAD", path), Route::Console, "{path}");
+        assert_eq!(
+            route("POST", path),
+            Route::MethodNotAllowed("GET, HEAD"),
+            "{path}"
+        );
+    }
+    // The API's and the webhook's own namespaces never fall through to it.
+    for path in ["/v1/nothing", "/graph/x", "/webhook/x", "/healthz/x"] {
+        assert_eq!(route("GET", path), Route::NotFound, "{path}");
+    }
+}
+
+#[test]
+fn signing_in_needs_no_credential_but_the_session_routes_do() {
+    assert_eq!(resolve("POST", "/v1/session").need(), Need::Nothing);
+    assert_eq!(resolve("GET", "/v1/session").need(), Need::Admin);
+    assert_eq!(resolve("POST", "/v1/session/logout").need(), Need::Admin);
+    assert_eq!(resolve("GET", "/v1/conversations").need(), Need::Read);
+    assert_eq!(resolve("POST", "/v1/contacts/ct_1/read").need(), Need::Read);
+    assert_eq!(resolve("POST", "/v1/rules/try").need(), Need::Admin);
+    assert_eq!(
+        resolve("GET", "/v1/conversations")
+            .admit(Some(&key(&[Scope::Send])))
+            .unwrap_err()
+            .status,
+        403
+    );
 }
 
 #[test]
@@ -94,7 +145,8 @@ fn non_canonical_paths_are_not_found_for_every_method() {
 
 #[test]
 fn route_names_are_case_sensitive() {
-    assert_eq!(route("GET", "/V1/contacts"), Route::NotFound);
+    // Not the API: a console path (the console's files answer 404).
+    assert_eq!(route("GET", "/V1/contacts"), Route::Console);
     assert_eq!(resolve("GET", "/V1/contacts").need(), Need::Nothing);
     assert_eq!(route("GET", "/v1/Contacts"), Route::NotFound);
     assert_eq!(resolve("GET", "/v1/Contacts").need(), Need::Anyone);

@@ -618,3 +618,55 @@ fn a_pin_is_six_digits() {
         assert!(!is_pin(bad), "{bad}");
     }
 }
+
+#[test]
+fn media_a_customer_sent_is_served_so_that_it_runs_nothing() {
+    use wa_edge::whatsapp::media::served_as;
+    assert_eq!(served_as("image/jpeg"), ("image/jpeg", true));
+    assert_eq!(served_as("Audio/OGG; codecs=opus"), ("audio/ogg", true));
+    assert_eq!(served_as("video/mp4"), ("video/mp4", true));
+    for hostile in [
+        "text/html",
+        "image/svg+xml",
+        "text/javascript",
+        "application/javascript",
+        "application/pdf",
+        "application/xhtml+xml",
+        "",
+        "image/jpeg\u{0}text/html",
+    ] {
+        assert_eq!(
+            served_as(hostile),
+            ("application/octet-stream", false),
+            "{hostile}"
+        );
+    }
+}
+
+#[test]
+fn the_profile_photo_is_fetched_only_from_https_and_without_the_token() {
+    let e = endpoint(Provider::Meta);
+    let r = e
+        .profile_photo("https://pps.whatsapp.net/v/t61/photo.jpg?oh=1")
+        .unwrap();
+    assert_eq!(r.method, "GET");
+    assert!(r.headers.is_empty(), "no credential goes to the CDN");
+    for refused in [
+        "http://pps.whatsapp.net/photo.jpg",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "https:",
+        "",
+        "https://graph.facebook.comevil.test/x",
+    ] {
+        let got = e.profile_photo(refused);
+        assert!(
+            got.is_none() || refused.starts_with("https://"),
+            "{refused}"
+        );
+    }
+    // Under the configured base (a local fake serves it there).
+    assert!(e
+        .profile_photo("https://graph.facebook.com/pic.png")
+        .is_some());
+}

@@ -1,6 +1,7 @@
 //! The read side of the JSON API: routing, authentication, paging, the SQL
 //! each route runs, and the JSON each row becomes. The edge only executes.
 
+pub mod console;
 pub mod graph;
 pub mod router;
 
@@ -22,6 +23,9 @@ pub struct ApiError {
     /// A header the answer must carry: `WWW-Authenticate` on a 401, `Allow`
     /// on a 405.
     pub header: Option<(&'static str, &'static str)>,
+    /// The request field the error is about (`description`,
+    /// `interactive.action.buttons[3]`), when it is about one.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -32,7 +36,28 @@ impl ApiError {
             code,
             message: message.into(),
             header: None,
+            field: None,
         }
+    }
+
+    /// The same error, about the request field `field`.
+    pub fn with_field(self, field: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.into()).filter(|f: &String| !f.is_empty()),
+            ..self
+        }
+    }
+
+    /// The same error, about the field its message starts with
+    /// (`"field.path: what is wrong"`), if it starts with one.
+    pub fn naming_its_field(self) -> ApiError {
+        let field = field_named_in(&self.message).map(str::to_owned);
+        ApiError { field, ..self }
+    }
+
+    /// A 400 for a value that breaks one of WhatsApp's rules, naming its field.
+    pub fn invalid_field(code: &'static str, e: &crate::whatsapp::message::Invalid) -> ApiError {
+        ApiError::new(400, code, e.to_string()).with_field(e.field.as_str())
     }
 
     /// 401 with the `WWW-Authenticate` challenge the caller should answer.
@@ -81,7 +106,10 @@ impl ApiError {
 
     /// The response body.
     pub fn body(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message}})
+        match &self.field {
+            None => json!({"error": {"code": self.code, "message": self.message}}),
+            Some(f) => json!({"error": {"code": self.code, "message": self.message, "field": f}}),
+        }
     }
 }
 
@@ -103,8 +131,15 @@ impl From<crate::outbound::send::Refusal> for ApiError {
             NotATestRecipient => (403, "recipient_not_allowed"),
             TierReached { .. } => (429, "messaging_limit_reached"),
         };
-        ApiError::new(status, code, r.to_string())
+        ApiError::new(status, code, r.to_string()).naming_its_field()
     }
+}
+
+/// The field a message of the form `"field.path: what is wrong"` names.
+pub fn field_named_in(message: &str) -> Option<&str> {
+    let (field, _) = message.split_once(": ")?;
+    let is_path = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']');
+    Some(field).filter(|f| !f.is_empty() && f.len() <= 128 && f.chars().all(is_path))
 }
 
 /// Splits a request URL into its path and decoded query pairs

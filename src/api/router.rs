@@ -56,6 +56,20 @@ pub enum Route {
     /// `/graph/{version}/{phone_number_id}/...`: Graph's own API, for bots
     /// written against it.
     Graph(GraphRoute),
+    /// `POST /v1/session`: sign in to the console with the admin token.
+    SignIn,
+    /// `GET /v1/session`: the signed-in session's CSRF token and expiry.
+    GetSession,
+    /// `POST /v1/session/logout`.
+    SignOut,
+    /// `GET /v1/conversations`: the inbox.
+    ListConversations,
+    /// `POST /v1/contacts/{id}/read`: a conversation read in the console.
+    MarkRead(String),
+    /// `POST /v1/rules/try`: which rule would answer a sample message.
+    TryRules,
+    /// A page or file of the console (`GET` outside the API's paths).
+    Console,
     /// The path exists but not for this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -73,6 +87,9 @@ pub enum ChannelRoute {
     Subscribe,
     GetProfile,
     UpdateProfile,
+    /// `GET /v1/channels/{id}/profile/photo`: the profile's photo, through
+    /// the worker (the console's pages load only their own origin's images).
+    ProfilePhoto,
     ListTemplates,
     CreateTemplate,
     SyncTemplates,
@@ -264,10 +281,18 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
                 ("DELETE", Route::DeleteContact(owned(id))),
             ],
         ),
+        ["v1", "contacts", id, "read"] => on("POST", vec![("POST", Route::MarkRead(owned(id)))]),
         ["v1", "contacts", id, "messages"] => on(
             "GET, HEAD",
             vec![("GET", Route::ContactMessages(owned(id)))],
         ),
+        ["v1", "session"] => on(
+            "GET, HEAD, POST",
+            vec![("GET", Route::GetSession), ("POST", Route::SignIn)],
+        ),
+        ["v1", "session", "logout"] => on("POST", vec![("POST", Route::SignOut)]),
+        ["v1", "conversations"] => on("GET, HEAD", vec![("GET", Route::ListConversations)]),
+        ["v1", "rules", "try"] => on("POST", vec![("POST", Route::TryRules)]),
         ["v1", "events"] => on("GET, HEAD", vec![("GET", Route::ListEvents)]),
         ["v1", "events", id, "raw"] => on("GET, HEAD", vec![("GET", Route::EventRaw(owned(id)))]),
         ["v1", "channels"] => on(
@@ -293,6 +318,9 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
             vec![("GET", C::GetProfile), ("PATCH", C::UpdateProfile)],
             "GET, HEAD, PATCH",
         ),
+        ["v1", "channels", id, "profile", "photo"] => {
+            channel(id, vec![("GET", C::ProfilePhoto)], "GET, HEAD")
+        }
         ["v1", "channels", id, "templates"] => channel(
             id,
             vec![("GET", C::ListTemplates), ("POST", C::CreateTemplate)],
@@ -337,7 +365,9 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
             "POST",
             vec![("POST", Route::Graph(GraphRoute::Media(owned(pnid))))],
         ),
-        _ => Route::NotFound,
+        [first, ..] if matches!(*first, "v1" | "graph" | "webhook" | "healthz") => Route::NotFound,
+        // Every other path is the console's: a page, a file, or its 404.
+        _ => on("GET, HEAD", vec![("GET", Route::Console)]),
     }
 }
 
@@ -403,9 +433,12 @@ impl Route {
     /// nothing of which paths exist).
     pub fn need(&self) -> Need {
         match self {
-            Route::Health | Route::WebhookVerify | Route::WebhookReceive | Route::Webhook360(_) => {
-                Need::Nothing
-            }
+            Route::Health
+            | Route::WebhookVerify
+            | Route::WebhookReceive
+            | Route::Webhook360(_)
+            | Route::SignIn
+            | Route::Console => Need::Nothing,
             Route::MethodNotAllowed(_) | Route::NotFound => Need::Anyone,
             Route::GetMessage(_)
             | Route::ListContacts
@@ -413,7 +446,9 @@ impl Route {
             | Route::ContactMessages(_)
             | Route::ListEvents
             | Route::EventRaw(_)
-            | Route::GetMedia(_) => Need::Read,
+            | Route::GetMedia(_)
+            | Route::ListConversations
+            | Route::MarkRead(_) => Need::Read,
             Route::SendMessage | Route::UploadMedia | Route::Graph(_) => Need::Send,
             _ => Need::Admin,
         }

@@ -221,6 +221,7 @@ OR recipient_user_id IN (SELECT value FROM json_each(?2))",
         one("DELETE FROM outbox WHERE contact_id = ?1"),
         one("DELETE FROM windows WHERE contact_id = ?1"),
         one("DELETE FROM opt_outs WHERE contact_id = ?1"),
+        one("DELETE FROM conversation_reads WHERE contact_id = ?1"),
         one("DELETE FROM contact_user_ids WHERE contact_id = ?1"),
         one("DELETE FROM events WHERE kind = 'contacts_merged' AND (json_extract(raw, '$.kept') = ?1 \
 OR json_extract(raw, '$.merged') = ?1)"),

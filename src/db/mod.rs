@@ -5,6 +5,7 @@
 //! lives outside this module (a host test holds that).
 
 pub mod channels;
+pub mod console;
 pub mod contacts;
 pub mod erasure;
 pub mod ingest;

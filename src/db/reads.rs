@@ -73,17 +73,22 @@ pub fn join_parts(rows: &[Value]) -> String {
 
 /// Statement for `GET /v1/contacts/{id}/messages`, newest first: the
 /// conversation of the contact `who` names, in both directions.
-pub fn contact_messages(who: &ContactRef, page: &PageArgs) -> Stmt {
+/// `channel` keeps the messages of one business number only.
+pub fn contact_messages(who: &ContactRef, channel: Option<&str>, page: &PageArgs) -> Stmt {
     const SQL: &str = concat!(
         message_select!(),
         "WHERE m.contact_id = ",
         crate::named_contact!("?4", "?5", "?6"),
-        " AND (?1 IS NULL OR m.timestamp < ?1 OR (m.timestamp = ?1 AND m.id < ?2)) \
+        " AND (?7 IS NULL OR m.phone_number_id = ?7) \
+AND (?1 IS NULL OR m.timestamp < ?1 OR (m.timestamp = ?1 AND m.id < ?2)) \
 ORDER BY m.timestamp DESC, m.id DESC LIMIT ?3"
     );
     let [at, id, limit] = page_args(page);
     let (c, w, u) = who.parts();
-    Stmt::new(SQL, vec![at, id, limit, c.into(), w.into(), u.into()])
+    Stmt::new(
+        SQL,
+        vec![at, id, limit, c.into(), w.into(), u.into(), channel.into()],
+    )
 }
 
 /// Statement for `GET /v1/contacts/{id}`: the contact `who` names.
@@ -143,13 +148,13 @@ fn page_args(page: &PageArgs) -> [Arg; 3] {
 }
 
 /// A number D1 handed back: JSON numbers from D1 may be floats.
-fn int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(Option::<Value>::deserialize(d)?
         .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))))
 }
 
 /// Text D1 handed back; anything else reads as absent.
-fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<Value>::deserialize(d)?.and_then(|v| v.as_str().map(str::to_owned)))
 }
 

@@ -30,6 +30,9 @@ pub struct Config {
     /// `RAW_RETENTION_DAYS`: how long delivery bodies and relay events are
     /// kept for forwarding and replay (default 7, Meta's redelivery horizon).
     pub raw_retention_days: i64,
+    /// `SESSION_TTL_HOURS`: how long an unused console session lives
+    /// (default 12, 1 to 168), in ms.
+    pub session_ttl_ms: i64,
 }
 
 /// A secret (or var) by name, trimmed; `None` when unset or empty.
@@ -88,6 +91,10 @@ impl Config {
             raw_retention_days: string(env, settings::RAW_RETENTION_DAYS)
                 .and_then(|s| s.parse::<i64>().ok())
                 .map_or(7, |d| d.clamp(1, 90)),
+            session_ttl_ms: string(env, settings::SESSION_TTL_HOURS)
+                .and_then(|s| s.parse::<i64>().ok())
+                .map_or(crate::session::DEFAULT_TTL_HOURS, |h| h.clamp(1, 168))
+                * 3_600_000,
         }
     }
 

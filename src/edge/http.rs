@@ -95,6 +95,39 @@ pub fn text(status: u16, body: &str) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// The console's Content-Security-Policy, sent with every response: only
+/// the worker's own scripts, styles, images and API; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a file a customer sent: no script, no plugin, an opaque
+/// origin even when opened on its own.
+pub const SANDBOXED: &str = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; \
+frame-ancestors 'none'";
+
+/// `response` with the security headers every answer carries. A response
+/// that set its own (stricter) policy keeps it.
+pub fn secured(response: Response) -> Response {
+    let headers = response.headers();
+    if !headers.has("Content-Security-Policy").unwrap_or(false) {
+        let _ = headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    }
+    // Conversations are not for shared caches or the browser's history;
+    // media and the console's files say how they may be cached.
+    if !headers.has("Cache-Control").unwrap_or(false) {
+        let _ = headers.set("Cache-Control", "no-store");
+    }
+    for (name, value) in [
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+    ] {
+        let _ = headers.set(name, value);
+    }
+    response
+}
+
 /// The API's error response.
 pub fn error(e: &ApiError) -> worker::Result<Response> {
     let response = Response::from_json(&e.body())?.with_status(e.status);

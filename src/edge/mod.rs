@@ -37,20 +37,17 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     // The only way to a route: the caller is authenticated when the route
     // needs one, and admitted by what the route needs.
-    let caller = if routed.need() == Need::Nothing {
-        None
+    let (caller, session) = if routed.need() == Need::Nothing {
+        (None, None)
     } else {
-        let auth = req.headers().get("Authorization").ok().flatten();
-        match handlers::keys::caller(auth.as_deref(), config.admin_token.as_deref(), &env, &ctx)
-            .await
-        {
-            Ok(c) => Some(c),
-            Err(e) => return answer(&e),
+        match handlers::session::authenticate(&req, &config, &env, &ctx).await {
+            Ok((c, s)) => (Some(c), s),
+            Err(e) => return answer(&e).map(http::secured),
         }
     };
     let route = match routed.admit(caller.as_ref()) {
         Ok(route) => route,
-        Err(e) => return answer(&e),
+        Err(e) => return answer(&e).map(http::secured),
     };
     // A public route's handlers act for nobody.
     let caller = caller.unwrap_or(Caller::Anonymous);
@@ -81,12 +78,19 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::ListKeys | Route::CreateKey | Route::DeleteKey(_) => {
             handlers::keys::handle(route, &mut req, &env).await
         }
+        Route::SignIn | Route::GetSession | Route::SignOut => {
+            handlers::session::handle(route, &mut req, &env, &config, session.as_ref()).await
+        }
+        Route::Console | Route::ListConversations | Route::MarkRead(_) | Route::TryRules => {
+            handlers::console::handle(route, &mut req, &env, &config).await
+        }
         other => handlers::read::handle(other, &req, &env).await,
     };
     match outcome {
         Ok(response) => Ok(response),
         Err(e) => answer(&e),
     }
+    .map(http::secured)
 }
 
 /// The cron trigger: sends what is due in the outbox, sweeps the relay.
@@ -110,6 +114,13 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match swept {
         Ok(n) => http::log(LogLine::new("cron.relay").count("requeued", n)),
         Err(_) => http::log(LogLine::new("cron.relay_failed")),
+    }
+    let cleared = match d1::database(&env) {
+        Ok(db) => d1::batch(&db, &crate::db::console::sweep(now)).await,
+        Err(e) => Err(e),
+    };
+    if cleared.is_err() {
+        http::log(LogLine::new("cron.sessions_failed"));
     }
 }
 

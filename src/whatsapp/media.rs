@@ -67,6 +67,38 @@ pub fn kind_of(mime: &str) -> Option<MediaKind> {
     }
 }
 
+/// How a downloaded media file is served to a browser: its content type
+/// and whether it may be shown inline. A customer chooses a document's type,
+/// so only images, audio and video a browser plays without running code are
+/// served as themselves; anything else (HTML, SVG, scripts, PDFs) is served
+/// as an `application/octet-stream` attachment, which no page can run.
+pub fn served_as(mime: &str) -> (&'static str, bool) {
+    const INLINE: [&str; 12] = [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "audio/aac",
+        "audio/amr",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/ogg",
+        "video/mp4",
+        "video/3gpp",
+        "video/webm",
+    ];
+    let bare = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match INLINE.iter().find(|m| **m == bare) {
+        Some(m) => (m, true),
+        None => ("application/octet-stream", false),
+    }
+}
+
 /// Why an upload is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UploadError {

@@ -407,6 +407,28 @@ describe("media", () => {
     assert.deepEqual(Buffer.from(await again.arrayBuffer()), bytes);
   });
 
+  it("serves a document a customer sent as an attachment that runs nothing, whatever its type says", async () => {
+    const hostile = "<script>alert(document.cookie)</script>";
+    for (const [id, mime] of [["2000000000000001", "text/html"], ["2000000000000002", "image/svg+xml"], ["2000000000000003", "text/javascript"]]) {
+      graph.on("GET", new RegExp(`/v23\\.0/${id}`), () =>
+        ({ body: { url: `http://media.test/${id}`, mime_type: mime, file_size: hostile.length, id } }));
+      graph.on("GET", new RegExp(`media\\.test/${id}`), () =>
+        new Response(hostile, { headers: { "Content-Type": mime } }));
+      const res = await w.fetch(`/v1/media/${id}`, { headers: auth });
+      assert.equal(res.status, 200, mime);
+      assert.equal(res.headers.get("content-type"), "application/octet-stream", mime);
+      assert.equal(res.headers.get("content-disposition"), "attachment", mime);
+      assert.match(res.headers.get("content-security-policy"), /sandbox/, mime);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+      await res.arrayBuffer();
+      // Kept in R2 and served from there the same way.
+      const again = await w.fetch(`/v1/media/${id}`, { headers: auth });
+      assert.equal(again.headers.get("content-type"), "application/octet-stream");
+      assert.match(again.headers.get("content-security-policy"), /sandbox/);
+      await again.arrayBuffer();
+    }
+  });
+
   it("refuses uploads over WhatsApp's size limit or of an unsupported type, and uploads the rest", async () => {
     const post = (body, type) => w.fetch("/v1/media?filename=s.webp", {
       method: "POST", headers: { ...auth, "Content-Type": type }, body,

@@ -97,7 +97,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
   const logs = [];
   const database = `wa-edge-e2e-${randomUUID()}`;
   const compatibilityDate = "2026-05-01";
-  const mf = new Miniflare({
+  const options = {
     unsafeTriggerHandlers: true,
     handleRuntimeStdio(stdout, stderr) {
       stdout.on("data", (d) => logs.push(d.toString()));
@@ -128,6 +128,12 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
           ...bindings,
         },
         outboundService,
+        // The console's files, behind the worker as in wrangler.toml.
+        assets: {
+          directory: join(root, "build", "console"),
+          binding: "ASSETS",
+          routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+        },
       },
       {
         name: "sql",
@@ -137,7 +143,8 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
         d1Databases: { DB: database },
       },
     ],
-  });
+  };
+  const mf = new Miniflare(options);
   await mf.ready;
   const db = sqlClient(await mf.getWorker("sql"));
   await db.batch(migrationStatements(migrations).map((sql) => db.prepare(sql)));
@@ -190,9 +197,11 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
     },
     /** Runs the cron trigger as of `time` (ms since the epoch). */
     async cron(time = Date.now()) {
-      const res = await call(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}&time=${time}`);
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`scheduled handler failed: ${res.status}`);
+      // Through the worker itself: the assets router in front of it does not
+      // pass /cdn-cgi/handler/scheduled on.
+      const worker = await mf.getWorker("wa-edge");
+      const result = await worker.scheduled({ cron: "* * * * *", scheduledTime: new Date(time) });
+      if (result.outcome !== "ok") throw new Error(`scheduled handler failed: ${result.outcome}`);
     },
     /** The outbox row of an id. */
     outbox(id) {
@@ -217,9 +226,16 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
       const tables = ["messages", "statuses", "contacts", "events", "outbox", "windows", "rules",
         "channel_alerts", "channels", "templates", "opt_outs", "raw_parts", "erased", "erased_events",
         "event_contacts", "contact_user_ids", "contact_merges", "destinations", "deliveries",
-        "delivery_contacts", "relay_events", "forwards", "api_keys"];
+        "delivery_contacts", "relay_events", "forwards", "api_keys", "sessions", "sign_in_failures",
+        "conversation_reads"];
       await db.batch(tables.map((t) => db.prepare(`DELETE FROM ${t}`)));
       logs.length = 0;
+    },
+    /** Restarts the worker with some bindings changed; D1 keeps its data. */
+    async setBindings(changed) {
+      const [main, ...rest] = options.workers;
+      options.workers = [{ ...main, bindings: { ...main.bindings, ...changed } }, ...rest];
+      await mf.setOptions(options);
     },
     close: () => mf.dispose(),
   };

@@ -84,6 +84,7 @@ stub="http://127.0.0.1:$(cat "$work/stub.port")"
 # developer's .dev.vars is not read.
 mkdir -p "$work/build" "$work/state"
 cp build/index.js build/index_bg.wasm "$work/build/"
+cp -r build/console "$work/build/"
 python3 - "$root" "$work" "$stub" "$PHONE_NUMBER_ID" "$WABA_ID" <<'PY'
 import re, sys
 root, work, stub, pnid, waba = sys.argv[1:]

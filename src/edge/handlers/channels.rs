@@ -147,6 +147,7 @@ pub async fn handle(
         | ChannelRoute::GetSubscription
         | ChannelRoute::Subscribe
         | ChannelRoute::GetProfile
+        | ChannelRoute::ProfilePhoto
         | ChannelRoute::UpdateProfile => number(resource, &id, req, env, &db, config).await,
         ChannelRoute::ListTemplates
         | ChannelRoute::CreateTemplate
@@ -208,10 +209,11 @@ async fn number(
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
             store_profile(db, id, &profile).await
         }
+        ChannelRoute::ProfilePhoto => profile_photo(&r).await,
         ChannelRoute::UpdateProfile => {
             let (_, patch) = json_body(req).await?;
             profile::validate_profile(&patch)
-                .map_err(|e| ApiError::new(400, "invalid_profile", e.to_string()))?;
+                .map_err(|e| ApiError::invalid_field("invalid_profile", &e))?;
             http::call_json(&r.endpoint.update_profile(&patch)).await?;
             let answer = http::call_json(&r.endpoint.get_profile()).await?;
             let profile = answer.pointer("/data/0").cloned().unwrap_or(answer);
@@ -252,7 +254,7 @@ async fn template(
             let waba_id = waba(&r.channel)?;
             let (_, template) = json_body(req).await?;
             templates::validate_template(&template)
-                .map_err(|e| ApiError::new(400, "invalid_template", e.to_string()))?;
+                .map_err(|e| ApiError::invalid_field("invalid_template", &e))?;
             let answer = http::call_json(&r.endpoint.create_template(&waba_id, &template)).await?;
             let mut stored = template.clone();
             if let Some(obj) = stored.as_object_mut() {
@@ -311,6 +313,37 @@ async fn store_profile(db: &D1Database, id: &str, profile: &Value) -> Result<Res
     let now = http::now_ms();
     d1::rows(db, &sql::store_profile(id, profile, now)).await?;
     http::json(200, &json!({"profile": profile, "synced_at": now}))
+}
+
+/// The business profile's photo, fetched from the URL Graph gives and served
+/// like media (no credential goes with it).
+async fn profile_photo(r: &Resolved) -> Result<Response, ApiError> {
+    let answer = http::call_json(&r.endpoint.get_profile()).await?;
+    let photo = answer
+        .pointer("/data/0/profile_picture_url")
+        .and_then(Value::as_str)
+        .and_then(|url| r.endpoint.profile_photo(url))
+        .ok_or_else(|| ApiError::new(404, "not_found", "The profile has no photo."))?;
+    let mut upstream = http::send(&photo).await.map_err(|_| unavailable())?;
+    if !(200..300).contains(&upstream.status_code()) {
+        return Err(unavailable());
+    }
+    let mime = upstream
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let stream = upstream.stream().map_err(|_| ApiError::internal())?;
+    super::media::stream_response(stream, &mime)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        502,
+        "upstream_unavailable",
+        "The photo could not be fetched.",
+    )
 }
 
 fn no_content() -> Result<Response, ApiError> {

@@ -148,12 +148,21 @@ async fn from_bucket(bucket: &Bucket, key: &str) -> Result<Option<Response>, Api
     stream_response(stream, &mime).map(Some)
 }
 
-fn stream_response(
+/// A media body streamed to the browser, served so that it runs nothing
+/// (see [`media::served_as`]).
+pub fn stream_response(
     stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
     mime: &str,
 ) -> Result<Response, ApiError> {
     let response = Response::from_stream(stream).map_err(|_| ApiError::internal())?;
-    let _ = response.headers().set("Content-Type", mime);
+    let (served, inline) = media::served_as(mime);
+    let headers = response.headers();
+    let _ = headers.set("Content-Type", served);
+    if !inline {
+        let _ = headers.set("Content-Disposition", "attachment");
+    }
+    // Whatever the bytes are, they run nothing at this origin.
+    let _ = headers.set("Content-Security-Policy", http::SANDBOXED);
     let _ = response
         .headers()
         .set("Cache-Control", "private, max-age=3600");

@@ -2,6 +2,7 @@
 //! core needs, runs the core's decision and answers.
 
 pub mod channels;
+pub mod console;
 pub mod destinations;
 pub mod erase;
 pub mod graph;
@@ -10,4 +11,5 @@ pub mod media;
 pub mod read;
 pub mod rules;
 pub mod send;
+pub mod session;
 pub mod webhook;

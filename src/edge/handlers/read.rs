@@ -40,7 +40,15 @@ pub async fn handle(
         Route::ContactMessages(id) => {
             let page = Page::from_query(&query)?;
             let who = ContactRef::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
-            let rows = d1::rows(&db, &db::reads::contact_messages(&who, &page.args())).await?;
+            let rows = d1::rows(
+                &db,
+                &db::reads::contact_messages(
+                    &who,
+                    api::console::channel_filter(&query)?.as_deref(),
+                    &page.args(),
+                ),
+            )
+            .await?;
             to_value(api::listing(
                 decode::<MessageRow>(&rows),
                 &page,

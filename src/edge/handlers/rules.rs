@@ -16,14 +16,16 @@ fn rule_id() -> Result<String, ApiError> {
 
 async fn parse_body(req: &mut Request) -> Result<Rule, ApiError> {
     let body = http::read_body_capped(req, crate::api::MAX_CONFIG_BODY).await?;
-    let rule = Rule::parse(&body).map_err(|e| ApiError::new(400, "invalid_rule", e.0))?;
+    let rule = Rule::parse(&body)
+        .map_err(|e| ApiError::new(400, "invalid_rule", e.0).naming_its_field())?;
     if let Some(h) = &rule.hours {
         if !clock::is_known_zone(&h.tz) {
             return Err(ApiError::new(
                 400,
                 "invalid_rule",
                 format!("hours.tz: {:?} is not a known IANA time zone", h.tz),
-            ));
+            )
+            .with_field("hours.tz"));
         }
     }
     Ok(rule)

@@ -181,6 +181,22 @@ quality_rating,code_verification_status,messaging_limit_tier,status"
         self.request("GET", url, None)
     }
 
+    /// Fetches the business profile's photo from the `profile_picture_url`
+    /// Graph gave, when it is an `https` URL (or one under the configured
+    /// Graph base, as a local fake serves it). The URL is signed by
+    /// WhatsApp's CDN, so no credential is sent with it.
+    pub fn profile_photo(&self, url: &str) -> Option<HttpRequest> {
+        let under_base = url
+            .strip_prefix(self.base.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'));
+        (url.starts_with("https://") || under_base).then(|| HttpRequest {
+            method: "GET",
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: None,
+        })
+    }
+
     /// Where a media upload goes (the body is multipart, built by the edge).
     pub fn media_upload_url(&self) -> String {
         match self.provider {
