@@ -4,16 +4,15 @@
 // writes docs/screenshots/ (`make screenshots`).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  FakeGraph, startWorker, launchBrowser, inbound, status, ADMIN_TOKEN, CHANNEL,
+  FakeGraph, startWorker, launchBrowser, inbound, status, ADMIN_TOKEN, CHANNEL, PNG,
 } from "./stack.mjs";
 
-const shots = process.env.SCREENSHOTS === "1"
-  ? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "screenshots")
-  : null;
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const shots = process.env.SCREENSHOTS === "1" ? join(root, "docs", "screenshots") : null;
 const WAIT = { timeout: 15_000 };
 
 describe("console in Chromium", () => {
@@ -254,6 +253,77 @@ describe("console in Chromium", () => {
       .some((c) => c.textContent.includes("Jonas")), null, WAIT);
     const [status] = await worker.api("/v1/contacts/4915112345678");
     assert.equal(status, 404);
+  });
+
+  it("renders every kind of message a customer sends, with reactions, quotes and a raw fallback", async () => {
+    const from = "5511987654321";
+    const who = { from, name: "Mila" };
+    await worker.post(inbound("wamid.m.1", "location", { latitude: 52.52, longitude: 13.405, name: "Bakery", address: "Torstraße 1" }, { ...who, ageS: 50 }));
+    await worker.post(inbound("wamid.m.2", "document", { id: "900000000000002", filename: "invoice.pdf", mime_type: "application/pdf" }, { ...who, ageS: 40 }));
+    await worker.post(inbound("wamid.m.3", "contacts", [{ name: { formatted_name: "Jonas Weber" }, phones: [{ phone: "+49 151 1234567" }] }], { ...who, ageS: 30 }));
+    await worker.post(inbound("wamid.m.4", "interactive", { type: "button_reply", button_reply: { id: "yes", title: "Yes, please" } }, { ...who, ageS: 20 }));
+    await worker.post(inbound("wamid.m.5", "text", { body: "About this one <img src=x onerror=alert(1)>" }, { ...who, ageS: 15, context: { from, id: "wamid.m.1" } }));
+    await worker.post(inbound("wamid.m.6", "reaction", { message_id: "wamid.m.5", emoji: "❤️" }, { ...who, ageS: 10 }));
+    await worker.post(inbound("wamid.m.7", "hologram_2027", { depth: 3 }, { ...who, ageS: 5 }));
+    await page.goto(`${worker.base}/#/inbox`);
+    await page.locator('[data-testid="conversation"]', { hasText: "Mila" }).click();
+    await page.locator('[data-testid="location-link"]').waitFor(WAIT);
+    assert.match(await page.locator('[data-testid="location-link"]').getAttribute("href"), /^https:\/\/www\.openstreetmap\.org\/.*mlat=52\.52/);
+    assert.match(await testid("media-document").innerText(), /invoice\.pdf/);
+    assert.match(await testid("shared-contact").innerText(), /Jonas Weber/);
+    assert.match(await testid("interactive-reply").innerText(), /Yes, please/);
+    // The reply quotes its context; the reaction sits on the message it reacts to.
+    const reply = page.locator('[data-testid="message"]', { hasText: "About this one" });
+    assert.match(await reply.locator('[data-testid="quote"]').innerText(), /Bakery/);
+    assert.equal(await reply.locator('[data-testid="reaction"]').innerText(), "❤️");
+    assert.equal(await page.locator('[data-testid="message"][data-type="reaction"]').count(), 0);
+    // Markup in a message is text, never HTML.
+    assert.equal(await reply.locator("img").count(), 0);
+    assert.match(await reply.innerText(), /<img src=x onerror=alert\(1\)>/);
+    // An unknown type is labelled, with its raw JSON behind "Show more".
+    const odd = page.locator('[data-testid="unsupported"]');
+    assert.match(await odd.innerText(), /hologram_2027/);
+    await testid("show-raw").click();
+    await testid("raw-json").waitFor(WAIT);
+    assert.match(await testid("raw-json").innerText(), /"depth": 3/);
+  });
+
+  it("sends a photo within WhatsApp's limits, refuses a file it would not take, and shows Graph's reason for a failure", async () => {
+    await page.goto(`${worker.base}/#/inbox`);
+    await page.locator('[data-testid="conversation"]', { hasText: "Mila" }).click();
+    await testid("reply-text").waitFor(WAIT);
+    await testid("reply-file").setInputFiles({ name: "virus.exe", mimeType: "application/x-msdownload", buffer: Buffer.from("MZ") });
+    await page.getByText(/WhatsApp does not take/).waitFor(WAIT);
+    await testid("reply-file").setInputFiles({ name: "cake.png", mimeType: "image/png", buffer: PNG });
+    await testid("reply-send").click();
+    const deadline = Date.now() + 15_000;
+    let photo;
+    while (!(photo = graph.messages().find((m) => m.body.type === "image" && m.body.to === "5511987654321"))) {
+      assert.ok(Date.now() < deadline, "Graph never received the photo");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(photo.body.image.id, /^77/);
+    // Graph refuses the next one: the bubble says why.
+    await testid("reply-text").fill("Your order [undeliverable]");
+    await testid("reply-send").click();
+    const failed = page.locator('[data-testid="message"][data-direction="out"][data-status="failed"]', { hasText: "undeliverable" });
+    await failed.waitFor(WAIT);
+    assert.match(await failed.locator('[data-testid="message-error"]').innerText(), /undeliverable/i);
+  });
+
+  it("checks a channel's subscription and shows webhook events with their raw JSON", async () => {
+    await page.goto(`${worker.base}/#/channels/${CHANNEL}`);
+    await testid("check-subscription").click();
+    await testid("subscription-status").waitFor(WAIT);
+    assert.match(await testid("subscription-status").innerText(), /subscribed/i);
+    // Meta's template status update is kept as an event.
+    await worker.post(JSON.parse(readFileSync(join(root, "tests", "fixtures", "template_status_update.json"), "utf8")));
+    await page.goto(`${worker.base}/#/events`);
+    const row = testid("event-row").first();
+    await row.waitFor(WAIT);
+    await row.locator("button").first().click();
+    await row.locator('[data-testid="event-raw"]').waitFor(WAIT);
+    assert.match(await row.locator('[data-testid="event-raw"]').innerText(), /whatsapp_business_account|messaging_product|"kind"|\{/);
   });
 
   it("signs out, and the session is refused afterwards", async () => {

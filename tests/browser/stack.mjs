@@ -90,6 +90,11 @@ export class FakeGraph {
     const p = url.pathname.replace(/^\/v[0-9.]+\//, "/");
     if (req.method === "POST" && p.endsWith("/messages")) {
       if (body?.status === "read") return json(200, { success: true });
+      // A reply that asks for it is refused as Graph refuses an undeliverable one.
+      if (body?.text?.body?.includes("[undeliverable]")) {
+        return json(400, { error: { message: "(#131026) Message undeliverable", type: "OAuthException", code: 131026,
+          error_data: { messaging_product: "whatsapp", details: "Message undeliverable" } } });
+      }
       this.sent += 1;
       return json(200, { messaging_product: "whatsapp", contacts: [{ input: body?.to, wa_id: body?.to }],
         messages: [{ id: `wamid.fake.${this.sent}` }] });
@@ -118,6 +123,10 @@ export class FakeGraph {
       return json(200, { data: [{ whatsapp_business_api_data: { id: "1", name: "wa-edge app" } }] });
     }
     if (p.endsWith("/register")) return json(200, { success: true });
+    if (req.method === "POST" && /^\/[0-9]+\/media$/.test(p)) {
+      this.uploads = (this.uploads ?? 0) + 1;
+      return json(200, { id: `77000000000000${this.uploads}` });
+    }
     if (p.startsWith("/pictures/") || p.startsWith("/media-bytes/")) {
       res.writeHead(200, { "Content-Type": "image/png", "Content-Length": PNG.length });
       return res.end(PNG);
