@@ -292,6 +292,7 @@ fn every_route_is_documented_in_openapi() {
             "/v1/contacts/ct_1/read",
         ),
         ("/v1/rules/try", "POST", "/v1/rules/try"),
+        ("/v1/media/limits", "GET", "/v1/media/limits"),
         (
             "/v1/channels/{id}/profile/photo",
             "GET",

@@ -59,6 +59,8 @@ fn routes_map_paths_and_methods() {
         Route::MarkRead("ct_1".into())
     );
     assert_eq!(route("POST", "/v1/rules/try"), Route::TryRules);
+    assert_eq!(route("GET", "/v1/media/limits"), Route::MediaLimits);
+    assert_eq!(route("GET", "/v1/media/123"), Route::GetMedia("123".into()));
 }
 
 #[test]

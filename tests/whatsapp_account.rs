@@ -670,3 +670,19 @@ fn the_profile_photo_is_fetched_only_from_https_and_without_the_token() {
         .profile_photo("https://graph.facebook.com/pic.png")
         .is_some());
 }
+
+#[test]
+fn the_limits_shown_to_clients_are_the_ones_uploads_are_checked_against() {
+    let limits = wa_edge::whatsapp::media::limits();
+    let kinds = limits["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 5);
+    for k in kinds {
+        let max = k["max_bytes"].as_u64().unwrap() as usize;
+        for t in k["types"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            assert_eq!(kind_of(t).unwrap().as_str(), k["kind"], "{t}");
+            assert!(check_upload(t, max).is_ok(), "{t} at its limit");
+            assert!(check_upload(t, max + 1).is_err(), "{t} over its limit");
+        }
+    }
+}

@@ -9,26 +9,16 @@ import { api, seg, uuid } from "./api.js";
 import { bytes, templateParts, templateVariables, TemplatePreview } from "./format.js";
 import { FormMessages, Input, Select, TextArea, useForm } from "./forms.js";
 
-const KB = 1024;
-const MB = 1024 * 1024;
-const DOCUMENT_TYPES = [
-  "text/plain",
-  "application/pdf",
-  "application/msword",
-  "application/vnd.ms-excel",
-  "application/vnd.ms-powerpoint",
-  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-  "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-];
-// WhatsApp's kinds of media: the types each takes and its size limit.
-const KINDS = [
-  ["image", ["image/jpeg", "image/png"], 5 * MB],
-  ["sticker", ["image/webp"], 500 * KB],
-  ["video", ["video/mp4", "video/3gpp"], 16 * MB],
-  ["audio", ["audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"], 16 * MB],
-  ["document", DOCUMENT_TYPES, 100 * MB],
-];
+// WhatsApp's kinds of media, their types and size limits: the server's own
+// table (GET /v1/media/limits), read once.
+let limitsOnce = null;
+const mediaLimits = () => {
+  limitsOnce ??= api.get("/v1/media/limits").then((l) => l.kinds, (e) => {
+    limitsOnce = null;
+    throw e;
+  });
+  return limitsOnce;
+};
 const TYPE_ALIASES = {
   "image/jpg": "image/jpeg",
   "image/pjpeg": "image/jpeg",
@@ -57,27 +47,29 @@ const BY_EXTENSION = {
   doc: "application/msword",
   xls: "application/vnd.ms-excel",
   ppt: "application/vnd.ms-powerpoint",
-  docx: DOCUMENT_TYPES[5],
-  xlsx: DOCUMENT_TYPES[6],
-  pptx: DOCUMENT_TYPES[7],
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 };
 const CAPTIONED = ["image", "video", "document"];
 
 /** The WhatsApp kind and MIME type of a file, or the reason WhatsApp would refuse it. */
-function checkFile(file) {
+async function checkFile(file) {
+  const kinds = await mediaLimits();
+  const find = (t) => kinds.find((k) => k.types.includes(t));
   let type = String(file.type || "").toLowerCase().split(";")[0].trim();
   type = TYPE_ALIASES[type] || type;
-  let kind = KINDS.find(([, types]) => types.includes(type));
+  let kind = find(type);
   if (!kind) {
     const ext = (file.name.split(".").pop() || "").toLowerCase();
     type = BY_EXTENSION[ext] || type;
-    kind = KINDS.find(([, types]) => types.includes(type));
+    kind = find(type);
   }
   if (!kind)
     return {
       error: `WhatsApp does not take ${type ? `“${type}” files` : "this kind of file"}. It takes JPEG or PNG images, WebP stickers, MP4 or 3GPP video, AAC, AMR, MP3, MP4 or OGG audio, and text, PDF or Office documents.`,
     };
-  const [name, , limit] = kind;
+  const { kind: name, max_bytes: limit } = kind;
   if (!file.size) return { error: "The file is empty." };
   if (file.size > limit) return { error: `${file.name} is ${bytes(file.size)}; WhatsApp takes ${name}s of up to ${bytes(limit)}.` };
   return { kind: name, type };
@@ -142,11 +134,11 @@ function Composer({ pnid, deliver }) {
   const [emojiOpen, setEmojiOpen] = useState(false);
   const box = useRef(null);
 
-  const pickFile = (e) => {
+  const pickFile = async (e) => {
     const f = e.currentTarget.files && e.currentTarget.files[0];
     e.currentTarget.value = "";
     if (!f) return;
-    const checked = checkFile(f);
+    const checked = await checkFile(f).catch((err) => ({ error: err.message }));
     if (checked.error) {
       form.invalid({ file: checked.error });
       return;
@@ -247,7 +239,7 @@ function Composer({ pnid, deliver }) {
         title="Attach a file"
         data-testid="reply-file"
         onChange=${pickFile}
-        accept=${[...KINDS.flatMap(([, t]) => t), ".amr", ".opus", ".m4a"].join(",")}
+        accept=${Object.keys(BY_EXTENSION).map((x) => `.${x}`).join(",")}
       />
       <${TextArea}
         form=${form}
@@ -315,12 +307,13 @@ function TemplateSender({ pnid, deliver, disabled }) {
     form.reset();
   };
 
-  const pickHeaderFile = (e) => {
-    const f = e.currentTarget.files && e.currentTarget.files[0];
+  const pickHeaderFile = async (e) => {
+    const input = e.currentTarget;
+    const f = input.files && input.files[0];
     if (!f) return setHeaderFile(null);
-    const checked = checkFile(f);
+    const checked = await checkFile(f).catch((err) => ({ error: err.message }));
     if (checked.error || checked.kind !== mediaHeader) {
-      e.currentTarget.value = "";
+      input.value = "";
       setHeaderFile(null);
       form.invalid({ header_media: checked.error || `This template's header needs ${mediaHeader === "image" ? "an image" : `a ${mediaHeader}`}.` });
       return undefined;

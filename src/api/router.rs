@@ -39,6 +39,8 @@ pub enum Route {
     /// `/v1/channels/{id}[/...]`: one channel's resource.
     Channel(String, ChannelRoute),
     UploadMedia,
+    /// `GET /v1/media/limits`: the types and sizes an upload may have.
+    MediaLimits,
     GetMedia(String),
     ListRules,
     CreateRule,
@@ -338,6 +340,7 @@ fn route_segments(method: &str, segs: &[&str]) -> Route {
             channel(id, vec![("POST", C::RegisterWebhook)], "POST")
         }
         ["v1", "media"] => on("POST", vec![("POST", Route::UploadMedia)]),
+        ["v1", "media", "limits"] => on("GET, HEAD", vec![("GET", Route::MediaLimits)]),
         ["v1", "media", id] => on("GET, HEAD", vec![("GET", Route::GetMedia(owned(id)))]),
         ["v1", "rules"] => on(
             "GET, HEAD, POST",
@@ -447,6 +450,7 @@ impl Route {
             | Route::ListEvents
             | Route::EventRaw(_)
             | Route::GetMedia(_)
+            | Route::MediaLimits
             | Route::ListConversations
             | Route::MarkRead(_) => Need::Read,
             Route::SendMessage | Route::UploadMedia | Route::Graph(_) => Need::Send,

@@ -62,7 +62,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::NotFound => Err(ApiError::no_route()),
         Route::SendMessage => handlers::send::send(&mut req, &env, &ctx, config, &caller).await,
         Route::Graph(g) => handlers::graph::handle(g, &mut req, &env, &config, &caller).await,
-        Route::GetMedia(_) | Route::UploadMedia => {
+        Route::GetMedia(_) | Route::UploadMedia | Route::MediaLimits => {
             handlers::media::handle(route, &mut req, &env, &config, &caller).await
         }
         Route::ListChannels | Route::CreateChannel | Route::Channel(..) => {

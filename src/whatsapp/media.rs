@@ -47,6 +47,25 @@ const DOCUMENT_TYPES: [&str; 8] = [
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 ];
 
+/// Every kind of media and the MIME types it takes: the one table uploads
+/// are checked against, and the one `GET /v1/media/limits` shows.
+pub const KINDS: [(MediaKind, &[&str]); 5] = [
+    (MediaKind::Image, &["image/jpeg", "image/png"]),
+    (MediaKind::Sticker, &["image/webp"]),
+    (MediaKind::Video, &["video/mp4", "video/3gpp"]),
+    (
+        MediaKind::Audio,
+        &[
+            "audio/aac",
+            "audio/amr",
+            "audio/mpeg",
+            "audio/mp4",
+            "audio/ogg",
+        ],
+    ),
+    (MediaKind::Document, &DOCUMENT_TYPES),
+];
+
 /// The kind a MIME type uploads as, if WhatsApp accepts it.
 pub fn kind_of(mime: &str) -> Option<MediaKind> {
     let mime = mime
@@ -55,16 +74,22 @@ pub fn kind_of(mime: &str) -> Option<MediaKind> {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    match mime.as_str() {
-        "image/jpeg" | "image/png" => Some(MediaKind::Image),
-        "image/webp" => Some(MediaKind::Sticker),
-        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => {
-            Some(MediaKind::Audio)
-        }
-        "video/mp4" | "video/3gpp" => Some(MediaKind::Video),
-        m if DOCUMENT_TYPES.contains(&m) => Some(MediaKind::Document),
-        _ => None,
-    }
+    KINDS
+        .iter()
+        .find(|(_, types)| types.contains(&mime.as_str()))
+        .map(|(kind, _)| *kind)
+}
+
+/// What an upload may be, as the console checks a file before sending it:
+/// each kind's MIME types and size limit.
+pub fn limits() -> serde_json::Value {
+    let kinds: Vec<serde_json::Value> = KINDS
+        .iter()
+        .map(|(kind, types)| {
+            serde_json::json!({"kind": kind.as_str(), "types": types, "max_bytes": kind.limit()})
+        })
+        .collect();
+    serde_json::json!({ "kinds": kinds })
 }
 
 /// How a downloaded media file is served to a browser: its content type

@@ -352,6 +352,24 @@ describe("inbox", () => {
   });
 });
 
+describe("media limits", () => {
+  let w;
+  useWorker({}, (x) => (w = x));
+
+  it("shows clients the table uploads are checked against", async () => {
+    const [status, body] = await w.api("/v1/media/limits");
+    assert.equal(status, 200);
+    const sticker = body.kinds.find((k) => k.kind === "sticker");
+    assert.deepEqual(sticker.types, ["image/webp"]);
+    // One byte over the limit it shows is refused by the upload itself.
+    const over = await w.fetch("/v1/media?filename=s.webp", {
+      method: "POST", headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "image/webp" },
+      body: Buffer.alloc(sticker.max_bytes + 1) });
+    assert.equal(over.status, 413);
+    await over.arrayBuffer();
+  });
+});
+
 describe("rules: try it", () => {
   let w;
   useWorker({}, (x) => (w = x));

@@ -160,7 +160,8 @@ describe("the relay", () => {
     assert.equal(retrying.data[0].attempts, 2);
     // The next is five minutes later: the cron, as of then, sends it.
     await w.cron(Date.now() + 6 * 60 * 1000);
-    await eventually(() => r.got.length === 3);
+    // The sweep puts it back on the queue; its consumer sends it.
+    await eventually(() => r.got.length === 3, 30000);
     const [, delivered] = await w.api(`/v1/destinations/${d.id}/deliveries?state=delivered`);
     assert.equal(delivered.data.length, 1);
     assert.equal(delivered.data[0].attempts, 3);

@@ -45,6 +45,7 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     match route {
         Route::GetMedia(id) => download(&id, req, env, config).await,
+        Route::MediaLimits => http::json(200, &media::limits()),
         Route::UploadMedia => {
             caller
                 .may_use_channel(&channel_id(req, config)?)
