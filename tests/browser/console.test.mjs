@@ -244,6 +244,48 @@ describe("console in Chromium", () => {
     await page.locator('[data-testid="message"][data-direction="out"]', { hasText: "open 7:00" }).waitFor(WAIT);
   });
 
+  it("disables a rule with its switch, after which it answers nothing", async () => {
+    await page.goto(`${worker.base}/#/rules`);
+    const toggle = page.locator('input[data-testid="rule-enabled"], [data-testid="rule-enabled"] input').first();
+    await toggle.waitFor(WAIT);
+    assert.equal(await toggle.isChecked(), true);
+    await toggle.uncheck();
+    const deadline = Date.now() + 15_000;
+    while ((await worker.api("/v1/rules"))[1].data[0].enabled !== false) {
+      assert.ok(Date.now() < deadline, "the rule was never disabled");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await testid("try-text").fill("hours");
+    await testid("try-run").click();
+    await page.waitForFunction(() => /No enabled rule/.test(document.querySelector('[data-testid="try-result"]')?.textContent ?? ""), null, WAIT);
+  });
+
+  it("registers a number with its PIN, refusing a PIN that is not six digits", async () => {
+    await page.goto(`${worker.base}/#/channels/${CHANNEL}`);
+    await page.locator('input[name="pin"]').fill("12");
+    await testid("register-submit").click();
+    await page.locator('[data-field-error="pin"], [data-testid="form-error"]').first().waitFor(WAIT);
+    assert.equal(graph.requests.filter((r) => r.path.endsWith("/register")).length, 0);
+    await page.locator('input[name="pin"]').fill("123456");
+    await testid("register-submit").click();
+    const deadline = Date.now() + 15_000;
+    while (!graph.requests.some((r) => r.path.endsWith("/register"))) {
+      assert.ok(Date.now() < deadline, "Graph never got the registration");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(graph.requests.find((r) => r.path.endsWith("/register")).body.pin, "123456");
+  });
+
+  it("deletes a template after confirmation", async () => {
+    await page.goto(`${worker.base}/#/templates`);
+    const row = page.locator('[data-testid="template-row"]', { hasText: "pickup_ready" });
+    await row.waitFor(WAIT);
+    await row.locator('[data-testid="template-delete"]').click();
+    await page.locator('[data-testid="template-delete-confirm"]').click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    assert.ok(graph.requests.some((r) => r.method === "DELETE" && r.query.name === "pickup_ready"));
+  });
+
   it("erases a contact after confirmation", async () => {
     await page.goto(`${worker.base}/#/inbox`);
     await page.locator('[data-testid="conversation"]', { hasText: "Jonas" }).click();
