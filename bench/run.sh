@@ -47,8 +47,10 @@ fi
 
 work=$(mktemp -d /tmp/wa-edge-bench.XXXXXX)
 pgid=""
+quiet_pgid=""
 cleanup() {
   local status=$?
+  [ -n "$quiet_pgid" ] && { kill -KILL -- "-$quiet_pgid" 2>/dev/null || true; }
   if [ -n "$pgid" ]; then
     # wrangler and the workerd it spawned share the session started below.
     kill -TERM -- "-$pgid" 2>/dev/null || kill -TERM "$pgid" 2>/dev/null || true
@@ -80,6 +82,43 @@ for f in build/console/*; do
   console_gz=$((console_gz + gz)); console_rows+="| $f | $raw | $gz |"$'\n'
 done
 echo "bench: console gzip $console_gz bytes, target <= $CONSOLE_TARGET"
+
+# 1b. CPU per delivery (benches/cpu.rs): the pure pipeline natively, then the
+# same code as wasm under V8 (Node's WASI), before any worker runs.
+echo "bench: CPU per delivery, native and wasm"
+rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1 >/dev/null 2>&1 \
+  || die "rustup could not add wasm32-wasip1"
+cargo bench --bench cpu -q > "$work/cpu-native.txt" 2> "$work/cpu.log" || { cat "$work/cpu.log" >&2; die "cargo bench failed"; }
+cargo build --release --bench cpu --target wasm32-wasip1 -q 2>> "$work/cpu.log" || { cat "$work/cpu.log" >&2; die "the wasm CPU bench did not build"; }
+cpu_wasm_file=$(ls -t target/wasm32-wasip1/release/deps/cpu-*.wasm | head -1)
+node --no-warnings bench/wasi.mjs "$cpu_wasm_file" > "$work/cpu-wasm.txt" || die "the wasm CPU bench failed"
+read -r cpu_ok cpu_1000 cpu_factor < <(python3 - "$work/cpu-native.txt" "$work/cpu-wasm.txt" "$work/cpu-table.md" <<'PY'
+import re, sys
+def read(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("RESULT "):
+            f = dict(kv.split("=", 1) for kv in line.split()[1:])
+            out[f["name"]] = f
+    return out
+native, wasm = read(sys.argv[1]), read(sys.argv[2])
+names = {"2KB": "1 message (~2 KB)", "100_messages": "100 messages", "1000_statuses": "1000 statuses",
+         "3MB": "3 MB body (1000 long messages)"}
+rows, factors = [], []
+for key, label in names.items():
+    n, w = native[key], wasm[key]
+    factor = float(w["us"]) / max(float(n["us"]), 1.0)
+    factors.append(factor)
+    rows.append(f"| {label} | {n['kb']} | {n['items']} | {n['us']} | {w['us']} | {factor:.1f}x | {w['us_per_kb']} "
+                f"| {w['signature_us']} | {n['events']} | {n['statements']} |")
+open(sys.argv[3], "w").write("\n".join(rows))
+w1000 = float(wasm["1000_statuses"]["us"])
+print(int(w1000 <= 10000), f"{w1000/1000:.1f}", f"{min(factors):.1f}-{max(factors):.1f}x")
+PY
+)
+[ -n "${cpu_1000:-}" ] || die "the CPU bench printed no results"
+cpu_table=$(cat "$work/cpu-table.md")
+echo "bench: 1000 statuses take ${cpu_1000} ms of CPU as wasm (wasm/native ${cpu_factor})"
 
 # 2. A config that serves the copy without a [build] step (wrangler dev would
 # otherwise run `make build` itself at start), kept outside the repo so the
@@ -165,6 +204,38 @@ get=$(wrk_run get -s bench/get.lua "$get_url")
 post=$(wrk_run post -s bench/post.lua "$base" -- "$work/bodies.tsv" "$THREADS")
 echo "GET  $get"
 echo "POST $post"
+
+# 3b. The log line's cost: the same GET against a second worker started with
+# LOG_LEVEL=warn (routine lines off), interleaved with the first: info, warn,
+# info, warn; the ratio of the medians is the figure.
+{ cat "$work/bench.env"; echo "LOG_LEVEL=warn"; } > "$work/quiet.env"
+QUIET_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+setsid "$WRANGLER" dev "${cfg[@]}" --local --persist-to "$work/quiet-state" --env-file "$work/quiet.env" \
+  --ip 127.0.0.1 --port "$QUIET_PORT" --log-level warn --show-interactive-dev-session=false \
+  > "$work/quiet.log" 2>&1 < /dev/null &
+quiet_pgid=$!
+quiet_url="http://127.0.0.1:$QUIET_PORT/webhook?hub.mode=subscribe&hub.verify_token=$VERIFY&hub.challenge=123"
+for _ in $(seq 1 240); do
+  [ "$(curl -fs -m 2 "$quiet_url" 2>/dev/null)" = 123 ] && break
+  kill -0 "$quiet_pgid" 2>/dev/null || die "the LOG_LEVEL=warn worker exited during start"
+  sleep 0.25
+done
+wrk -t1 -c4 -d2s "$quiet_url" >/dev/null
+get_info_2=$(wrk_run get-info-2 -s bench/get.lua "$get_url")
+get_warn_1=$(wrk_run get-warn-1 -s bench/get.lua "$quiet_url")
+get_info_3=$(wrk_run get-info-3 -s bench/get.lua "$get_url")
+get_warn_2=$(wrk_run get-warn-2 -s bench/get.lua "$quiet_url")
+kill -TERM -- "-$quiet_pgid" 2>/dev/null || true
+sleep 1; kill -KILL -- "-$quiet_pgid" 2>/dev/null || true; quiet_pgid=""
+log_ratio=$(python3 - "$get_info_2" "$get_info_3" "$get_warn_1" "$get_warn_2" <<'PY'
+import re, sys
+rps = [float(re.search(r"rps=([0-9.]+)", a).group(1)) for a in sys.argv[1:]]
+info, warn = sorted(rps[:2]), sorted(rps[2:])
+print(f"{sum(info)/2:.0f} {sum(warn)/2:.0f} {(sum(warn)/sum(info)):.2f}")
+PY
+)
+read -r get_info_rps get_warn_rps get_warn_ratio <<<"$log_ratio"
+echo "bench: GET req/s LOG_LEVEL=info $get_info_rps, warn $get_warn_rps (ratio $get_warn_ratio)"
 
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
 
@@ -316,6 +387,17 @@ The console (Workers static assets; Preact and htm are about 5.5 KB of it):
 |---|---|---|
 ${console_rows}| **total** | | **$console_gz** ($(kb "$console_gz") KB) |
 
+### CPU per delivery
+
+\`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements; not the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
+
+| delivery | body KB | items stored | native µs | wasm µs | wasm/native | wasm µs/KB | wasm signature µs | relay events | D1 statements |
+|---|---|---|---|---|---|---|---|---|---|
+$cpu_table
+
+- The wasm-vs-native factor in this run: **$cpu_factor** (the signature's HMAC is the most slowed).
+- A 1000-status delivery takes **$cpu_1000 ms** of CPU as wasm, against the Free plan's 10 ms per request.
+
 ### Ack latency
 
 | variant | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors |
@@ -324,6 +406,7 @@ $(row "GET /webhook (verification, no D1)" "$get")
 $(row "POST /webhook (HMAC, parse, one D1 batch)" "$post")
 
 - **POST/GET req/s ratio: $ratio** — the figure to compare between runs; absolute req/s move with the machine's load.
+- **The log line**: GET with \`LOG_LEVEL=warn\` (routine lines off) against a second worker, interleaved with the default: info $get_info_rps req/s, warn $get_warn_rps req/s, **warn/info $get_warn_ratio** (means of two rounds each). Under \`wrangler dev\` each written line passes through its Node process; in production the line goes to Workers Logs.
 - POST bodies: $BODIES pre-signed, average $(python3 -c "import json; print(json.loads('$mix_json')['avg_bytes'])") bytes, mix $(python3 -c "import json; m=json.loads('$mix_json')['mix']; print(', '.join(f'{k} {v}' for k, v in m.items()))"); each request sent the next body, so every one carried a new wamid.$wrapped
 - Stored: $post_sent POSTs sent, $distinct distinct bodies; D1 holds $stored_messages of $expect_messages messages and $stored_statuses of $expect_statuses statuses from them: **$lost not stored**. New rows in \`events\` (malformed or unexpected items): $new_events.
 - wrangler dev's log (at warn level), besides its notice that crons are not fired locally: $log_other lines.
@@ -348,6 +431,7 @@ $(row "POST /webhook, 3 destinations" "$relay")
 |---|---|---|
 | bundle gzip ≤ 350 KB | $(kb "$total_gz") KB | $(ok "$size_ok") |
 | console gzip ≤ 150 KB | $(kb "$console_gz") KB | $(ok "$console_ok") |
+| a 1000-status delivery within 10 ms of CPU (wasm) | $cpu_1000 ms | $(ok "$cpu_ok") |
 | POST p99 < $P99_TARGET_MS ms at $CONNECTIONS connections | $(field "$post" p99_ms) ms | $(ok "$p99_ok") |
 | zero non-2xx and socket errors | $non2xx non-2xx, $sockerr socket errors/timeouts | $(ok "$errors_ok") |
 | every distinct body sent is stored | $stored of $distinct | $(ok "$lost_ok") |

@@ -5,18 +5,62 @@
 use crate::ids::WaMessageId;
 use serde_json::{Map, Value};
 
+/// How much a line matters. `LOG_LEVEL` (`info`, the default, or `warn`)
+/// says which lines are written: routine lines (a delivery stored, a send
+/// queued) are `Info`; failures and refusals are `Warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warn,
+}
+
+impl Level {
+    /// Reads `LOG_LEVEL`; anything unknown is `Info`, so nothing is hidden
+    /// by a typo.
+    pub fn parse(s: Option<&str>) -> Level {
+        match s.map(str::trim) {
+            Some(l) if l.eq_ignore_ascii_case("warn") || l.eq_ignore_ascii_case("warning") => {
+                Level::Warn
+            }
+            _ => Level::Info,
+        }
+    }
+}
+
 /// One JSON log line, built field by field.
 #[derive(Debug, Clone)]
 pub struct LogLine {
+    level: Level,
     fields: Map<String, Value>,
 }
 
 impl LogLine {
-    /// A line for `event` (dot-separated, for example `webhook.stored`).
+    /// A routine line for `event` (dot-separated, for example `webhook.stored`).
     pub fn new(event: &'static str) -> LogLine {
         let mut fields = Map::new();
         fields.insert("event".into(), event.into());
-        LogLine { fields }
+        LogLine {
+            level: Level::Info,
+            fields,
+        }
+    }
+
+    /// A line for a failure or a refusal, written at every `LOG_LEVEL`.
+    pub fn warn(event: &'static str) -> LogLine {
+        LogLine {
+            level: Level::Warn,
+            ..LogLine::new(event)
+        }
+    }
+
+    /// How much the line matters.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Whether the line is written when `LOG_LEVEL` is `threshold`.
+    pub fn is_written_at(&self, threshold: Level) -> bool {
+        self.level >= threshold
     }
 
     /// Adds a count.

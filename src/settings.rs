@@ -19,10 +19,11 @@ pub const OPT_IN_REPLY: &str = "OPT_IN_REPLY";
 pub const GRAPH_TIMEOUT_S: &str = "GRAPH_TIMEOUT_S";
 pub const RAW_RETENTION_DAYS: &str = "RAW_RETENTION_DAYS";
 pub const SESSION_TTL_HOURS: &str = "SESSION_TTL_HOURS";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
 
 /// Every name a channel's secret names may not use: wa-edge's settings
 /// (secrets and plain vars alike) and its bindings.
-pub const RESERVED: [&str; 23] = [
+pub const RESERVED: [&str; 24] = [
     VERIFY_TOKEN,
     APP_SECRET,
     ACCESS_TOKEN,
@@ -40,6 +41,7 @@ pub const RESERVED: [&str; 23] = [
     GRAPH_TIMEOUT_S,
     RAW_RETENTION_DAYS,
     SESSION_TTL_HOURS,
+    LOG_LEVEL,
     "DB",
     "ASSETS",
     "FORWARD",

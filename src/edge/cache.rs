@@ -30,7 +30,7 @@ pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
                 .and_then(Value::as_str)
                 .and_then(|b| serde_json::from_str(b).ok());
             if parsed.is_none() {
-                http::log(crate::logline::LogLine::new("config.unreadable_row"));
+                http::log(crate::logline::LogLine::warn("config.unreadable_row"));
             }
             parsed
         })

@@ -75,7 +75,7 @@ pub async fn resolve(
         return Ok(None);
     };
     let Some(credential) = secret_of(env, origin, &channel.credential_secret) else {
-        http::log(LogLine::new("channel.credential_missing"));
+        http::log(LogLine::warn("channel.credential_missing"));
         return Ok(None);
     };
     Ok(Some(Resolved {

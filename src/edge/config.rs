@@ -33,6 +33,9 @@ pub struct Config {
     /// `SESSION_TTL_HOURS`: how long an unused console session lives
     /// (default 12, 1 to 168), in ms.
     pub session_ttl_ms: i64,
+    /// `LOG_LEVEL`: `info` (default) writes routine lines too, `warn` only
+    /// failures and refusals.
+    pub log_level: crate::logline::Level,
 }
 
 /// A secret (or var) by name, trimmed; `None` when unset or empty.
@@ -52,7 +55,9 @@ pub fn string(env: &Env, name: &str) -> Option<String> {
 /// of `[vars]` is the operator's part (see the README).
 pub fn channel_secret(env: &Env, name: &str) -> Option<String> {
     if settings::is_reserved(name) {
-        super::http::log(crate::logline::LogLine::new("channel.reserved_secret_name"));
+        super::http::log(crate::logline::LogLine::warn(
+            "channel.reserved_secret_name",
+        ));
         return None;
     }
     env.secret(name)
@@ -95,6 +100,7 @@ impl Config {
                 .and_then(|s| s.parse::<i64>().ok())
                 .map_or(crate::session::DEFAULT_TTL_HOURS, |h| h.clamp(1, 168))
                 * 3_600_000,
+            log_level: crate::logline::Level::parse(string(env, settings::LOG_LEVEL).as_deref()),
         }
     }
 

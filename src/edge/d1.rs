@@ -9,7 +9,7 @@ use worker::{D1Database, D1PreparedStatement, Env};
 
 fn fail(what: &'static str, e: impl std::fmt::Display) -> ApiError {
     super::http::log(
-        LogLine::new("d1.error")
+        LogLine::warn("d1.error")
             .kind("op", what)
             .error(&e.to_string()),
     );

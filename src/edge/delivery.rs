@@ -229,7 +229,7 @@ pub async fn consume(env: &Env, config: &Config, ids: Vec<String>) {
         .await
         .is_err()
     {
-        http::log(LogLine::new("outbox.run_failed"));
+        http::log(LogLine::warn("outbox.run_failed"));
     }
 }
 
@@ -254,7 +254,7 @@ async fn deliver_queued(env: &Env, config: &Config, mut ids: Vec<String>) {
         .await
         .is_err()
     {
-        http::log(LogLine::new("outbox.run_failed"));
+        http::log(LogLine::warn("outbox.run_failed"));
     }
 }
 

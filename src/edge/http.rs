@@ -2,7 +2,7 @@
 //! and error responses, the clock and the log.
 
 use crate::api::ApiError;
-use crate::logline::LogLine;
+use crate::logline::{Level, LogLine};
 use crate::whatsapp::graph::HttpRequest;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -15,9 +15,22 @@ pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
     Ok(bytes)
 }
 
-/// Writes a structured log line.
+thread_local! {
+    /// The isolate's `LOG_LEVEL`, set by each entry point from its config.
+    static LOG_THRESHOLD: std::cell::Cell<Level> = const { std::cell::Cell::new(Level::Info) };
+}
+
+/// Sets which lines [`log`] writes from now on in this isolate.
+pub fn set_log_level(level: Level) {
+    LOG_THRESHOLD.with(|t| t.set(level));
+}
+
+/// Writes a structured log line, when `LOG_LEVEL` lets it through (the line
+/// is not even rendered otherwise).
 pub fn log(line: LogLine) {
-    console_log!("{}", line.render());
+    if line.is_written_at(LOG_THRESHOLD.with(std::cell::Cell::get)) {
+        console_log!("{}", line.render());
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -65,7 +78,7 @@ pub async fn read_body_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>
     let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            log(LogLine::new("webhook.body_error").error(&e.to_string()));
+            log(LogLine::warn("webhook.body_error").error(&e.to_string()));
             ApiError::invalid("The request body could not be read.")
         })?;
         if body.len() + chunk.len() > limit {
@@ -191,7 +204,7 @@ pub async fn call_json(req: &HttpRequest) -> Result<serde_json::Value, ApiError>
         )
     };
     let mut res = send(req).await.map_err(|e| {
-        log(LogLine::new("graph.network_error").error(&e));
+        log(LogLine::warn("graph.network_error").error(&e));
         unavailable()
     })?;
     let status = res.status_code();
@@ -218,7 +231,7 @@ pub async fn call_json(req: &HttpRequest) -> Result<serde_json::Value, ApiError>
             ))
         }
         _ => {
-            log(LogLine::new("graph.upstream_error").count("status", status as usize));
+            log(LogLine::warn("graph.upstream_error").count("status", status as usize));
             Err(unavailable())
         }
     }

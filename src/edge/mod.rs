@@ -25,6 +25,7 @@ use worker::{
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = Config::from_env(&env);
+    http::set_log_level(config.log_level);
     // The URL is split here rather than with `Request::url`, which would
     // link the `url` crate's IDNA tables into the bundle.
     let (path, _) = api::split_url(&req.inner().url());
@@ -97,6 +98,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = Config::from_env(&env);
+    http::set_log_level(config.log_level);
     // The scheduled time is the cron's clock, so a run can be replayed "as of" a time.
     let now = (event.schedule() as i64).max(http::now_ms());
     let result = match d1::database(&env) {
@@ -105,7 +107,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     match result {
         Ok(n) => http::log(LogLine::new("cron.outbox").count("due", n)),
-        Err(_) => http::log(LogLine::new("cron.outbox_failed")),
+        Err(_) => http::log(LogLine::warn("cron.outbox_failed")),
     }
     let swept = match d1::database(&env) {
         Ok(db) => relay::sweep(&env, &db, now, config.raw_retention_days).await,
@@ -113,14 +115,14 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     match swept {
         Ok(n) => http::log(LogLine::new("cron.relay").count("requeued", n)),
-        Err(_) => http::log(LogLine::new("cron.relay_failed")),
+        Err(_) => http::log(LogLine::warn("cron.relay_failed")),
     }
     let cleared = match d1::database(&env) {
         Ok(db) => d1::batch(&db, &crate::db::console::sweep(now)).await,
         Err(e) => Err(e),
     };
     if cleared.is_err() {
-        http::log(LogLine::new("cron.sessions_failed"));
+        http::log(LogLine::warn("cron.sessions_failed"));
     }
 }
 
@@ -128,12 +130,14 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 /// outbox rows due later.
 #[event(queue)]
 async fn queue(batch: MessageBatch<queue::Job>, env: Env, _ctx: Context) -> Result<()> {
+    let config = Config::from_env(&env);
+    http::set_log_level(config.log_level);
     if batch.queue().contains("outbox") {
         let ids = batch
             .messages()
             .map(|m| m.iter().map(|j| j.body().id.clone()).collect())
             .unwrap_or_default();
-        delivery::consume(&env, &Config::from_env(&env), ids).await;
+        delivery::consume(&env, &config, ids).await;
         batch.ack_all();
     } else {
         relay::consume(batch, &env).await;

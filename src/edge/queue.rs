@@ -52,7 +52,7 @@ pub async fn send_each<'a>(
         let n = chunk.len();
         if queue.send_batch(chunk).await.is_err() {
             http::log(
-                LogLine::new("queue.send_failed")
+                LogLine::warn("queue.send_failed")
                     .kind("queue", binding_kind(binding))
                     .count("jobs", n),
             );

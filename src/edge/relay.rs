@@ -433,7 +433,7 @@ pub async fn consume(batch: MessageBatch<Job>, env: &Env) {
         Err(e) => Err(e),
     };
     if result.is_err() {
-        http::log(LogLine::new("relay.consume_failed"));
+        http::log(LogLine::warn("relay.consume_failed"));
         // D1 was not reached: the claims did not happen, so the sweep
         // finds these forwards due.
     }

@@ -150,4 +150,21 @@ describe("logs", () => {
       await w.close();
     }
   });
+
+  it("writes only failures and refusals with LOG_LEVEL=warn", async () => {
+    const w = await startWorker({ bindings: { LOG_LEVEL: "warn" } });
+    try {
+      await (await w.post(fixture("text"))).arrayBuffer();
+      await (await w.fetch(`/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=9`)).arrayBuffer();
+      await (await w.post(fixture("text"), { secret: "wrong" })).arrayBuffer();
+      await new Promise((r) => setTimeout(r, 200));
+      const log = w.logs.join("");
+      assert.match(log, /webhook\.unauthenticated/);
+      assert.doesNotMatch(log, /webhook\.stored|webhook\.verified/);
+      // What was not logged was still done.
+      assert.equal((await w.counts()).messages, 1);
+    } finally {
+      await w.close();
+    }
+  });
 });

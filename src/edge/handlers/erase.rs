@@ -104,7 +104,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             }));
         for key in keys {
             if bucket.delete(&key).await.is_err() {
-                http::log(LogLine::new("erase.r2_delete_failed"));
+                http::log(LogLine::warn("erase.r2_delete_failed"));
                 return Err(ApiError::internal());
             }
         }

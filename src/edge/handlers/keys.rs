@@ -33,7 +33,7 @@ pub async fn caller(
         let id = row.key.id.clone();
         ctx.wait_until(async move {
             if d1::rows(&db, &sql::record_use(&id, now)).await.is_err() {
-                http::log(crate::logline::LogLine::new("keys.record_use_failed"));
+                http::log(crate::logline::LogLine::warn("keys.record_use_failed"));
             }
         });
     }

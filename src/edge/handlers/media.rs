@@ -120,7 +120,7 @@ async fn download(
             .execute()
             .await;
         if let Err(e) = &stored {
-            http::log(crate::logline::LogLine::new("media.r2_put_failed").error(&e.to_string()));
+            http::log(crate::logline::LogLine::warn("media.r2_put_failed").error(&e.to_string()));
             return Err(ApiError::new(
                 502,
                 "upstream_unavailable",

@@ -53,7 +53,7 @@ pub async fn authenticate(
                 .await
                 .is_err()
             {
-                http::log(LogLine::new("session.slide_failed"));
+                http::log(LogLine::warn("session.slide_failed"));
             }
         });
     }
@@ -157,7 +157,7 @@ async fn sign_in(req: &mut Request, env: &Env, config: &Config) -> Result<Respon
     let attempt = number("attempt").map(|t| t as i64);
     match session::sign_in(&token, config.admin_token.as_deref(), attempts, oldest, now) {
         SignIn::Limited { retry_after_s } => {
-            http::log(LogLine::new("session.limited"));
+            http::log(LogLine::warn("session.limited"));
             limited(retry_after_s)
         }
         SignIn::Closed => Err(ApiError::unauthorized(
@@ -166,7 +166,7 @@ async fn sign_in(req: &mut Request, env: &Env, config: &Config) -> Result<Respon
             "The console is closed: set the ADMIN_TOKEN secret to open it.",
         )),
         SignIn::Wrong => {
-            http::log(LogLine::new("session.refused"));
+            http::log(LogLine::warn("session.refused"));
             Err(ApiError::unauthorized(
                 "unauthorized",
                 api::BEARER_CHALLENGE,

@@ -25,7 +25,7 @@ pub fn verify(req: &Request, config: &Config) -> std::result::Result<Response, A
             http::text(200, challenge)
         }
         None => {
-            http::log(LogLine::new("webhook.verify_refused"));
+            http::log(LogLine::warn("webhook.verify_refused"));
             http::text(403, "Forbidden")
         }
     }
@@ -39,13 +39,13 @@ pub async fn receive(
     config: &Config,
 ) -> std::result::Result<Response, ApiError> {
     if config.app_secrets.is_empty() {
-        http::log(LogLine::new("config.missing").kind("name", "WHATSAPP_APP_SECRET"));
+        http::log(LogLine::warn("config.missing").kind("name", "WHATSAPP_APP_SECRET"));
         return Err(ApiError::internal());
     }
     let body = read_json_body(req).await?;
     let header = req.headers().get("X-Hub-Signature-256").ok().flatten();
     if let Err(e) = signature::verify(header.as_deref(), &body, &config.app_secrets) {
-        http::log(LogLine::new("webhook.unauthenticated").kind(
+        http::log(LogLine::warn("webhook.unauthenticated").kind(
             "reason",
             match e {
                 signature::SignatureError::Missing => "missing",
@@ -73,7 +73,7 @@ pub async fn receive_360(
     phone_number_id: &str,
 ) -> std::result::Result<Response, ApiError> {
     let unauthorized = || {
-        http::log(LogLine::new("webhook360.unauthenticated"));
+        http::log(LogLine::warn("webhook360.unauthenticated"));
         ApiError::unauthorized(
             "unauthorized",
             "Basic realm=\"wa-edge\"",
@@ -159,7 +159,7 @@ async fn store_delivery(
                 .is_err()
             {
                 // R2 refused: keep the body in D1 instead.
-                http::log(LogLine::new("webhook.r2_put_failed"));
+                http::log(LogLine::warn("webhook.r2_put_failed"));
                 writes = writes_for(SpillTo::Rows);
                 break;
             }
