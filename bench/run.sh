@@ -110,7 +110,7 @@ for key, label in names.items():
     factor = float(w["us"]) / max(float(n["us"]), 1.0)
     factors.append(factor)
     rows.append(f"| {label} | {n['kb']} | {n['items']} | {n['us']} | {w['us']} | {factor:.1f}x | {w['us_per_kb']} "
-                f"| {w['signature_us']} | {n['events']} | {n['statements']} |")
+                f"| {w['signature_us']} / {w['plan_us']} / {w['events_us']} / {w['writes_us']} | {n['events']} | {n['statements']} |")
 open(sys.argv[3], "w").write("\n".join(rows))
 w1000 = float(wasm["1000_statuses"]["us"])
 print(int(w1000 <= 10000), f"{w1000/1000:.1f}", f"{min(factors):.1f}-{max(factors):.1f}x")
@@ -391,11 +391,11 @@ ${console_rows}| **total** | | **$console_gz** ($(kb "$console_gz") KB) |
 
 \`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements; not the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
 
-| delivery | body KB | items stored | native µs | wasm µs | wasm/native | wasm µs/KB | wasm signature µs | relay events | D1 statements |
+| delivery | body KB | items stored | native µs | wasm µs | wasm/native | wasm µs/KB | wasm µs by stage: signature / plan / relay events / statements | relay events | D1 statements |
 |---|---|---|---|---|---|---|---|---|---|
 $cpu_table
 
-- The wasm-vs-native factor in this run: **$cpu_factor** (the signature's HMAC is the most slowed).
+- The wasm-vs-native factor in this run: **$cpu_factor**. The stages are timed on their own (the plan's stage includes parsing the JSON), so they need not add up to the whole.
 - A 1000-status delivery takes **$cpu_1000 ms** of CPU as wasm, against the Free plan's 10 ms per request.
 
 ### Ack latency

@@ -113,16 +113,31 @@ fn main() {
         let header = signature::sign(body, SECRET);
         let budget = Duration::from_millis(1500);
         let total = median(budget, || pipeline(body, &header, &secrets));
-        let sig = median(Duration::from_millis(300), || {
+        // Where the time goes: each stage on its own.
+        let stage = Duration::from_millis(400);
+        let sig = median(stage, || {
             signature::verify(Some(&header), body, &secrets).is_ok()
+        });
+        let parsed = plan(body, &Delivery::app(RECEIVED_AT));
+        let plan_t = median(stage, || {
+            plan(body, &Delivery::app(RECEIVED_AT)).counts().messages
+        });
+        let events_t = median(stage, || events::of_plan(&parsed).len());
+        let writes_t = median(stage, || {
+            delivery_writes(&parsed, &[], Vec::new(), RECEIVED_AT * 1000, SpillTo::Rows)
+                .statements
+                .len()
         });
         let (events, statements, items) = pipeline(body, &header, &secrets);
         let kb = body.len() as f64 / 1024.0;
         let us = total.as_secs_f64() * 1e6;
         println!(
-            "RESULT name={name} kb={kb:.1} items={items} us={us:.0} us_per_kb={:.2} signature_us={:.0} events={events} statements={statements}",
+            "RESULT name={name} kb={kb:.1} items={items} us={us:.0} us_per_kb={:.2} signature_us={:.0} plan_us={:.0} events_us={:.0} writes_us={:.0} events={events} statements={statements}",
             us / kb,
-            sig.as_secs_f64() * 1e6
+            sig.as_secs_f64() * 1e6,
+            plan_t.as_secs_f64() * 1e6,
+            events_t.as_secs_f64() * 1e6,
+            writes_t.as_secs_f64() * 1e6,
         );
     }
 }
