@@ -158,8 +158,9 @@ describe("the relay", () => {
     assert.equal(retrying.data.length, 1);
     assert.equal(retrying.data[0].last_status, 503);
     assert.equal(retrying.data[0].attempts, 2);
-    // The next is five minutes later: the cron, as of then, sends it.
-    await w.cron(Date.now() + 6 * 60 * 1000);
+    // The next is five minutes later, ±20 % jitter: the cron, as of seven
+    // minutes on, sends it.
+    await w.cron(Date.now() + 7 * 60 * 1000);
     // The sweep puts it back on the queue; its consumer sends it.
     await eventually(() => r.got.length === 3, 30000);
     const [, delivered] = await w.api(`/v1/destinations/${d.id}/deliveries?state=delivered`);
@@ -254,7 +255,7 @@ describe("the relay", () => {
     assert.ok((await all("retrying")).every((f) => f.attempts >= 1 && f.last_error), "each tried and kept");
     const r = await open(port);
     // Back up: the next retries (the cron, as of when they are due) deliver each once.
-    await w.cron(Date.now() + 6 * 60 * 1000);
+    await w.cron(Date.now() + 7 * 60 * 1000);
     await eventually(async () => (await all("delivered")).length === 4, 20000);
     const wh = new Webhook(d.secret);
     const events = r.got.map(({ headers, body }) => wh.verify(body.toString(), headers));
