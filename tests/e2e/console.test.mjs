@@ -4,7 +4,7 @@
 import { describe, it, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { useWorker, fixture, ADMIN_TOKEN, startWorker } from "./helpers.mjs";
+import { useWorker, fixture, ADMIN_TOKEN, startWorker, migrationStatements } from "./helpers.mjs";
 
 const CHANNEL = "106540352242922";
 
@@ -394,5 +394,27 @@ describe("rules: try it", () => {
     const [status, body] = await w.send("/v1/rules", { ...RULE, hours: { tz: "Mars/Olympus", open: [{ days: ["mon"], from: "09:00", to: "17:00" }] } });
     assert.equal(status, 400);
     assert.equal(body.error.field, "hours.tz");
+  });
+});
+
+describe("migrating to the console", () => {
+  let w;
+  useWorker({ migrations: (f) => f < "0008", reset: false }, (x) => (w = x));
+
+  it("adds sessions and read marks over a database written before them, which keeps everything it held", async () => {
+    await (await w.post(text(1, { body: "written before the console" }))).arrayBuffer();
+    assert.equal((await signIn(w)).status, 500, "no sessions table yet");
+    await w.db.batch(migrationStatements((f) => f >= "0008").map((sql) => w.db.prepare(sql)));
+    const s = await signIn(w);
+    assert.equal(s.status, 201);
+    const [status, inbox] = await asConsole(w, "/v1/conversations", { cookie: s.cookie });
+    assert.equal(status, 200);
+    assert.equal(inbox.data.length, 1);
+    assert.equal(inbox.data[0].last_message.preview, "written before the console");
+    assert.equal(inbox.data[0].unread, 1, "old messages count as unread until read");
+    const [marked] = await asConsole(w, `/v1/contacts/${inbox.data[0].contact.id}/read`, {
+      cookie: s.cookie, csrf: s.body.csrf_token, method: "POST", body: { phone_number_id: CHANNEL } });
+    assert.equal(marked, 204);
+    assert.equal((await asConsole(w, "/v1/conversations", { cookie: s.cookie }))[1].data[0].unread, 0);
   });
 });
