@@ -521,7 +521,7 @@ pub fn listing<T>(
     mut rows: Vec<T>,
     page: &Page,
     position: fn(&T) -> (Option<i64>, Option<String>),
-    shape: fn(&T) -> Value,
+    shape: impl Fn(&T) -> Value,
 ) -> Listing {
     let more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);

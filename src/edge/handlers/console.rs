@@ -10,7 +10,7 @@ use crate::edge::config::Config;
 use crate::edge::{cache, clock, d1, http};
 use crate::inbound::rules;
 use crate::whatsapp::identity::ContactRef;
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Env, Headers, Request, Response};
 
 /// Handles the console's routes.
@@ -25,10 +25,9 @@ pub async fn handle(
         Route::ListConversations => {
             let q = shape::inbox_query(&http::query_pairs(req))?;
             let db = d1::database(env)?;
-            let mut rows = d1::rows(&db, &sql::conversations(&q)).await?;
-            let more = rows.len() as i64 > q.limit;
-            rows.truncate(q.limit as usize);
+            let rows = d1::rows(&db, &sql::conversations(&q)).await?;
             let now_s = http::now_ms() / 1000;
+            // Each row holds a conversation's columns and its contact's.
             let decoded: Vec<(sql::ConversationRow, ContactRow)> = rows
                 .iter()
                 .map(|r| {
@@ -37,18 +36,17 @@ pub async fn handle(
                     (row, contact)
                 })
                 .collect();
-            let next_cursor = more.then(|| decoded.last()).flatten().map(|(row, _)| {
-                api::Cursor {
-                    at: row.last_activity_at.unwrap_or(0),
-                    id: row.conversation_id.clone().unwrap_or_default(),
-                }
-                .encode()
-            });
-            let data: Vec<Value> = decoded
-                .iter()
-                .map(|(row, contact)| shape::conversation_json(row, contact, now_s))
-                .collect();
-            http::json(200, &json!({"data": data, "next_cursor": next_cursor}))
+            let page = api::Page {
+                limit: q.limit,
+                cursor: None,
+            };
+            let listing = api::listing(
+                decoded,
+                &page,
+                |(row, _)| (row.last_activity_at, row.conversation_id.clone()),
+                |(row, contact)| shape::conversation_json(row, contact, now_s),
+            );
+            http::json(200, &listing)
         }
         Route::MarkRead(id) => {
             let who = ContactRef::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
