@@ -5,9 +5,12 @@
 use crate::ids::WaMessageId;
 use serde_json::{Map, Value};
 
-/// How much a line matters. `LOG_LEVEL` (`info`, the default, or `warn`)
+/// How much a line matters. `LOG_LEVEL` (`warn`, the default, or `info`)
 /// says which lines are written: routine lines (a delivery stored, a send
-/// queued) are `Info`; failures and refusals are `Warn`.
+/// queued) are `Info`; failures and refusals are `Warn`. Workers Logs
+/// already records every invocation (path, status, time), so routine lines
+/// are opt-in detail, and on the Free plan's daily log allowance they would
+/// double the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Info,
@@ -15,10 +18,11 @@ pub enum Level {
 }
 
 impl Level {
-    /// Reads `LOG_LEVEL`; anything unknown is `Info`, so nothing is hidden
-    /// by a typo.
+    /// Reads `LOG_LEVEL`: unset or empty is `Warn`; any other value that
+    /// is not `warn` is `Info`, so a typo hides nothing.
     pub fn parse(s: Option<&str>) -> Level {
         match s.map(str::trim) {
+            None | Some("") => Level::Warn,
             Some(l) if l.eq_ignore_ascii_case("warn") || l.eq_ignore_ascii_case("warning") => {
                 Level::Warn
             }

@@ -3,10 +3,11 @@
 use wa_edge::logline::{Level, LogLine};
 
 #[test]
-fn log_level_reads_warn_and_falls_back_to_info() {
-    assert_eq!(Level::parse(Some("warn")), Level::Warn);
-    assert_eq!(Level::parse(Some(" WARNING ")), Level::Warn);
-    for other in [None, Some(""), Some("info"), Some("debug"), Some("wran")] {
+fn log_level_defaults_to_warn_and_a_typo_falls_back_to_info() {
+    for quiet in [None, Some(""), Some("warn"), Some(" WARNING ")] {
+        assert_eq!(Level::parse(quiet), Level::Warn, "{quiet:?}");
+    }
+    for other in [Some("info"), Some("INFO"), Some("debug"), Some("wran")] {
         assert_eq!(Level::parse(other), Level::Info, "{other:?}");
     }
 }

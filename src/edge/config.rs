@@ -33,8 +33,8 @@ pub struct Config {
     /// `SESSION_TTL_HOURS`: how long an unused console session lives
     /// (default 12, 1 to 168), in ms.
     pub session_ttl_ms: i64,
-    /// `LOG_LEVEL`: `info` (default) writes routine lines too, `warn` only
-    /// failures and refusals.
+    /// `LOG_LEVEL`: `warn` (default) writes only failures and refusals,
+    /// `info` routine lines too.
     pub log_level: crate::logline::Level,
 }
 

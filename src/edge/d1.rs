@@ -1,4 +1,5 @@
-//! Executes the pure core's [`Stmt`]s against the `DB` binding.
+//! Executes the pure core's [`Stmt`]s against the `DB` binding, and counts
+//! the round trips it makes ([`round_trips`]).
 
 use crate::api::ApiError;
 use crate::db::{Arg, Stmt};
@@ -6,6 +7,21 @@ use crate::logline::LogLine;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
+
+thread_local! {
+    static ROUND_TRIPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// D1 round trips this isolate has made so far. A request's count is the
+/// difference across it; requests the isolate serves at the same time add
+/// to each other's, so that figure is exact only for a request served alone.
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.with(std::cell::Cell::get)
+}
+
+fn count_trip() {
+    ROUND_TRIPS.with(|n| n.set(n.get() + 1));
+}
 
 fn fail(what: &'static str, e: impl std::fmt::Display) -> ApiError {
     super::http::log(
@@ -42,6 +58,36 @@ pub async fn batch(db: &D1Database, stmts: &[Stmt]) -> Result<(), ApiError> {
     batch_rows(db, stmts).await.map(|_| ())
 }
 
+/// How a batch that may hold a guard statement ended.
+pub enum Guarded {
+    /// Every statement ran and the transaction committed.
+    Done,
+    /// The constraint named `constraint` refused a row: nothing was written.
+    Tripped,
+}
+
+/// Runs `stmts` as one transaction; a refusal by the CHECK constraint
+/// `constraint` is an answer ([`Guarded::Tripped`]), any other failure an error.
+pub async fn batch_guarded(
+    db: &D1Database,
+    stmts: &[Stmt],
+    constraint: &str,
+) -> Result<Guarded, ApiError> {
+    if stmts.is_empty() {
+        return Ok(Guarded::Done);
+    }
+    let prepared = stmts
+        .iter()
+        .map(|s| prepare(db, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    count_trip();
+    match db.batch(prepared).await {
+        Ok(_) => Ok(Guarded::Done),
+        Err(e) if e.to_string().contains(constraint) => Ok(Guarded::Tripped),
+        Err(e) => Err(fail("batch", e)),
+    }
+}
+
 /// Runs `stmts` as one transaction and returns each statement's rows.
 pub async fn batch_rows(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<Vec<Value>>, ApiError> {
     if stmts.is_empty() {
@@ -51,6 +97,7 @@ pub async fn batch_rows(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<Vec<Value
         .iter()
         .map(|s| prepare(db, s))
         .collect::<Result<Vec<_>, _>>()?;
+    count_trip();
     let results = db.batch(prepared).await.map_err(|e| fail("batch", e))?;
     results
         .iter()
@@ -60,6 +107,7 @@ pub async fn batch_rows(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<Vec<Value
 
 /// Runs one statement and returns its rows.
 pub async fn rows(db: &D1Database, stmt: &Stmt) -> Result<Vec<Value>, ApiError> {
+    count_trip();
     let result = prepare(db, stmt)?
         .all()
         .await

@@ -151,8 +151,9 @@ describe("logs", () => {
     }
   });
 
-  it("writes only failures and refusals with LOG_LEVEL=warn", async () => {
-    const w = await startWorker({ bindings: { LOG_LEVEL: "warn" } });
+  for (const [label, level] of [["LOG_LEVEL=warn", "warn"], ["LOG_LEVEL unset (the default)", null]])
+  it(`writes only failures and refusals with ${label}`, async () => {
+    const w = await startWorker({ bindings: { LOG_LEVEL: level } });
     try {
       await (await w.post(fixture("text"))).arrayBuffer();
       await (await w.fetch(`/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=9`)).arrayBuffer();

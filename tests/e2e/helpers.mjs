@@ -92,7 +92,13 @@ function sqlClient(fetcher) {
   };
 }
 
-/** Starts a worker. `bindings` override the default test configuration. */
+/** `bindings` without the names set to null (a test's way to unset one). */
+function withoutNulls(bindings) {
+  return Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== null));
+}
+
+/** Starts a worker. `bindings` override the default test configuration;
+ * a binding set to null is left out. */
 export async function startWorker({ bindings = {}, outboundService, r2Buckets, migrations = () => true } = {}) {
   const logs = [];
   const database = `wa-edge-e2e-${randomUUID()}`;
@@ -117,7 +123,7 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
           [`forward-${database}`]: { maxBatchSize: 10, maxBatchTimeout: 0.05 },
           [`outbox-${database}`]: { maxBatchSize: 25, maxBatchTimeout: 0.05 },
         },
-        bindings: {
+        bindings: withoutNulls({
           WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
           WHATSAPP_APP_SECRET: SECRET,
           WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
@@ -125,8 +131,10 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
           ADMIN_TOKEN,
           GRAPH_API_BASE: "http://graph.test",
           GRAPH_API_VERSION: "v23.0",
+          // Routine lines too, so tests can read what the worker did.
+          LOG_LEVEL: "info",
           ...bindings,
-        },
+        }),
         outboundService,
         // The console's files, behind the worker as in wrangler.toml.
         assets: {

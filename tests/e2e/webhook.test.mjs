@@ -380,3 +380,54 @@ describe("exactly once", () => {
     assert.equal(c.last_seen, 2000);
   });
 });
+
+describe("D1 round trips per delivery", () => {
+  // The webhook.stored log line says how many D1 round trips a delivery
+  // made (requests are sent one at a time here, so the figure is exact).
+  const tripsOf = (logs) =>
+    logs.join("").split("\n").filter((l) => l.includes('"event":"webhook.stored"'))
+      .map((l) => Number(/"d1_round_trips":(\d+)/.exec(l)?.[1]));
+  const renamed = (name, wamid, from) => {
+    const body = JSON.parse(fixture(name));
+    const value = body.entry[0].changes[0].value;
+    if (value.messages) Object.assign(value.messages[0], { id: wamid, from });
+    if (value.contacts) value.contacts[0].wa_id = from;
+    if (value.statuses) value.statuses[0].id = wamid;
+    return Buffer.from(JSON.stringify(body));
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 200));
+
+  it("makes one when nothing needs a lookup, and checks erasure inside that one batch", async () => {
+    const w = await startWorker();
+    try {
+      const post = async (body) => assert.equal((await w.post(body)).status, 200);
+      // The isolate's first delivery also reads the salt, the rules and the
+      // destinations, and keeps them.
+      await post(renamed("text", "wamid.trips.1", "16505551234"));
+      await post(renamed("text", "wamid.trips.2", "16505551234"));
+      await post(renamed("status_delivered", "wamid.trips.3"));
+      await post(renamed("image", "wamid.trips.4", "447700900123"));
+      await settle();
+      const warm = tripsOf(w.logs).slice(1);
+      assert.deepEqual(warm, [1, 1, 1]);
+
+      // Erase the first customer; Meta redelivers their old message: the
+      // batch's guard trips, the tombstones are read, and nothing is stored.
+      const res = await w.fetch("/v1/contacts/16505551234", {
+        method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
+      });
+      assert.equal(res.status, 204);
+      const before = tripsOf(w.logs).length;
+      await post(renamed("text", "wamid.trips.1", "16505551234"));
+      await post(renamed("image", "wamid.trips.5", "447700900123"));
+      await settle();
+      assert.deepEqual(tripsOf(w.logs).slice(before), [3, 1]);
+      const n = async (sql) => (await w.db.prepare(sql).first()).n;
+      assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '16505551234'"), 0);
+      assert.equal(await n("SELECT count(*) AS n FROM erasure_guard"), 0);
+      assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '447700900123'"), 2);
+    } finally {
+      await w.close();
+    }
+  });
+});

@@ -35,6 +35,24 @@ async fn salt(db: &D1Database) -> Result<Option<String>, ApiError> {
     Ok(found)
 }
 
+/// The guard statement for a delivery's batch ([`db::erasure::guard`]):
+/// none when it names nobody, or when no salt exists (nobody was ever
+/// erased). The salt is read once per isolate.
+pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stmt>, ApiError> {
+    let named = erasure::named(plan);
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let Some(salt) = salt(db).await? else {
+        return Ok(None);
+    };
+    let keys: Vec<String> = named
+        .iter()
+        .map(|w| erasure::tombstone_key(&salt, w))
+        .collect();
+    Ok(Some(db::erasure::guard(&keys)))
+}
+
 /// Drops from `plan` what a redelivery says about erased contacts: at most
 /// two D1 queries (none once no one was ever erased... but the salt lookup).
 pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiError> {

@@ -114,6 +114,11 @@ async fn read_json_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiEr
 
 /// Stores an authenticated delivery and its effects in one batch, answers,
 /// and sends (a bounded number of) the effects after the response.
+///
+/// One D1 round trip when the delivery needs no lookup (no rules to match,
+/// caches warm): the batch itself checks that it names nobody erased
+/// ([`erase::guard`]); only when that check trips are the tombstones read,
+/// the plan cut and the batch built again.
 async fn store_delivery(
     body: &[u8],
     env: &Env,
@@ -122,6 +127,7 @@ async fn store_delivery(
     scope: Scope,
 ) -> std::result::Result<Response, ApiError> {
     let now = http::now_ms();
+    let trips_before = d1::round_trips();
     let scope_channel = match &scope {
         Scope::Channel(own) => Some(own.0.clone()),
         Scope::App => None,
@@ -133,45 +139,29 @@ async fn store_delivery(
     };
     let mut plan = ingest::plan(body, &delivery);
     let db = d1::database(env)?;
-    erase::forget_erased(&db, &mut plan).await?;
-    let effects = effects(&db, &plan, config).await?;
-    let enqueue = db::outbox::enqueue_statements(&effects.enqueue, now);
-    let bucket = env.bucket(media::BUCKET).ok();
-    let spill_to = if bucket.is_some() {
-        SpillTo::R2
-    } else {
-        SpillTo::Rows
+    let at = Batch {
+        env,
+        db: &db,
+        config,
+        body,
+        channel: &scope_channel,
+        now,
     };
-    let relay = relay_plan(&db, body, &plan, &scope_channel).await?;
-    let writes_for = |spill_to| {
-        let mut writes =
-            db::ingest::delivery_writes(&plan, &effects.opts, enqueue.clone(), now, spill_to);
-        relay.writes(&mut writes, body, &plan, spill_to, now);
-        writes
-    };
-    let mut writes = writes_for(spill_to);
-    if let Some(bucket) = &bucket {
-        for blob in &writes.blobs {
-            if bucket
-                .put(&blob.key, blob.data.clone().into_bytes())
-                .execute()
-                .await
-                .is_err()
-            {
-                // R2 refused: keep the body in D1 instead.
-                http::log(LogLine::warn("webhook.r2_put_failed"));
-                writes = writes_for(SpillTo::Rows);
-                break;
-            }
+    let guard = erase::guard(&db, &plan).await?;
+    let written = match at.write(&plan, guard).await? {
+        Some(written) => written,
+        None => {
+            erase::forget_erased(&db, &mut plan).await?;
+            at.write(&plan, None)
+                .await?
+                .ok_or_else(ApiError::internal)?
         }
+    };
+    if !written.enqueued.is_empty() {
+        delivery::after_response(ctx, env, config, written.enqueued.clone());
     }
-    d1::batch(&db, &writes.statements).await?;
-    if !effects.enqueue.is_empty() {
-        let ids: Vec<String> = effects.enqueue.iter().map(|e| e.id.clone()).collect();
-        delivery::after_response(ctx, env, config, ids);
-    }
-    if !relay.forwards.is_empty() {
-        let (env, ids) = (env.clone(), relay.forward_ids());
+    if !written.forwards.is_empty() {
+        let (env, ids) = (env.clone(), written.forwards);
         ctx.wait_until(async move {
             crate::edge::relay::enqueue(&env, &ids, 0).await;
         });
@@ -183,10 +173,86 @@ async fn store_delivery(
             .count("statuses", counts.statuses)
             .count("contacts", counts.contacts)
             .count("events", counts.events)
-            .count("queued", effects.enqueue.len())
+            .count("queued", written.enqueued.len())
+            .count("statements", written.statements)
+            .count(
+                "d1_round_trips",
+                (d1::round_trips() - trips_before) as usize,
+            )
             .count("bytes", body.len()),
     );
     http::json(200, &counts)
+}
+
+/// What one delivery's batch is written with.
+struct Batch<'a> {
+    env: &'a Env,
+    db: &'a D1Database,
+    config: &'a Config,
+    body: &'a [u8],
+    channel: &'a Option<String>,
+    now: i64,
+}
+
+/// What a written batch made: outbox ids to send, forwards to queue.
+struct Written {
+    enqueued: Vec<String>,
+    forwards: Vec<String>,
+    statements: usize,
+}
+
+impl Batch<'_> {
+    /// Builds and runs `plan`'s batch, `guard` first; `None` when the guard
+    /// tripped (the delivery names someone erased) and nothing was written.
+    async fn write(
+        &self,
+        plan: &ingest::Plan,
+        guard: Option<db::Stmt>,
+    ) -> std::result::Result<Option<Written>, ApiError> {
+        let (db, body, now) = (self.db, self.body, self.now);
+        let effects = effects(db, plan, self.config).await?;
+        let enqueue = db::outbox::enqueue_statements(&effects.enqueue, now);
+        let bucket = self.env.bucket(media::BUCKET).ok();
+        let spill_to = if bucket.is_some() {
+            SpillTo::R2
+        } else {
+            SpillTo::Rows
+        };
+        let relay = relay_plan(db, body, plan, self.channel).await?;
+        let writes_for = |spill_to| {
+            let mut writes =
+                db::ingest::delivery_writes(plan, &effects.opts, enqueue.clone(), now, spill_to);
+            relay.writes(&mut writes, body, plan, spill_to, now);
+            if let Some(guard) = &guard {
+                writes.statements.insert(0, guard.clone());
+            }
+            writes
+        };
+        let mut writes = writes_for(spill_to);
+        if let Some(bucket) = &bucket {
+            for blob in &writes.blobs {
+                if bucket
+                    .put(&blob.key, blob.data.clone().into_bytes())
+                    .execute()
+                    .await
+                    .is_err()
+                {
+                    // R2 refused: keep the body in D1 instead.
+                    http::log(LogLine::warn("webhook.r2_put_failed"));
+                    writes = writes_for(SpillTo::Rows);
+                    break;
+                }
+            }
+        }
+        match d1::batch_guarded(db, &writes.statements, db::erasure::GUARD).await? {
+            d1::Guarded::Tripped => Ok(None),
+            d1::Guarded::Done => Ok(Some(Written {
+                enqueued: effects.enqueue.iter().map(|e| e.id.clone()).collect(),
+                forwards: relay.forward_ids(),
+                statements: writes.statements.len(),
+            })),
+        }
+    }
 }
 
 /// What the relay keeps of a delivery and the forwards it makes.
