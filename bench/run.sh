@@ -579,7 +579,7 @@ row() {  # label, result line
 cat > "$work/section.md" <<EOF
 ## Latest run
 
-$(date -u '+%Y-%m-%d %H:%M UTC'), commit \`$commit\`. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 10s per variant, GET then POST against the same \`wrangler dev\` worker (local D1, \`--log-level warn\`), after a 2 s warm-up of each path; the worker answered ${startup_s} s after start.
+$(date -u '+%Y-%m-%d %H:%M UTC'), commit \`$commit\`. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 10s per run against \`wrangler dev\` workers (local D1, \`--log-level warn\`, the default \`LOG_LEVEL\`), after a 2 s warm-up of each path on each worker; the worker answered ${startup_s} s after start.
 
 ### Bundle
 

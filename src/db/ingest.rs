@@ -171,15 +171,16 @@ WHERE NOT EXISTS (SELECT 1 FROM erased_events x WHERE 'event:' || x.id = ?1) ON 
 
 /// `raw` as it goes in its row, and its `raw_ref`: inline when small,
 /// else spilled (parts appended to `writes`).
-pub(crate) fn spill(
+pub(crate) fn spill<'a>(
     writes: &mut Writes,
     to: SpillTo,
-    owner: String,
-    raw: &str,
-) -> (String, Option<String>) {
+    owner: impl FnOnce() -> String,
+    raw: &'a str,
+) -> (&'a str, Option<String>) {
     if raw.len() <= INLINE_RAW_MAX {
-        return (raw.to_owned(), None);
+        return (raw, None);
     }
+    let owner = owner();
     match to {
         SpillTo::R2 => {
             let key = format!("{R2_RAW_PREFIX}{owner}");
@@ -187,7 +188,7 @@ pub(crate) fn spill(
                 key: key.clone(),
                 data: raw.to_owned(),
             });
-            (String::new(), Some(format!("r2:{key}")))
+            ("", Some(format!("r2:{key}")))
         }
         SpillTo::Rows => {
             let mut rest = raw;
@@ -203,7 +204,7 @@ pub(crate) fn spill(
                 rest = rest.get(piece.len()..).unwrap_or_default();
                 part += 1;
             }
-            (String::new(), Some("parts".to_owned()))
+            ("", Some("parts".to_owned()))
         }
     }
 }
@@ -310,8 +311,12 @@ fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
         .messages
         .iter()
         .map(|m| {
-            let (raw, raw_ref) =
-                spill(parts, spill_to, raw_owner("message", m.id.as_str()), &m.raw);
+            let (raw, raw_ref) = spill(
+                parts,
+                spill_to,
+                || raw_owner("message", m.id.as_str()),
+                &m.raw,
+            );
             let [c, w, u] = m.contact.json();
             json!([
                 m.id,
@@ -343,31 +348,31 @@ fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
 
 /// Statuses, their raw JSON spilled when too big.
 fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
-    let statuses: Vec<Value> = plan
+    let statuses = plan
         .statuses
         .iter()
         .map(|s| {
-            let owner = raw_owner("status", &format!("{}:{}", s.wamid, s.status));
+            let owner = || raw_owner("status", &format!("{}:{}", s.wamid, s.status));
             let (raw, raw_ref) = spill(parts, spill_to, owner, &s.raw);
-            json!([
-                s.wamid,
-                s.status,
+            (
+                &s.wamid,
+                &s.status,
                 s.rank,
                 s.timestamp,
-                s.recipient_id,
-                s.phone_number_id,
-                s.conversation_id,
-                s.conversation_category,
-                s.pricing_category,
+                &s.recipient_id,
+                &s.phone_number_id,
+                &s.conversation_id,
+                &s.conversation_category,
+                &s.pricing_category,
                 s.billable.map(i64::from),
-                s.errors,
+                &s.errors,
                 raw,
                 raw_ref,
-                s.recipient_user_id,
-                s.group_id
-            ])
+                &s.recipient_user_id,
+                &s.group_id,
+            )
         })
-        .collect();
+        .collect::<Vec<_>>();
     bulk(out, INSERT_STATUSES, statuses.into_iter(), now_ms);
 }
 
@@ -377,7 +382,7 @@ fn events(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spi
         .events
         .iter()
         .map(|e| {
-            let (raw, raw_ref) = spill(parts, spill_to, raw_owner("event", &e.id), &e.raw);
+            let (raw, raw_ref) = spill(parts, spill_to, || raw_owner("event", &e.id), &e.raw);
             json!([
                 e.id,
                 e.kind,

@@ -17,8 +17,6 @@ pub mod relay;
 pub mod rules;
 pub mod templates;
 
-use serde_json::Value;
-
 /// A bound SQL argument.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
@@ -87,35 +85,45 @@ macro_rules! cols {
 pub const MAX_CHUNK_BYTES: usize = 800_000;
 
 /// One statement per chunk of `rows`, each chunk's JSON under
-/// [`MAX_CHUNK_BYTES`] (a single larger row gets a chunk of its own).
-pub(crate) fn bulk(
+/// [`MAX_CHUNK_BYTES`] (a single larger row gets a chunk of its own). Rows
+/// are written straight into the chunk: a tuple of borrowed fields costs no
+/// copy of them.
+pub(crate) fn bulk<R: serde::Serialize>(
     out: &mut Vec<Stmt>,
     sql: &'static str,
-    rows: impl Iterator<Item = Value>,
+    rows: impl Iterator<Item = R>,
     now_ms: i64,
 ) {
-    let mut chunk = String::from("[");
-    let mut flush = |chunk: &mut String| {
+    let flush = |out: &mut Vec<Stmt>, chunk: Vec<u8>| {
         if chunk.len() > 1 {
-            chunk.push(']');
-            out.push(Stmt::new(
-                sql,
-                vec![std::mem::take(chunk).into(), now_ms.into()],
-            ));
-            chunk.push('[');
+            let mut chunk = chunk;
+            chunk.push(b']');
+            // serde_json writes UTF-8 only.
+            let text = String::from_utf8(chunk)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            out.push(Stmt::new(sql, vec![text.into(), now_ms.into()]));
         }
     };
+    let mut chunk = vec![b'['];
     for row in rows {
-        let text = row.to_string();
-        if chunk.len() > 1 && chunk.len() + text.len() + 2 > MAX_CHUNK_BYTES {
-            flush(&mut chunk);
+        let start = chunk.len();
+        if start > 1 {
+            chunk.push(b',');
         }
-        if chunk.len() > 1 {
-            chunk.push(',');
+        // Rows are tuples and arrays of strings, numbers and nulls, which
+        // always serialise.
+        if serde_json::to_writer(&mut chunk, &row).is_err() {
+            chunk.truncate(start);
+            continue;
         }
-        chunk.push_str(&text);
+        if start > 1 && chunk.len() + 1 > MAX_CHUNK_BYTES {
+            let row_text = chunk.split_off(start + 1);
+            chunk.truncate(start);
+            flush(out, std::mem::replace(&mut chunk, vec![b'[']));
+            chunk.extend_from_slice(&row_text);
+        }
     }
-    flush(&mut chunk);
+    flush(out, chunk);
 }
 
 /// `SELECT 1`, for `GET /healthz`.

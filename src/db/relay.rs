@@ -130,7 +130,7 @@ pub fn store_delivery(
 ) {
     let (id, raw, encoding) = stored;
     let mut parts = Writes::default();
-    let (raw, raw_ref) = spill(&mut parts, spill_to, raw_owner("delivery", id), raw);
+    let (raw, raw_ref) = spill(&mut parts, spill_to, || raw_owner("delivery", id), raw);
     writes.statements.push(Stmt::new(
         INSERT_DELIVERY,
         vec![

@@ -590,7 +590,7 @@ impl Walk<'_> {
     /// business's messages, and value-level errors.
     // Long because a message's sender may be named three ways and a system notice may change who they are; each step is one block.
     fn messages(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
-        let Ok(v) = MessagesValue::deserialize(value) else {
+        let Some(v) = MessagesValue::of(value) else {
             self.plan
                 .events
                 .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
@@ -600,8 +600,8 @@ impl Walk<'_> {
             return;
         };
         let pnid = channel.pnid.as_ref();
-        let cards = self.cards(waba_id, pnid, &v.contacts);
-        for raw in &v.messages {
+        let cards = self.cards(waba_id, pnid, v.contacts);
+        for raw in v.messages {
             let Some(m) = parse_message(raw) else {
                 self.malformed_message(waba_id, pnid, raw);
                 continue;
@@ -675,7 +675,7 @@ impl Walk<'_> {
             );
             self.push_message(row, person);
         }
-        for raw in &v.statuses {
+        for raw in v.statuses {
             let parsed = Status::deserialize(raw).ok().filter(|s| {
                 s.id.as_str().len() <= MAX_ID
                     && s.recipient_id
@@ -694,7 +694,7 @@ impl Walk<'_> {
                 }
             }
         }
-        for raw in &v.errors {
+        for raw in v.errors {
             self.plan
                 .events
                 .push(event(kinds::ERROR, waba_id, pnid, raw, None));

@@ -33,20 +33,37 @@ pub struct Metadata {
     pub phone_number_id: Option<PhoneNumberId>,
 }
 
-/// The `value` of a `messages` change, with its items still as raw JSON.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct MessagesValue {
-    #[serde(default)]
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub contacts: Vec<Value>,
-    #[serde(default)]
-    pub messages: Vec<Value>,
-    #[serde(default)]
-    pub statuses: Vec<Value>,
+/// The `value` of a `messages` change, its items borrowed as raw JSON (no
+/// copy of a delivery's items is made to read them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessagesValue<'a> {
+    pub contacts: &'a [Value],
+    pub messages: &'a [Value],
+    pub statuses: &'a [Value],
     /// Errors not tied to one message (for example an outage notice).
-    #[serde(default)]
-    pub errors: Vec<Value>,
+    pub errors: &'a [Value],
+}
+
+impl<'a> MessagesValue<'a> {
+    /// `value` as a `messages` change: `None` when it is not an object, its
+    /// `metadata` is malformed, or one of its lists is there but not a list.
+    pub fn of(value: &'a Value) -> Option<MessagesValue<'a>> {
+        let object = value.as_object()?;
+        if let Some(metadata) = object.get("metadata") {
+            Metadata::deserialize(metadata).ok()?;
+        }
+        let list = |key: &str| match object.get(key) {
+            None => Some(&[][..]),
+            Some(Value::Array(items)) => Some(items.as_slice()),
+            Some(_) => None,
+        };
+        Some(MessagesValue {
+            contacts: list("contacts")?,
+            messages: list("messages")?,
+            statuses: list("statuses")?,
+            errors: list("errors")?,
+        })
+    }
 }
 
 /// One entry of `contacts[]`: the customer who wrote, known by a phone
