@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Bundle size and webhook ack latency of the release worker, in one run:
-#   1. raw and gzip -9 size of build/index_bg.wasm and build/index.js;
-#   2. wrangler dev (local D1, migrations applied) on a free 127.0.0.1 port;
-#   3. wrk against a trivial GET (verification handshake, no D1) and then
-#      signed ~2 KB POST /webhook notifications, each with a unique wamid;
-#   4. checks every distinct notification sent is stored in D1;
+# Bundle size, CPU per delivery and webhook ack throughput of the release
+# worker, in one run:
+#   1. raw and gzip -9 size of build/index_bg.wasm and build/index.js, and
+#      the console's files; benches/cpu.rs natively and as wasm;
+#   2. wrangler dev (local D1, migrations applied) on a free 127.0.0.1 port,
+#      and the JS peer of bench/peer beside it;
+#   3. the race: ROUNDS interleaved rounds of wrk against the verification GET
+#      and signed POST /webhook notifications on both (bench/bodies.py), and
+#      the log line's cost against a LOG_LEVEL=info worker;
+#   4. every distinct item sent is stored, on both; big deliveries' ack
+#      times on both; one D1's write ceiling at 10 and 100 items per
+#      delivery; D1 round trips per delivery shape; the relay;
 #   5. replaces the "## Latest run" section of docs/BENCHMARKS.md.
 # `make bench` builds first; this script serves a copy of build/ as it is.
 #
@@ -33,6 +39,7 @@ export WRANGLER_SEND_METRICS=false
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 
 die() { echo "bench: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 for f in build/index.js build/index_bg.wasm; do
   [ -f "$f" ] || die "$f is missing: run 'make build' (or 'make bench') first"
 done
@@ -155,21 +162,27 @@ cfg=(-c "$work/wrangler.toml")
 "$WRANGLER" d1 migrations apply DB --local --persist-to "$work/state" "${cfg[@]}" > "$work/migrate.log" 2>&1 \
   || { cat "$work/migrate.log" >&2; die "applying migrations failed"; }
 
-PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+PORT=${PORT:-$(free_port)}
 base="http://127.0.0.1:$PORT"
 # setsid: wrangler leads a new session, so the trap can end it and workerd by id.
-setsid "$WRANGLER" dev "${cfg[@]}" --local --persist-to "$work/state" --env-file "$work/bench.env" \
-  --ip 127.0.0.1 --port "$PORT" --log-level warn --show-interactive-dev-session=false \
-  > "$work/dev.log" 2>&1 < /dev/null &
-pgid=$!
+# start_dev VAR PORT STATE ENV_FILE LOG_LEVEL LOG_FILE CONFIG...: a wrangler
+# dev in a session of its own (so the trap can end it and its workerd by
+# id, kept in VAR), then waits for its /healthz (at most ~60 s).
+start_dev() {
+  local var=$1 port=$2 state=$3 env_file=$4 level=$5 log=$6; shift 6
+  setsid "$WRANGLER" dev "$@" --local --persist-to "$state" --env-file "$env_file" \
+    --ip 127.0.0.1 --port "$port" --log-level "$level" --show-interactive-dev-session=false \
+    > "$log" 2>&1 < /dev/null &
+  printf -v "$var" %s "$!"
+  for _ in $(seq 1 240); do
+    curl -fs -m 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "${!var}" 2>/dev/null || die "wrangler dev ($log) exited during start"
+    sleep 0.25
+  done
+  die "wrangler dev ($log) did not answer /healthz within 60 s"
+}
 started=$(date +%s.%N)
-ready=""
-for _ in $(seq 1 240); do   # at most ~60 s
-  kill -0 "$pgid" 2>/dev/null || die "wrangler dev exited during start"
-  if curl -fs -m 2 "$base/healthz" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.25
-done
-[ -n "$ready" ] || die "the worker did not answer $base/healthz within 60 s"
+start_dev pgid "$PORT" "$work/state" "$work/bench.env" warn "$work/dev.log" "${cfg[@]}"
 startup_s=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
 echo "bench: worker answering on $base after ${startup_s} s"
 
@@ -199,17 +212,9 @@ fi
 "$WRANGLER" deploy --dry-run --outdir "$work/peer-out" "${peer_cfg[@]}" > "$work/peer-deploy.log" 2>&1 \
   || { cat "$work/peer-deploy.log" >&2; die "bundling the peer failed"; }
 peer_gz=$(gzip -9 -c "$work/peer-out/index.js" | wc -c)
-PEER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PEER_PORT=$(free_port)
 peer_base="http://127.0.0.1:$PEER_PORT"
-setsid "$WRANGLER" dev "${peer_cfg[@]}" --local --persist-to "$work/peer-state" --env-file "$work/bench.env" \
-  --ip 127.0.0.1 --port "$PEER_PORT" --log-level warn --show-interactive-dev-session=false \
-  > "$work/peer.log" 2>&1 < /dev/null &
-peer_pgid=$!
-for _ in $(seq 1 240); do
-  curl -fs -m 2 "$peer_base/healthz" >/dev/null 2>&1 && break
-  kill -0 "$peer_pgid" 2>/dev/null || die "the peer exited during start"
-  sleep 0.25
-done
+start_dev peer_pgid "$PEER_PORT" "$work/peer-state" "$work/bench.env" warn "$work/peer.log" "${peer_cfg[@]}"
 get_url="$base/webhook?hub.mode=subscribe&hub.verify_token=$VERIFY&hub.challenge=123"
 peer_get_url="$peer_base/webhook?hub.mode=subscribe&hub.verify_token=$VERIFY&hub.challenge=123"
 [ "$(curl -fs -m 5 "$get_url")" = 123 ] || die "GET /webhook did not echo the challenge"
@@ -276,17 +281,9 @@ echo "PEER POST $peer_post"
 # LOG_LEVEL=info (routine lines on; the default is warn), interleaved with
 # the first: info, warn, info, warn; the ratio of the means is the figure.
 { cat "$work/bench.env"; echo "LOG_LEVEL=info"; } > "$work/quiet.env"
-QUIET_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-setsid "$WRANGLER" dev "${cfg[@]}" --local --persist-to "$work/quiet-state" --env-file "$work/quiet.env" \
-  --ip 127.0.0.1 --port "$QUIET_PORT" --log-level warn --show-interactive-dev-session=false \
-  > "$work/quiet.log" 2>&1 < /dev/null &
-quiet_pgid=$!
+QUIET_PORT=$(free_port)
+start_dev quiet_pgid "$QUIET_PORT" "$work/quiet-state" "$work/quiet.env" warn "$work/quiet.log" "${cfg[@]}"
 quiet_url="http://127.0.0.1:$QUIET_PORT/webhook?hub.mode=subscribe&hub.verify_token=$VERIFY&hub.challenge=123"
-for _ in $(seq 1 240); do
-  [ "$(curl -fs -m 2 "$quiet_url" 2>/dev/null)" = 123 ] && break
-  kill -0 "$quiet_pgid" 2>/dev/null || die "the LOG_LEVEL=info worker exited during start"
-  sleep 0.25
-done
 wrk -t1 -c4 -d2s "$quiet_url" >/dev/null
 get_info_2=$(wrk_run get-info-2 -s bench/get.lua "$quiet_url")
 get_warn_1=$(wrk_run get-warn-1 -s bench/get.lua "$get_url")
@@ -410,19 +407,11 @@ for line in open(sys.argv[1]):
 PY
 )
 
-SHAPES_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SHAPES_PORT=$(free_port)
 "$WRANGLER" d1 migrations apply DB --local --persist-to "$work/shapes-state" "${cfg[@]}" > "$work/shapes-migrate.log" 2>&1 \
   || die "applying migrations failed (shapes worker)"
-setsid "$WRANGLER" dev "${cfg[@]}" --local --persist-to "$work/shapes-state" --env-file "$work/quiet.env" \
-  --ip 127.0.0.1 --port "$SHAPES_PORT" --log-level log --show-interactive-dev-session=false \
-  > "$work/shapes.log" 2>&1 < /dev/null &
-quiet_pgid=$!
+start_dev quiet_pgid "$SHAPES_PORT" "$work/shapes-state" "$work/quiet.env" log "$work/shapes.log" "${cfg[@]}"
 shapes_base="http://127.0.0.1:$SHAPES_PORT"
-for _ in $(seq 1 240); do
-  curl -fs -m 2 "$shapes_base/healthz" >/dev/null 2>&1 && break
-  kill -0 "$quiet_pgid" 2>/dev/null || die "the shapes worker exited during start"
-  sleep 0.25
-done
 post_line() {  # base, line number of small.tsv
   local line; line=$(sed -n "${2}p" "$work/small.tsv")
   curl -s -o /dev/null -m 10 -X POST "$1/webhook" -H 'Content-Type: application/json' \
@@ -453,7 +442,6 @@ PY
 # with the queue consumer's writes): the same load (new wamids) with three `meta` destinations
 # on loopback receivers; how fast the acks are, and how fast every delivery
 # reaches all three.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rports=("$(free_port)" "$(free_port)" "$(free_port)")
 python3 bench/receiver.py "$work/received.txt" "${rports[@]}" > "$work/receiver.log" 2>&1 &
 receiver_pid=$!
