@@ -66,7 +66,25 @@ pub fn channel_secret(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+thread_local! {
+    static OF_ISOLATE: std::cell::RefCell<Option<Config>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Config {
+    /// The configuration, read from `env` on the isolate's first request and
+    /// kept: an isolate serves one deployment version, and a changed var or
+    /// secret is a new version served by new isolates. Reading every
+    /// setting crosses into JavaScript about forty times, which a
+    /// verification GET would otherwise pay on each request.
+    pub fn of_isolate(env: &Env) -> Config {
+        if let Some(config) = OF_ISOLATE.with(|c| c.borrow().clone()) {
+            return config;
+        }
+        let config = Config::from_env(env);
+        OF_ISOLATE.with(|c| *c.borrow_mut() = Some(config.clone()));
+        config
+    }
+
     /// Reads the configuration; absent values stay `None` and the feature
     /// that needs them fails closed.
     pub fn from_env(env: &Env) -> Config {

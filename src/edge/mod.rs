@@ -24,7 +24,7 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let config = Config::from_env(&env);
+    let config = Config::of_isolate(&env);
     http::set_log_level(config.log_level);
     // The URL is split here rather than with `Request::url`, which would
     // link the `url` crate's IDNA tables into the bundle.
@@ -97,7 +97,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// The cron trigger: sends what is due in the outbox, sweeps the relay.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let config = Config::from_env(&env);
+    let config = Config::of_isolate(&env);
     http::set_log_level(config.log_level);
     // The scheduled time is the cron's clock, so a run can be replayed "as of" a time.
     let now = (event.schedule() as i64).max(http::now_ms());
@@ -130,7 +130,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 /// outbox rows due later.
 #[event(queue)]
 async fn queue(batch: MessageBatch<queue::Job>, env: Env, _ctx: Context) -> Result<()> {
-    let config = Config::from_env(&env);
+    let config = Config::of_isolate(&env);
     http::set_log_level(config.log_level);
     if batch.queue().contains("outbox") {
         let ids = batch
