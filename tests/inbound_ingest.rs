@@ -358,3 +358,61 @@ fn large_deliveries_become_a_few_chunked_statements() {
     }
     assert_eq!(rows, 1000, "every row is in exactly one chunk");
 }
+
+#[test]
+fn statuses_are_chunked_as_rows_of_fifteen_in_order() {
+    let data = "d".repeat(900);
+    let statuses: Vec<_> = (0..1000)
+        .map(|i| {
+            serde_json::json!({"id": format!("wamid.s{i:04}"), "status": "delivered",
+            "timestamp": "100", "recipient_id": "16505551234", "biz_opaque_callback_data": data})
+        })
+        .collect();
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+        "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": "9"},
+        "statuses": statuses}}]}]});
+    let p = plan(&serde_json::to_vec(&body).unwrap());
+    assert_eq!(p.statuses.len(), 1000);
+    let chunks: Vec<Vec<serde_json::Value>> = ingest_statements(&p, 1)
+        .iter()
+        .filter(|s| s.sql.contains("INTO statuses"))
+        .map(|s| {
+            let Arg::Text(json) = &s.args[0] else {
+                panic!("rows are bound as JSON text")
+            };
+            assert!(json.len() <= wa_edge::db::MAX_CHUNK_BYTES);
+            serde_json::from_str(json).unwrap()
+        })
+        .collect();
+    assert!(
+        chunks.len() > 1,
+        "over a megabyte of statuses must be split"
+    );
+    let rows: Vec<_> = chunks.into_iter().flatten().collect();
+    assert_eq!(rows.len(), 1000, "every row is in exactly one chunk");
+    for (i, row) in rows.iter().enumerate() {
+        let row = row.as_array().expect("a row is an array");
+        assert_eq!(row.len(), 15);
+        assert_eq!(row[0], format!("wamid.s{i:04}"), "order is kept");
+        assert_eq!(row[1], "delivered");
+        assert_eq!(row[4], "16505551234");
+    }
+}
+
+#[test]
+fn a_messages_change_whose_lists_are_not_lists_is_one_malformed_change() {
+    for bad in [
+        serde_json::json!({"statuses": {"id": "wamid.x"}}),
+        serde_json::json!({"messages": "hello"}),
+        serde_json::json!({"contacts": 1, "messages": []}),
+        serde_json::json!({"metadata": "9", "messages": []}),
+        serde_json::json!(["not", "an", "object"]),
+    ] {
+        let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+            "changes": [{"field": "messages", "value": bad}]}]});
+        let p = plan(&serde_json::to_vec(&body).unwrap());
+        assert!(p.messages.is_empty() && p.statuses.is_empty(), "{bad}");
+        assert_eq!(p.events.len(), 1, "{bad}");
+        assert_eq!(p.events[0].kind, kinds::MALFORMED_CHANGE, "{bad}");
+    }
+}
