@@ -561,6 +561,35 @@ describe("erasure", () => {
   });
 });
 
+describe("migrating a deployment that already erased someone to the in-batch erasure check", () => {
+  const graph = new FakeGraph();
+  let w;
+  useWorker({ graph, migrations: (f) => f < "0009", reset: false }, (x) => (w = x));
+
+  it("keeps the salt it had, so the old tombstones still keep redeliveries out", async () => {
+    const old = inbound({ ts: now() - 120, body: "before the guard" });
+    await posted(w, old);
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, {
+      method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(res.status, 204);
+    const salt = async () => (await w.db.prepare("SELECT value FROM settings WHERE name = 'erasure_salt'").all()).results;
+    const before = await salt();
+    assert.equal(before.length, 1, "erasure made the salt");
+
+    await w.db.batch(migrationStatements((f) => f >= "0009").map((sql) => w.db.prepare(sql)));
+    assert.deepEqual(await salt(), before, "the migration keeps the salt the tombstones were made with");
+
+    await posted(w, old);
+    assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404, "the redelivery is still kept out");
+    const n = async (sql) => (await w.db.prepare(sql).first()).n;
+    assert.equal(await n(`SELECT count(*) AS n FROM messages WHERE wa_id = '${CUSTOMER}'`), 0);
+    assert.equal(await n("SELECT count(*) AS n FROM erasure_guard"), 0);
+    await posted(w, inbound({ from: "447700900123", body: "after the guard" }));
+    assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
+  });
+});
+
 describe("bad input gets a clear 4xx, and the worker survives errors", () => {
   const graph = new FakeGraph();
   let w;
