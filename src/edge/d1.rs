@@ -53,6 +53,10 @@ fn prepare(db: &D1Database, stmt: &Stmt) -> Result<D1PreparedStatement, ApiError
         .map_err(|e| fail("bind", e))
 }
 
+fn prepare_all(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    stmts.iter().map(|s| prepare(db, s)).collect()
+}
+
 /// Runs `stmts` as one transaction.
 pub async fn batch(db: &D1Database, stmts: &[Stmt]) -> Result<(), ApiError> {
     batch_rows(db, stmts).await.map(|_| ())
@@ -76,10 +80,7 @@ pub async fn batch_guarded(
     if stmts.is_empty() {
         return Ok(Guarded::Done);
     }
-    let prepared = stmts
-        .iter()
-        .map(|s| prepare(db, s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = prepare_all(db, stmts)?;
     count_trip();
     match db.batch(prepared).await {
         Ok(_) => Ok(Guarded::Done),
@@ -93,10 +94,7 @@ pub async fn batch_rows(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<Vec<Value
     if stmts.is_empty() {
         return Ok(Vec::new());
     }
-    let prepared = stmts
-        .iter()
-        .map(|s| prepare(db, s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = prepare_all(db, stmts)?;
     count_trip();
     let results = db.batch(prepared).await.map_err(|e| fail("batch", e))?;
     results

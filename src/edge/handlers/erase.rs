@@ -35,6 +35,14 @@ async fn salt(db: &D1Database) -> Result<Option<String>, ApiError> {
     Ok(found)
 }
 
+/// Each identifier by its tombstone key.
+fn keyed(salt: &str, named: impl IntoIterator<Item = String>) -> HashMap<String, String> {
+    named
+        .into_iter()
+        .map(|w| (erasure::tombstone_key(salt, &w), w))
+        .collect()
+}
+
 /// The guard statement for a delivery's batch ([`db::erasure::guard`]):
 /// none when it names nobody, or when no salt exists (nobody was ever
 /// erased). The salt is read once per isolate.
@@ -46,15 +54,13 @@ pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stm
     let Some(salt) = salt(db).await? else {
         return Ok(None);
     };
-    let keys: Vec<String> = named
-        .iter()
-        .map(|w| erasure::tombstone_key(&salt, w))
-        .collect();
+    let keys: Vec<String> = keyed(&salt, named).into_keys().collect();
     Ok(Some(db::erasure::guard(&keys)))
 }
 
-/// Drops from `plan` what a redelivery says about erased contacts: at most
-/// two D1 queries (none once no one was ever erased... but the salt lookup).
+/// Drops from `plan` what a redelivery says about erased contacts: the
+/// tombstone lookup (and the salt, once per isolate). Run only when the
+/// delivery's batch tripped its [`guard`].
 pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
@@ -63,10 +69,7 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiEr
     let Some(salt) = salt(db).await? else {
         return Ok(());
     };
-    let by_key: HashMap<String, String> = named
-        .into_iter()
-        .map(|w| (erasure::tombstone_key(&salt, &w), w))
-        .collect();
+    let by_key = keyed(&salt, named);
     let keys: Vec<String> = by_key.keys().cloned().collect();
     let rows = d1::rows(db, &db::erasure::tombstone_lookup(&keys)).await?;
     let erased: HashMap<String, i64> = rows
