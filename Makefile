@@ -65,8 +65,11 @@ lint:
 test-host:
 	cargo test
 
+## test-e2e: every suite in workerd, on the direct write path and again
+## with 4 write shards (SHARDS=4).
 test-e2e: build
 	node --test --test-concurrency=1 tests/e2e/
+	WA_EDGE_SHARDS=4 node --test --test-concurrency=1 tests/e2e/
 
 ## test-browser: the console in headless Chromium against wrangler dev (~1 min).
 test-browser: build browser

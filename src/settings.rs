@@ -20,10 +20,13 @@ pub const GRAPH_TIMEOUT_S: &str = "GRAPH_TIMEOUT_S";
 pub const RAW_RETENTION_DAYS: &str = "RAW_RETENTION_DAYS";
 pub const SESSION_TTL_HOURS: &str = "SESSION_TTL_HOURS";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const SHARDS: &str = "SHARDS";
+/// The Durable Object namespace of the sharded write path.
+pub const WRITER: &str = "WRITER";
 
 /// Every name a channel's secret names may not use: wa-edge's settings
 /// (secrets and plain vars alike) and its bindings.
-pub const RESERVED: [&str; 24] = [
+pub const RESERVED: [&str; 26] = [
     VERIFY_TOKEN,
     APP_SECRET,
     ACCESS_TOKEN,
@@ -42,6 +45,8 @@ pub const RESERVED: [&str; 24] = [
     RAW_RETENTION_DAYS,
     SESSION_TTL_HOURS,
     LOG_LEVEL,
+    SHARDS,
+    WRITER,
     "DB",
     "ASSETS",
     "FORWARD",

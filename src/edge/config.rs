@@ -2,6 +2,7 @@
 
 use crate::channels::{Bases, Channel};
 use crate::inbound::autoreply::OptSettings;
+use crate::inbound::shards;
 use crate::outbound::outbox;
 use crate::settings;
 use crate::whatsapp::graph::Provider;
@@ -36,6 +37,9 @@ pub struct Config {
     /// `LOG_LEVEL`: `warn` (default) writes only failures and refusals,
     /// `info` routine lines too.
     pub log_level: crate::logline::Level,
+    /// `SHARDS`: how many write shards take deliveries (default 1, the
+    /// direct path; see `inbound::shards`).
+    pub shards: u32,
 }
 
 /// A secret (or var) by name, trimmed; `None` when unset or empty.
@@ -119,6 +123,7 @@ impl Config {
                 .map_or(crate::session::DEFAULT_TTL_HOURS, |h| h.clamp(1, 168))
                 * 3_600_000,
             log_level: crate::logline::Level::parse(string(env, settings::LOG_LEVEL).as_deref()),
+            shards: shard_count(env),
         }
     }
 
@@ -146,6 +151,17 @@ impl Config {
             test_recipients: Vec::new(),
         })
     }
+}
+
+/// `SHARDS`, or 1 (reported) when it is not a number from 1 to the maximum.
+fn shard_count(env: &Env) -> u32 {
+    let value = string(env, settings::SHARDS);
+    shards::parse_count(value.as_deref()).unwrap_or_else(|| {
+        super::http::log(
+            crate::logline::LogLine::warn("config.invalid").kind("name", settings::SHARDS),
+        );
+        1
+    })
 }
 
 fn opt_settings(env: &Env) -> OptSettings {

@@ -12,6 +12,8 @@ mod handlers;
 mod http;
 mod queue;
 mod relay;
+mod store;
+mod writer;
 
 use crate::api::router::{self, Dialect, Route};
 use crate::api::{self, ApiError};

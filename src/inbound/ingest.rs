@@ -1473,7 +1473,7 @@ impl Plan {
 }
 
 /// Item counts of a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub messages: usize,
     pub statuses: usize,

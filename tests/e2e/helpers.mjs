@@ -98,8 +98,9 @@ function withoutNulls(bindings) {
 }
 
 /** Starts a worker. `bindings` override the default test configuration;
- * a binding set to null is left out. */
-export async function startWorker({ bindings = {}, outboundService, r2Buckets, migrations = () => true } = {}) {
+ * a binding set to null is left out; `writer: false` leaves out the
+ * sharded write path's Durable Object binding. */
+export async function startWorker({ bindings = {}, outboundService, r2Buckets, migrations = () => true, writer = true } = {}) {
   const logs = [];
   const database = `wa-edge-e2e-${randomUUID()}`;
   const compatibilityDate = "2026-05-01";
@@ -117,6 +118,8 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate,
         d1Databases: { DB: database },
+        // The sharded write path's Durable Objects (used when SHARDS > 1).
+        durableObjects: writer ? { WRITER: { className: "Writer", useSQLite: true } } : {},
         r2Buckets,
         queueProducers: { FORWARD: { queueName: `forward-${database}` }, OUTBOX: { queueName: `outbox-${database}` } },
         queueConsumers: {
@@ -133,6 +136,8 @@ export async function startWorker({ bindings = {}, outboundService, r2Buckets, m
           GRAPH_API_VERSION: "v23.0",
           // Routine lines too, so tests can read what the worker did.
           LOG_LEVEL: "info",
+          // `WA_EDGE_SHARDS=4 make test-e2e` runs every suite on the sharded path.
+          ...(process.env.WA_EDGE_SHARDS ? { SHARDS: process.env.WA_EDGE_SHARDS } : {}),
           ...bindings,
         }),
         outboundService,

@@ -1,0 +1,436 @@
+//! Writes authenticated deliveries to D1 with their effects: one at a time
+//! ([`one`], the direct path), or several waiting deliveries of a write
+//! shard in one batch ([`group`], called by [`super::writer`]).
+//!
+//! A delivery that needs no lookup (no rules to match, caches warm) costs
+//! one D1 round trip: the batch itself checks that it names nobody erased
+//! ([`erase::guard`]); only when that check trips are the tombstones read,
+//! the plan cut and the batch built again.
+
+use crate::api::ApiError;
+use crate::db;
+use crate::db::ingest::SpillTo;
+use crate::edge::config::Config;
+use crate::edge::handlers::{erase, media};
+use crate::edge::{cache, clock, d1, http};
+use crate::ids::PhoneNumberId;
+use crate::inbound::autoreply::{self, Effects};
+use crate::inbound::ingest::{self, Counts, Delivery, Plan, Scope};
+use crate::inbound::rules::Rule;
+use crate::inbound::shards::{Candidate, Group};
+use crate::outbound::send;
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, Env};
+
+/// An authenticated delivery waiting to be written.
+pub struct Job {
+    pub body: Vec<u8>,
+    pub scope: Scope,
+    /// Receipt time, ms since the epoch.
+    pub now: i64,
+}
+
+impl Job {
+    fn delivery(&self, config: &Config) -> Delivery {
+        Delivery {
+            received_at: self.now / 1000,
+            scope: self.scope.clone(),
+            default_channel: config.phone_number_id.clone().map(PhoneNumberId),
+        }
+    }
+
+    fn plan(&self, config: &Config) -> Plan {
+        ingest::plan(&self.body, &self.delivery(config))
+    }
+
+    fn channel(&self) -> Option<String> {
+        match &self.scope {
+            Scope::Channel(own) => Some(own.0.clone()),
+            Scope::App => None,
+        }
+    }
+}
+
+/// What writing a delivery made, for the answer, the log line and the work
+/// after the response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stored {
+    pub counts: Counts,
+    /// Outbox ids to send after the response.
+    pub enqueued: Vec<String>,
+    /// Forward ids to queue for the relay.
+    pub forwards: Vec<String>,
+    /// Statements in the delivery's own part of the batch.
+    pub statements: usize,
+    /// D1 round trips the write took (shared by a group's deliveries).
+    pub d1_round_trips: usize,
+    /// Deliveries written in the same batch, this one included.
+    pub grouped: usize,
+    /// The write shard that wrote it, on the sharded path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+}
+
+/// Writes one delivery on its own.
+pub async fn one(env: &Env, config: &Config, job: &Job) -> Result<Stored, ApiError> {
+    let trips_before = d1::round_trips();
+    let db = d1::database(env)?;
+    let mut plan = job.plan(config);
+    planned(env, &db, config, job, &mut plan, trips_before).await
+}
+
+/// Writes `plan`, already made of `job`, on its own.
+async fn planned(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    job: &Job,
+    plan: &mut Plan,
+    trips_before: u64,
+) -> Result<Stored, ApiError> {
+    let channel = job.channel();
+    let at = Batch::new(env, db, config, job, &channel);
+    let guard = erase::guard(db, plan).await?;
+    let mut prepared = at.prepare(plan, guard).await?;
+    at.settle(plan, &mut prepared).await;
+    if at.run(&[&prepared]).await? {
+        return Ok(prepared.stored(plan, trips_before, 1));
+    }
+    without_erased(&at, plan, trips_before).await
+}
+
+/// Writes `plan` once its batch tripped the erasure guard: the tombstones
+/// are read, the plan cut, and the rest written.
+async fn without_erased(
+    at: &Batch<'_>,
+    plan: &mut Plan,
+    trips_before: u64,
+) -> Result<Stored, ApiError> {
+    erase::forget_erased(at.db, plan).await?;
+    let mut prepared = at.prepare(plan, None).await?;
+    at.settle(plan, &mut prepared).await;
+    if at.run(&[&prepared]).await? {
+        Ok(prepared.stored(plan, trips_before, 1))
+    } else {
+        Err(ApiError::internal())
+    }
+}
+
+/// Writes the longest front of `jobs` that fits one batch
+/// ([`Group::admit`]) and returns their outcomes, in order: at least one,
+/// at most `jobs.len()`. A delivery whose auto-replies need a lookup is
+/// written alone; when the group's batch trips the erasure guard, its
+/// deliveries are written one by one.
+// Long because it is one pass over the queue: plan, admit, prepare, run.
+pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stored, ApiError>> {
+    let trips_before = d1::round_trips();
+    let Some(first) = jobs.first() else {
+        return Vec::new();
+    };
+    let db = match d1::database(env) {
+        Ok(db) => db,
+        Err(e) => return vec![Err(e)],
+    };
+    let mut rules: Option<Vec<Rule>> = None;
+    let mut group = Group::default();
+    let mut members: Vec<(Plan, Prepared)> = Vec::new();
+    let channels: Vec<Option<String>> = jobs.iter().map(|j| j.channel()).collect();
+    for (job, channel) in jobs.iter().zip(&channels) {
+        if group.is_closed() {
+            break;
+        }
+        let mut plan = job.plan(config);
+        let alone = match needs_lookup(&db, config, &plan, &mut rules).await {
+            Ok(alone) => alone,
+            Err(e) if members.is_empty() => return vec![Err(e)],
+            Err(_) => break,
+        };
+        if alone && members.is_empty() {
+            return vec![planned(env, &db, config, first, &mut plan, trips_before).await];
+        }
+        if alone {
+            break;
+        }
+        let at = Batch::new(env, &db, config, job, channel);
+        let prepared = match erase::guard(&db, &plan).await {
+            Ok(guard) => at.prepare(&plan, guard).await,
+            Err(e) => Err(e),
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) if members.is_empty() => return vec![Err(e)],
+            Err(_) => break,
+        };
+        let fits = group.admit(Candidate {
+            alone,
+            statements: prepared.writes.statements.len(),
+            bytes: job.body.len(),
+        });
+        if !fits {
+            break;
+        }
+        members.push((plan, prepared));
+    }
+    let n = members.len();
+    for ((plan, prepared), (job, channel)) in members.iter_mut().zip(jobs.iter().zip(&channels)) {
+        Batch::new(env, &db, config, job, channel)
+            .settle(plan, prepared)
+            .await;
+    }
+    let at = Batch::new(env, &db, config, first, &None);
+    let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
+    match at.run(&all).await {
+        Ok(true) => members
+            .iter()
+            .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
+            .collect(),
+        Ok(false) => match members.as_mut_slice() {
+            [(plan, _)] => {
+                let own = first.channel();
+                let at = Batch::new(env, &db, config, first, &own);
+                vec![without_erased(&at, plan, trips_before).await]
+            }
+            // Someone in the group was erased: each delivery on its own,
+            // in order, so only theirs is cut.
+            _ => {
+                http::log(crate::logline::LogLine::new("shard.group_split").count("deliveries", n));
+                let mut out = Vec::with_capacity(n);
+                for ((plan, _), job) in members.iter_mut().zip(jobs) {
+                    out.push(planned(env, &db, config, job, plan, trips_before).await);
+                }
+                out
+            }
+        },
+        Err(_) => (0..n).map(|_| Err(ApiError::internal())).collect(),
+    }
+}
+
+/// Whether `plan`'s auto-replies are decided from D1 (its rules, read
+/// once per group from the isolate's cache, go in `rules`).
+async fn needs_lookup(
+    db: &D1Database,
+    config: &Config,
+    plan: &Plan,
+    rules: &mut Option<Vec<Rule>>,
+) -> Result<bool, ApiError> {
+    if plan.messages.is_empty() {
+        return Ok(false);
+    }
+    if rules.is_none() {
+        *rules = Some(cache::rules(db).await?);
+    }
+    Ok(autoreply::needs_lookup(
+        plan,
+        rules.as_deref().unwrap_or_default(),
+        &config.opt,
+    ))
+}
+
+/// What one delivery's batch is written with.
+struct Batch<'a> {
+    env: &'a Env,
+    db: &'a D1Database,
+    config: &'a Config,
+    body: &'a [u8],
+    channel: &'a Option<String>,
+    now: i64,
+}
+
+/// A delivery's part of a batch, and what it makes.
+struct Prepared {
+    effects: Effects,
+    relay: RelayPlan,
+    guard: Option<db::Stmt>,
+    writes: db::ingest::Writes,
+}
+
+impl Prepared {
+    fn stored(&self, plan: &Plan, trips_before: u64, grouped: usize) -> Stored {
+        Stored {
+            counts: plan.counts(),
+            enqueued: self.effects.enqueue.iter().map(|e| e.id.clone()).collect(),
+            forwards: self.relay.forward_ids(),
+            statements: self.writes.statements.len(),
+            d1_round_trips: (d1::round_trips() - trips_before) as usize,
+            grouped,
+            shard: None,
+        }
+    }
+}
+
+impl<'a> Batch<'a> {
+    fn new(
+        env: &'a Env,
+        db: &'a D1Database,
+        config: &'a Config,
+        job: &'a Job,
+        channel: &'a Option<String>,
+    ) -> Batch<'a> {
+        Batch {
+            env,
+            db,
+            config,
+            body: &job.body,
+            channel,
+            now: job.now,
+        }
+    }
+
+    /// Decides `plan`'s effects and relay part and builds its statements,
+    /// `guard` first, with long bodies meant for R2 when there is a bucket.
+    async fn prepare(&self, plan: &Plan, guard: Option<db::Stmt>) -> Result<Prepared, ApiError> {
+        let effects = effects(self.db, plan, self.config).await?;
+        let relay = relay_plan(self.db, self.body, plan, self.channel).await?;
+        let spill_to = if self.env.bucket(media::BUCKET).is_ok() {
+            SpillTo::R2
+        } else {
+            SpillTo::Rows
+        };
+        let mut prepared = Prepared {
+            effects,
+            relay,
+            guard,
+            writes: db::ingest::Writes::default(),
+        };
+        prepared.writes = self.writes(plan, &prepared, spill_to);
+        Ok(prepared)
+    }
+
+    fn writes(&self, plan: &Plan, p: &Prepared, spill_to: SpillTo) -> db::ingest::Writes {
+        let enqueue = db::outbox::enqueue_statements(&p.effects.enqueue, self.now);
+        let mut writes =
+            db::ingest::delivery_writes(plan, &p.effects.opts, enqueue, self.now, spill_to);
+        p.relay
+            .writes(&mut writes, self.body, plan, spill_to, self.now);
+        if let Some(guard) = &p.guard {
+            writes.statements.insert(0, guard.clone());
+        }
+        writes
+    }
+
+    /// Puts the bodies meant for R2; when R2 refuses, keeps them in D1.
+    async fn settle(&self, plan: &Plan, p: &mut Prepared) {
+        let Ok(bucket) = self.env.bucket(media::BUCKET) else {
+            return;
+        };
+        for blob in &p.writes.blobs {
+            let put = bucket
+                .put(&blob.key, blob.data.clone().into_bytes())
+                .execute()
+                .await;
+            if put.is_err() {
+                http::log(crate::logline::LogLine::warn("webhook.r2_put_failed"));
+                p.writes = self.writes(plan, p, SpillTo::Rows);
+                return;
+            }
+        }
+    }
+
+    /// Runs the parts as one transaction: false when the erasure guard
+    /// tripped and nothing was written.
+    async fn run(&self, parts: &[&Prepared]) -> Result<bool, ApiError> {
+        let statements: Vec<db::Stmt> = parts
+            .iter()
+            .flat_map(|p| p.writes.statements.iter().cloned())
+            .collect();
+        match d1::batch_guarded(self.db, &statements, db::erasure::GUARD).await? {
+            d1::Guarded::Tripped => Ok(false),
+            d1::Guarded::Done => Ok(true),
+        }
+    }
+}
+
+/// What the relay keeps of a delivery and the forwards it makes.
+struct RelayPlan {
+    events: Vec<crate::relay::events::Event>,
+    forwards: Vec<crate::relay::route::Forward>,
+    channel: Option<String>,
+}
+
+impl RelayPlan {
+    /// Adds the relay's statements to `writes`: the body kept for `meta`
+    /// forwards and replay, the events, the forwards.
+    fn writes(
+        &self,
+        writes: &mut db::ingest::Writes,
+        body: &[u8],
+        plan: &Plan,
+        spill_to: SpillTo,
+        now: i64,
+    ) {
+        let id = crate::relay::route::delivery_id(body);
+        let (raw, encoding) = match std::str::from_utf8(body) {
+            Ok(text) => (text.to_owned(), "json"),
+            Err(_) => (hex::encode(body), "hex"),
+        };
+        let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
+        db::relay::store_delivery(
+            writes,
+            spill_to,
+            (&id, &raw, encoding),
+            self.channel.as_deref(),
+            &names,
+            now,
+        );
+        db::relay::store_events(&mut writes.statements, &self.events, now);
+        db::relay::create_forwards(&mut writes.statements, &self.forwards, false, now);
+    }
+
+    fn forward_ids(&self) -> Vec<String> {
+        self.forwards.iter().map(|f| f.id.clone()).collect()
+    }
+}
+
+/// The relay's part of a delivery, with the destinations from the
+/// isolate's cache.
+async fn relay_plan(
+    db: &D1Database,
+    body: &[u8],
+    plan: &Plan,
+    channel: &Option<String>,
+) -> Result<RelayPlan, ApiError> {
+    let destinations = cache::destinations(db).await?;
+    let events = crate::relay::events::of_plan(plan);
+    let forwards = crate::relay::route::for_delivery(body, &events, &destinations);
+    Ok(RelayPlan {
+        events,
+        forwards,
+        channel: channel.clone(),
+    })
+}
+
+/// What the delivery's new messages make us send: opt-out handling and rule
+/// replies. Reads D1 only when there are rules or an opt keyword arrived.
+async fn effects(db: &D1Database, plan: &Plan, config: &Config) -> Result<Effects, ApiError> {
+    let rules = if plan.messages.is_empty() {
+        Vec::new()
+    } else {
+        cache::rules(db).await?
+    };
+    if !autoreply::needs_lookup(plan, &rules, &config.opt) {
+        return Ok(Effects::default());
+    }
+    let known = db::lookups::known_from_rows(
+        &d1::batch_rows(db, &db::lookups::known_statements(plan)).await?,
+    );
+    let mut failed = false;
+    let mut new_id = || match http::random() {
+        Ok(bytes) => send::new_id(bytes),
+        Err(_) => {
+            failed = true;
+            String::new()
+        }
+    };
+    let effects = autoreply::decide(
+        plan,
+        &rules,
+        &known,
+        &config.opt,
+        &clock::local_time,
+        &mut new_id,
+    );
+    if failed {
+        return Err(ApiError::internal());
+    }
+    Ok(effects)
+}

@@ -1,0 +1,251 @@
+//! The sharded write path's decisions: how many shards a deployment runs
+//! (`SHARDS`), which shard takes a delivery (by its channel), and which of a
+//! shard's waiting deliveries are written together in one D1 batch.
+//!
+//! A shard is a Durable Object (`edge::writer`) that every delivery of its
+//! channels passes through. It writes to the same D1 database as the direct
+//! path, so reads, exactly-once and auto-replies are unchanged; what it adds
+//! is that deliveries arriving while a batch is in flight are written
+//! together in the next one, one transaction for many deliveries.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// The most shards a deployment may run.
+pub const MAX_SHARDS: u32 = 64;
+
+/// A group's statements stay under D1's 50 queries per invocation on the
+/// Free plan, with room for the few reads a delivery may need.
+pub const GROUP_STATEMENTS: usize = 40;
+
+/// A group's bodies together; a bigger delivery is written alone.
+pub const GROUP_BYTES: usize = 512 * 1024;
+
+/// The most deliveries one group prepares and writes.
+pub const GROUP_DELIVERIES: usize = 16;
+
+/// `SHARDS` as set: unset or empty is 1 (the direct path); a number from 1
+/// to [`MAX_SHARDS`] is that many; anything else is `None`, which the
+/// caller reports and treats as 1.
+pub fn parse_count(value: Option<&str>) -> Option<u32> {
+    match value.map(str::trim) {
+        None | Some("") => Some(1),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_SHARDS).contains(n)),
+    }
+}
+
+/// The channel a delivery is sharded by: the `phone_number_id` of its first
+/// change that names one. Only that field is read; the rest of the body is
+/// skipped, not built.
+pub fn channel_of(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        entry: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        changes: Vec<Change>,
+    }
+    #[derive(Deserialize)]
+    struct Change {
+        value: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct Value {
+        metadata: Option<Metadata>,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        phone_number_id: Option<String>,
+    }
+    let body: Body = serde_json::from_slice(body).ok()?;
+    body.entry
+        .into_iter()
+        .flat_map(|e| e.changes)
+        .find_map(|c| c.value?.metadata?.phone_number_id)
+}
+
+/// The shard (0 to `shards - 1`) that takes deliveries of `channel`; a
+/// delivery naming no channel goes to shard 0.
+pub fn shard_of(channel: Option<&str>, shards: u32) -> u32 {
+    let shards = shards.clamp(1, MAX_SHARDS);
+    let Some(channel) = channel else { return 0 };
+    let digest = Sha256::digest(channel.as_bytes());
+    let mut first = [0u8; 4];
+    first.copy_from_slice(digest.get(..4).unwrap_or(&[0; 4]));
+    u32::from_be_bytes(first) % shards
+}
+
+/// The Durable Object name of shard `shard`.
+pub fn object_name(shard: u32) -> String {
+    format!("shard-{shard}")
+}
+
+/// A waiting delivery, as the grouping sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its auto-replies are decided from D1 (rules or an opt keyword):
+    /// it is written alone, after everything before it, so the decision
+    /// sees their rows.
+    pub alone: bool,
+    /// Statements in its batch.
+    pub statements: usize,
+    /// Body size.
+    pub bytes: usize,
+}
+
+/// The deliveries written in one batch, built from the front of a shard's
+/// queue: the first always, then each next one that fits.
+#[derive(Debug, Default)]
+pub struct Group {
+    members: usize,
+    statements: usize,
+    bytes: usize,
+    closed: bool,
+}
+
+impl Group {
+    /// Adds `next` when it fits and answers whether it did; once a
+    /// candidate does not fit, the group is closed, so no later delivery
+    /// overtakes it.
+    pub fn admit(&mut self, next: Candidate) -> bool {
+        let fits = self.members == 0
+            || (!self.closed
+                && !next.alone
+                && self.members < GROUP_DELIVERIES
+                && self.statements + next.statements <= GROUP_STATEMENTS
+                && self.bytes + next.bytes <= GROUP_BYTES);
+        if fits {
+            self.members += 1;
+            self.statements += next.statements;
+            self.bytes += next.bytes;
+            self.closed |= next.alone;
+        } else {
+            self.closed = true;
+        }
+        fits
+    }
+
+    /// Whether nothing more can join.
+    pub fn is_closed(&self) -> bool {
+        self.closed || self.members >= GROUP_DELIVERIES
+    }
+
+    /// How many deliveries it holds.
+    pub fn len(&self) -> usize {
+        self.members
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.members == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn shards_are_one_unless_set_to_a_number_in_range() {
+        assert_eq!(parse_count(None), Some(1));
+        assert_eq!(parse_count(Some(" ")), Some(1));
+        assert_eq!(parse_count(Some("4")), Some(4));
+        assert_eq!(parse_count(Some(" 64 ")), Some(64));
+        for bad in ["0", "65", "-1", "four", "4.0", "1e2"] {
+            assert_eq!(parse_count(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_channel_is_the_first_change_that_names_one() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[
+            {"id":"1","changes":[{"field":"account_update","value":{"event":"x"}}]},
+            {"id":"2","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"111"}}},
+                                 {"field":"messages","value":{"metadata":{"phone_number_id":"222"}}}]}]}"#;
+        assert_eq!(channel_of(body).as_deref(), Some("111"));
+        assert_eq!(channel_of(br#"{"entry":[]}"#), None);
+        assert_eq!(channel_of(b"not json"), None);
+        assert_eq!(
+            channel_of(
+                br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":7}}}]}]}"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_alone_delivery_shares_no_batch() {
+        let small = Candidate {
+            alone: false,
+            statements: 5,
+            bytes: 2000,
+        };
+        let alone = Candidate {
+            alone: true,
+            ..small
+        };
+        let mut g = Group::default();
+        assert!(g.admit(small));
+        assert!(!g.admit(alone));
+        assert!(!g.admit(small), "nothing overtakes the refused one");
+        let mut g = Group::default();
+        assert!(g.admit(alone));
+        assert!(g.is_closed());
+        assert!(!g.admit(small));
+    }
+
+    fn candidate() -> impl Strategy<Value = Candidate> {
+        (any::<bool>(), 1usize..60, 1usize..1_500_000).prop_map(|(alone, statements, bytes)| {
+            Candidate {
+                alone,
+                statements,
+                bytes,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn shards_stay_in_range_and_are_stable(channel in "[0-9]{1,20}", shards in 1u32..=MAX_SHARDS) {
+            let s = shard_of(Some(&channel), shards);
+            prop_assert!(s < shards);
+            prop_assert_eq!(s, shard_of(Some(&channel), shards));
+            prop_assert_eq!(shard_of(Some(&channel), 1), 0);
+        }
+
+        #[test]
+        fn channel_of_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = channel_of(&body);
+        }
+
+        /// Groups are a prefix in queue order; a group of several holds no
+        /// alone delivery and stays within every cap.
+        #[test]
+        fn groups_respect_order_and_caps(queue in proptest::collection::vec(candidate(), 1..40)) {
+            let mut g = Group::default();
+            let mut taken = Vec::new();
+            for c in &queue {
+                if g.admit(*c) {
+                    taken.push(*c);
+                }
+            }
+            prop_assert_eq!(&queue[..taken.len()], &taken[..]);
+            prop_assert!(!taken.is_empty());
+            if taken.len() > 1 {
+                prop_assert!(taken.iter().all(|c| !c.alone));
+                prop_assert!(taken.len() <= GROUP_DELIVERIES);
+                prop_assert!(taken.iter().map(|c| c.statements).sum::<usize>() <= GROUP_STATEMENTS);
+                prop_assert!(taken.iter().map(|c| c.bytes).sum::<usize>() <= GROUP_BYTES);
+            }
+        }
+    }
+}

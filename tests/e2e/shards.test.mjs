@@ -1,0 +1,176 @@
+// The sharded write path (SHARDS above 1): deliveries pass through their
+// channel's Durable Object, which writes the deliveries waiting for it in
+// one D1 batch. Every other suite also runs with WA_EDGE_SHARDS=4; these
+// tests pin what only the sharded path has.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { startWorker, fixture } from "./helpers.mjs";
+
+const CHANNELS = ["106540352242922", "106540352242923", "106540352242924", "106540352242925"];
+
+/** The shard wa-edge gives a channel: the first four bytes of its SHA-256, mod n. */
+const shardOf = (channel, n) => createHash("sha256").update(channel).digest().readUInt32BE(0) % n;
+
+/** A text message from `from` on `channel`, or a delivered status when `from` is null. */
+function item(channel, wamid, from) {
+  const body = JSON.parse(fixture(from ? "text" : "status_delivered"));
+  const value = body.entry[0].changes[0].value;
+  value.metadata.phone_number_id = channel;
+  if (value.messages) Object.assign(value.messages[0], { id: wamid, from });
+  if (value.contacts) value.contacts[0].wa_id = from;
+  if (value.statuses) value.statuses[0].id = wamid;
+  return body;
+}
+
+const bytes = (body) => Buffer.from(JSON.stringify(body));
+
+const stored = (logs) =>
+  logs.join("").split("\n").filter((l) => l.includes('"event":"webhook.stored"')).map((l) => JSON.parse(l));
+
+const count = async (w, sql, ...args) => (await w.db.prepare(sql).bind(...args).first()).n;
+
+describe("sharded write path", () => {
+  it("spreads channels over their shards and writes concurrent deliveries exactly once", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const bodies = [];
+      CHANNELS.forEach((channel, c) => {
+        for (let i = 0; i < 10; i++) {
+          bodies.push(bytes(item(channel, `wamid.shard.m.${c}.${i}`, `1650555${c}${String(i).padStart(3, "0")}`)));
+          bodies.push(bytes(item(channel, `wamid.shard.s.${c}.${i}`, null)));
+        }
+      });
+      // Every delivery twice, all at once: Meta's redelivery racing the first.
+      const answers = await Promise.all([...bodies, ...bodies].map((b) => w.post(b)));
+      for (const res of answers) {
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.shard.m.%'"), 40);
+      assert.equal(await count(w, "SELECT count(DISTINCT wamid) AS n FROM statuses WHERE wamid LIKE 'wamid.shard.s.%'"), 40);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM statuses WHERE wamid LIKE 'wamid.shard.s.%'"), 40);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id LIKE '1650555%'"), 40);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM deliveries"), bodies.length);
+
+      const lines = stored(w.logs);
+      assert.equal(lines.length, answers.length);
+      const shards = new Set(lines.map((l) => l.shard));
+      assert.deepEqual([...shards].sort(), [...new Set(CHANNELS.map((c) => shardOf(c, 4)))].sort());
+      // Deliveries that waited for a batch in flight went in together.
+      assert.ok(lines.some((l) => l.grouped > 1), "some batch held several deliveries");
+      assert.ok(lines.every((l) => l.grouped <= 16));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("keeps exactly-once when one delivery names two channels in different shards", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const [a, b] = [CHANNELS[0], CHANNELS.find((c) => shardOf(c, 4) !== shardOf(CHANNELS[0], 4))];
+      const both = item(a, "wamid.two.a", "16505550001");
+      both.entry.push(item(b, "wamid.two.b", "16505550002").entry[0]);
+      const onlyB = item(b, "wamid.two.b", "16505550002");
+      const answers = await Promise.all([both, onlyB, both, onlyB].map((x) => w.post(bytes(x))));
+      for (const res of answers) {
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.two.a'"), 1);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.two.b'"), 1);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id IN ('16505550001', '16505550002')"), 2);
+      const shards = new Set(stored(w.logs).map((l) => l.shard));
+      assert.deepEqual([...shards].sort(), [shardOf(a, 4), shardOf(b, 4)].sort());
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("writes everyone else of a batch that names an erased person, and not them", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const channel = CHANNELS[0];
+      const erased = bytes(item(channel, "wamid.gone.1", "16505559999"));
+      assert.equal((await w.post(erased)).status, 200);
+      const res = await w.fetch("/v1/contacts/16505559999", {
+        method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
+      });
+      assert.equal(res.status, 204);
+      const others = Array.from({ length: 15 }, (_, i) =>
+        bytes(item(channel, `wamid.kept.${i}`, `1650555${String(i).padStart(4, "0")}`)));
+      // The redelivery of the erased person's message waits among the others.
+      const answers = await Promise.all([...others.slice(0, 7), erased, ...others.slice(7)].map((b) => w.post(b)));
+      for (const r of answers) {
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505559999'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505559999'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.kept.%'"), 15);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM erasure_guard"), 0);
+      // Its batch tripped the guard and was written again one by one.
+      assert.match(w.logs.join(""), /"event":"shard.group_split"/);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("answers 500 and stores nothing when D1 refuses the batch, and the redelivery is stored once", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const body = bytes(item(CHANNELS[1], "wamid.refused.1", "16505557777"));
+      await w.db.prepare("ALTER TABLE messages RENAME TO messages_away").run();
+      const refused = await w.post(body);
+      assert.equal(refused.status, 500);
+      const text = await refused.text();
+      assert.doesNotMatch(text, /messages|sqlite|D1|shard/i);
+      await w.db.prepare("ALTER TABLE messages_away RENAME TO messages").run();
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505557777'"), 0);
+      assert.equal((await w.post(body)).status, 200);
+      assert.equal((await w.post(body)).status, 200);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.refused.1'"), 1);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("writes directly when SHARDS is not a number from 1 to 64, and says so", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "four" } });
+    try {
+      assert.equal((await w.post(bytes(item(CHANNELS[0], "wamid.bad.1", "16505551111")))).status, 200);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.bad.1'"), 1);
+      const logs = w.logs.join("");
+      assert.match(logs, /"event":"config.invalid".*"name":"SHARDS"|"name":"SHARDS".*"event":"config.invalid"/);
+      assert.ok(stored(w.logs).every((l) => l.shard === undefined));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("writes directly when the WRITER binding is missing, and says so", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" }, writer: false });
+    try {
+      assert.equal((await w.post(bytes(item(CHANNELS[0], "wamid.nodo.1", "16505552222")))).status, 200);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.nodo.1'"), 1);
+      assert.match(w.logs.join(""), /"name":"WRITER"/);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("is not reachable from outside: only the webhook talks to a shard", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      for (const path of ["/deliveries", "/writer", "/shard-0"]) {
+        const res = await w.fetch(path, { method: "POST", headers: { "X-Wa-Scope": "app", "X-Wa-Received-At": "1" }, body: "{}" });
+        // No route: a 404, or a 405 where the console's pages answer GET only.
+        assert.ok([404, 405].includes(res.status), `${path}: ${res.status}`);
+        await res.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM deliveries"), 0);
+    } finally {
+      await w.close();
+    }
+  });
+});
