@@ -10,7 +10,8 @@
 #      the log line's cost against a LOG_LEVEL=info worker;
 #   4. every distinct item sent is stored, on both; big deliveries' ack
 #      times on both; one D1's write ceiling at 10 and 100 items per
-#      delivery; D1 round trips per delivery shape; the relay;
+#      delivery; 1 write shard against 4 (SHARDS=4) over 4 channels; D1
+#      round trips per delivery shape; the relay;
 #   5. replaces the "## Latest run" section of docs/BENCHMARKS.md.
 # `make bench` builds first; this script serves a copy of build/ as it is.
 #
@@ -189,8 +190,9 @@ echo "bench: worker answering on $base after ${startup_s} s"
 # Bodies: the measured set and a small warm-up set with other wamids.
 python3 bench/bodies.py 2000 "$SECRET" "$work/warm.tsv" WARM >/dev/null
 
-sql() {  # one row of a query against the worker's local D1, space-separated
-  "$WRANGLER" d1 execute DB --local --persist-to "$work/state" "${cfg[@]}" --json --command "$1" \
+sql() { sql_at "$work/state" "$1"; }
+sql_at() {  # state dir, query: one row of a query against that local D1, space-separated
+  "$WRANGLER" d1 execute DB --local --persist-to "$1" "${cfg[@]}" --json --command "$2" \
     > "$work/d1.json" 2>>"$work/d1.log" || { tail -n 20 "$work/d1.log" >&2; die "wrangler d1 execute failed"; }
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]["results"][0]; print(" ".join(str(v) for v in r.values()))' \
     "$work/d1.json" || die "unexpected output from wrangler d1 execute: $(head -c 300 "$work/d1.json")"
@@ -315,16 +317,16 @@ for _ in $(seq 1 10); do
 done
 read -r stored_messages stored_statuses events_after <<<"$stored_line"
 
-expected() {  # who: "sent distinct messages statuses" over every round of the race
-  python3 - "$work" "$1" "$THREADS" <<'PY'
+expected() {  # who [runs file] [bodies prefix]: "sent distinct messages statuses" over every round
+  python3 - "$work" "$1" "$THREADS" "${2:-race.txt}" "${3:-round}" <<'PY'
 import re, sys
-work, who, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+work, who, threads, runs, bodies = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 total = [0, 0, 0, 0]
-for line in open(f"{work}/race.txt"):
+for line in open(f"{work}/{runs}"):
     path, w, r, result = line.split(" ", 3)
     if path != "post" or w != who:
         continue
-    kinds = [l.split("\t", 1)[0] for l in open(f"{work}/round{r}.tsv")]
+    kinds = [l.split("\t", 1)[0] for l in open(f"{work}/{bodies}{r}.tsv")]
     per = [int(x) for x in re.search(r"sent_by_thread=([0-9,]+)", result).group(1).split(",")]
     n = len(kinds)
     sent = {(k + threads * j) % n for k, s in enumerate(per) for j in range(s)}
@@ -406,6 +408,73 @@ for line in open(sys.argv[1]):
     print(f"| {items} | {float(f['rps']):.1f}{note} | {float(f['rps']) * int(items):.0f} | {f['p99_ms']} |")
 PY
 )
+
+# 4a''. Write shards: a second wa-edge worker with SHARDS=4 (its own local
+# D1), against the first (SHARDS unset: the direct path), under the same
+# load spread over 4 channels, ROUNDS interleaved rounds, new wamids each.
+{ cat "$work/bench.env"; echo "SHARDS=4"; } > "$work/shards.env"
+"$WRANGLER" d1 migrations apply DB --local --persist-to "$work/shards-state" "${cfg[@]}" > "$work/shards-migrate.log" 2>&1 \
+  || die "applying migrations failed (sharded worker)"
+SHARDS_PORT=$(free_port)
+shards_base="http://127.0.0.1:$SHARDS_PORT"
+start_dev quiet_pgid "$SHARDS_PORT" "$work/shards-state" "$work/shards.env" warn "$work/shards.log" "${cfg[@]}"
+python3 bench/bodies.py 400 "$SECRET" "$work/shards-warm.tsv" SHWARM 4 >/dev/null
+for b in "$base" "$shards_base"; do wrk -t1 -c4 -d2s -s bench/post.lua "$b" -- "$work/shards-warm.tsv" >/dev/null; done
+: > "$work/shards.txt"
+for r in $(seq 1 "$ROUNDS"); do
+  python3 bench/bodies.py "$BODIES" "$SECRET" "$work/shard$r.tsv" "SHARDR$r" 4 > /dev/null
+  if [ $((r % 2)) = 1 ]; then order="1 4"; else order="4 1"; fi
+  for n in $order; do
+    if [ "$n" = 1 ]; then b=$base; else b=$shards_base; fi
+    quiet_cpu
+    echo "post $n $r $(wrk_run "shards-$n-$r" -s bench/post.lua "$b" -- "$work/shard$r.tsv" "$THREADS")" >> "$work/shards.txt"
+  done
+done
+sleep 2
+read -r shards_sent shards_distinct _ _ <<<"$(expected 4 shards.txt shard)"
+read -r shards_m shards_s <<<"$(sql_at "$work/shards-state" "SELECT (SELECT count(*) FROM messages WHERE wamid LIKE '%SHARDR%'), (SELECT count(*) FROM statuses WHERE wamid LIKE '%SHARDR%')")"
+shards_lost=$((shards_distinct - shards_m - shards_s))
+kill -TERM -- "-$quiet_pgid" 2>/dev/null || true; sleep 1; kill -KILL -- "-$quiet_pgid" 2>/dev/null || true; quiet_pgid=""
+# How the shards batched: the same worker again with its routine lines on,
+# a short run, and what its webhook.stored lines say (grouped: deliveries
+# in the batch; d1_round_trips: the batch's round trips).
+{ cat "$work/shards.env"; echo "LOG_LEVEL=info"; } > "$work/shards-info.env"
+start_dev quiet_pgid "$SHARDS_PORT" "$work/shards-state" "$work/shards-info.env" log "$work/shards-info.log" "${cfg[@]}"
+python3 bench/bodies.py 2000 "$SECRET" "$work/shards-info.tsv" SHINFO 4 >/dev/null
+wrk_run shards-info -s bench/post.lua "$shards_base" -- "$work/shards-info.tsv" "$THREADS" >/dev/null
+sleep 1
+kill -TERM -- "-$quiet_pgid" 2>/dev/null || true; sleep 1; kill -KILL -- "-$quiet_pgid" 2>/dev/null || true; quiet_pgid=""
+read -r shards_grouped shards_trips shards_batches < <(python3 - "$work/shards-info.log" <<'PY'
+import json, re, sys
+lines = []
+for l in open(sys.argv[1]):
+    m = re.search(r'\{"[^{}]*"event":"webhook.stored"[^{}]*\}', l)
+    if m:
+        lines.append(json.loads(m.group(0)))
+if not lines:
+    print("? ? 0"); sys.exit()
+grouped = sum(l.get("grouped", 1) for l in lines) / len(lines)
+trips = sum(l["d1_round_trips"] / max(l.get("grouped", 1), 1) for l in lines) / len(lines)
+batches = sum(1 / max(l.get("grouped", 1), 1) for l in lines)
+print(f"{grouped:.1f} {trips:.2f} {batches:.0f}")
+PY
+)
+read -r shards_ratio shards_p99_ratio shards_bad < <(python3 - "$work/shards.txt" "$work/shards-rows.md" <<'PY'
+import sys
+runs, rows = {}, []
+for line in open(sys.argv[1]):
+    _, n, r, result = line.split(" ", 3)
+    f = dict(kv.split("=", 1) for kv in result.split()[1:])
+    runs.setdefault(n, []).append(f)
+    rows.append(f"| {r} | {n} | {f['requests']} | {f['rps']} | {f['p50_ms']} | {f['p99_ms']} | {f['non2xx']} | {int(f['socket_errors']) + int(f['timeouts'])} |")
+open(sys.argv[2], "w").write("\n".join(rows))
+med = {n: sorted(fs, key=lambda f: float(f["rps"]))[len(fs) // 2] for n, fs in runs.items()}
+bad = sum(int(f["non2xx"]) + int(f["socket_errors"]) + int(f["timeouts"]) for fs in runs.values() for f in fs)
+print(f"{float(med['4']['rps']) / float(med['1']['rps']):.2f}", f"{float(med['4']['p99_ms']) / float(med['1']['p99_ms']):.2f}", bad)
+PY
+)
+shards_rows=$(cat "$work/shards-rows.md")
+shards_map=$(node -e 'const c=require("crypto");console.log(["106540352242922","106540352242923","106540352242924","106540352242925"].map(p=>p+" → "+c.createHash("sha256").update(p).digest().readUInt32BE(0)%4).join(", "))')
 
 SHAPES_PORT=$(free_port)
 "$WRANGLER" d1 migrations apply DB --local --persist-to "$work/shapes-state" "${cfg[@]}" > "$work/shapes-migrate.log" 2>&1 \
@@ -528,7 +597,7 @@ for line in open(sys.argv[1]):
 print(*bad)
 PY
 )
-errors_ok=$(( non2xx == 0 && sockerr == 0 ? 1 : 0 ))
+errors_ok=$(( non2xx == 0 && sockerr == 0 && shards_bad == 0 ? 1 : 0 ))
 lost_ok=$(( lost == 0 && stored_messages == expect_messages && stored_statuses == expect_statuses ? 1 : 0 ))
 wrapped=""
 [ "$post_sent" -le $((ROUNDS * BODIES)) ] || wrapped=" **Warning:** $post_sent requests for $BODIES bodies, so $((post_sent - distinct)) were repeats (dedupes); raise BODIES."
@@ -553,6 +622,7 @@ print(f'{a / b:.2f} {g / h:.2f} {$(field "$post" p99_ms) / $(field "$peer_post" 
 post_race_ok=$(python3 -c "print(1 if $post_vs_peer >= 1.0 and $p99_vs_peer <= 1.0 else 0)")
 get_race_ok=$(python3 -c "print(1 if $get_vs_peer >= 0.9 else 0)")
 peer_lost_ok=$(( peer_lost == 0 ? 1 : 0 ))
+shards_lost_ok=$(( shards_lost == 0 ? 1 : 0 ))
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock wrangler.toml migrations 2>/dev/null)" ]; then
@@ -633,6 +703,16 @@ D1 round trips and statements per delivery shape (wa-edge's \`webhook.stored\` l
 |---|---|---|
 $trips_table
 
+Write shards (\`SHARDS\`): a second wa-edge worker with \`SHARDS=4\` and its own local D1, against the first (the default, the direct path), $ROUNDS interleaved rounds under the same load spread over 4 channels (1 item per delivery, new wamids each round). Channels to shards: $shards_map.
+
+| round | shards | requests | req/s | p50 ms | p99 ms | non-2xx | socket errors |
+|---|---|---|---|---|---|---|---|
+$shards_rows
+
+- **POST req/s 4 shards / 1: $shards_ratio** (p99 4 shards / 1: $shards_p99_ratio), medians of the rounds.
+- How the shards batched, from a further ${DURATION} s run of the sharded worker with \`LOG_LEVEL=info\`: a delivery shared its batch with **$shards_grouped** deliveries on average (itself included), about $shards_batches batches in all, and cost **$shards_trips** D1 round trips (its batch's, divided among the batch).
+- The sharded worker stored $((shards_m + shards_s)) of the $shards_distinct distinct bodies sent to it: **$shards_lost not stored**.
+
 - **The log line**: GET with \`LOG_LEVEL=info\` (routine lines on) against a second worker, interleaved with the default (\`warn\`): info $get_info_rps req/s, warn $get_warn_rps req/s, **warn/info $get_warn_ratio** (means of two rounds each). Under \`wrangler dev\` each written line passes through its Node process; in production the line goes to Workers Logs.
 - POST bodies: $BODIES pre-signed, average $(python3 -c "import json; print(json.loads('$mix_json')['avg_bytes'])") bytes, mix $(python3 -c "import json; m=json.loads('$mix_json')['mix']; print(', '.join(f'{k} {v}' for k, v in m.items()))"); each request sent the next body, so every one carried a new wamid.$wrapped
 - Stored: $post_sent POSTs sent, $distinct distinct bodies; D1 holds $stored_messages of $expect_messages messages and $stored_statuses of $expect_statuses statuses from them: **$lost not stored**. New rows in \`events\` (malformed or unexpected items): $new_events.
@@ -662,8 +742,9 @@ $(row "POST /webhook, 3 destinations" "$relay")
 | console gzip ≤ 150 KB | $(kb "$console_gz") KB | $(ok "$console_ok") |
 | a 1000-status delivery within 10 ms of CPU (wasm) | $cpu_1000 ms | $(ok "$cpu_ok") |
 | POST p99 < $P99_TARGET_MS ms at $CONNECTIONS connections | $(field "$post" p99_ms) ms | $(ok "$p99_ok") |
-| zero non-2xx and socket errors | $non2xx non-2xx, $sockerr socket errors/timeouts | $(ok "$errors_ok") |
+| zero non-2xx and socket errors | race: $non2xx non-2xx, $sockerr socket errors/timeouts; shards: $shards_bad | $(ok "$errors_ok") |
 | every distinct body sent is stored | $stored of $distinct | $(ok "$lost_ok") |
+| every distinct body sent to 4 shards is stored | $((shards_m + shards_s)) of $shards_distinct | $(ok "$shards_lost_ok") |
 | every stored delivery forwarded once to each of 3 destinations | $fw_delivered of $fw_expected delivered | $(ok "$relay_ok") |
 EOF
 
@@ -703,6 +784,7 @@ echo "bench: wrote docs/BENCHMARKS.md"
 fail=""
 [ "$lost_ok" = 1 ] || fail="$fail stored-vs-sent"
 [ "$peer_lost_ok" = 1 ] || fail="$fail peer-stored-vs-sent"
+[ "$shards_lost_ok" = 1 ] || fail="$fail shards-stored-vs-sent"
 [ "$errors_ok" = 1 ] || fail="$fail errors"
 if [ "$relay_ok" != 1 ]; then
   fail="$fail relay"
