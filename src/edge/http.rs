@@ -71,6 +71,19 @@ pub async fn read_body_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
+    if declared.is_some() {
+        // A declared length within the limit: the runtime holds the body to
+        // it, so the body is read whole, with one promise instead of one per
+        // chunk.
+        let body = req.bytes().await.map_err(|e| {
+            log(LogLine::warn("webhook.body_error").error(&e.to_string()));
+            ApiError::invalid("The request body could not be read.")
+        })?;
+        if body.len() > limit {
+            return Err(too_large(limit));
+        }
+        return Ok(body);
+    }
     let Ok(mut stream) = req.stream() else {
         // No body at all.
         return Ok(Vec::new());
