@@ -444,7 +444,7 @@ python3 bench/bodies.py 2000 "$SECRET" "$work/shards-info.tsv" SHINFO 4 >/dev/nu
 wrk_run shards-info -s bench/post.lua "$shards_base" -- "$work/shards-info.tsv" "$THREADS" >/dev/null
 sleep 1
 kill -TERM -- "-$quiet_pgid" 2>/dev/null || true; sleep 1; kill -KILL -- "-$quiet_pgid" 2>/dev/null || true; quiet_pgid=""
-read -r shards_grouped shards_trips shards_batches < <(python3 - "$work/shards-info.log" <<'PY'
+read -r shards_grouped shards_deliveries shards_batches < <(python3 - "$work/shards-info.log" <<'PY'
 import json, re, sys
 lines = []
 for l in open(sys.argv[1]):
@@ -452,13 +452,13 @@ for l in open(sys.argv[1]):
     if m:
         lines.append(json.loads(m.group(0)))
 if not lines:
-    print("? ? 0"); sys.exit()
+    print("? 0 0"); sys.exit()
 grouped = sum(l.get("grouped", 1) for l in lines) / len(lines)
-trips = sum(l["d1_round_trips"] / max(l.get("grouped", 1), 1) for l in lines) / len(lines)
 batches = sum(1 / max(l.get("grouped", 1), 1) for l in lines)
-print(f"{grouped:.1f} {trips:.2f} {batches:.0f}")
+print(f"{grouped:.1f} {len(lines)} {batches:.0f}")
 PY
 )
+shards_tx=$(python3 -c "print(f'{$shards_batches / max($shards_deliveries, 1):.2f}')")
 read -r shards_ratio shards_p99_ratio shards_bad < <(python3 - "$work/shards.txt" "$work/shards-rows.md" <<'PY'
 import sys
 runs, rows = {}, []
@@ -710,7 +710,7 @@ Write shards (\`SHARDS\`): a second wa-edge worker with \`SHARDS=4\` and its own
 $shards_rows
 
 - **POST req/s 4 shards / 1: $shards_ratio** (p99 4 shards / 1: $shards_p99_ratio), medians of the rounds.
-- How the shards batched, from a further ${DURATION} s run of the sharded worker with \`LOG_LEVEL=info\`: a delivery shared its batch with **$shards_grouped** deliveries on average (itself included), about $shards_batches batches in all, and cost **$shards_trips** D1 round trips (its batch's, divided among the batch).
+- How the shards batched, from a further ${DURATION} s run of the sharded worker with \`LOG_LEVEL=info\`: $shards_deliveries deliveries went to D1 in $shards_batches batches, **$shards_tx D1 transactions per delivery** (1 on the direct path); a delivery shared its batch with $shards_grouped deliveries on average, itself included.
 - The sharded worker stored $((shards_m + shards_s)) of the $shards_distinct distinct bodies sent to it: **$shards_lost not stored**.
 
 - **The log line**: GET with \`LOG_LEVEL=info\` (routine lines on) against a second worker, interleaved with the default (\`warn\`): info $get_info_rps req/s, warn $get_warn_rps req/s, **warn/info $get_warn_ratio** (means of two rounds each). Under \`wrangler dev\` each written line passes through its Node process; in production the line goes to Workers Logs.
