@@ -655,7 +655,7 @@ ${console_rows}| **total** | | **$console_gz** ($(kb "$console_gz") KB) |
 
 ### CPU per delivery
 
-\`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements; not the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
+\`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements including the relay's part: the body's key, the kept body, its events and forwards, with no destination; not the erasure guard, nor the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
 
 | delivery | body KB | items stored | native µs | wasm µs | wasm/native | wasm µs/KB | wasm µs by stage: signature / plan / relay events / statements | relay events | D1 statements |
 |---|---|---|---|---|---|---|---|---|---|

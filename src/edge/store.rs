@@ -342,14 +342,15 @@ impl<'a> Batch<'a> {
 
 /// What the relay keeps of a delivery and the forwards it makes.
 struct RelayPlan {
+    /// The body's key ([`crate::relay::route::delivery_id`]).
+    delivery_id: String,
     events: Vec<crate::relay::events::Event>,
     forwards: Vec<crate::relay::route::Forward>,
     channel: Option<String>,
 }
 
 impl RelayPlan {
-    /// Adds the relay's statements to `writes`: the body kept for `meta`
-    /// forwards and replay, the events, the forwards.
+    /// Adds the relay's statements to `writes` ([`db::relay::keep_delivery`]).
     fn writes(
         &self,
         writes: &mut db::ingest::Writes,
@@ -358,22 +359,19 @@ impl RelayPlan {
         spill_to: SpillTo,
         now: i64,
     ) {
-        let id = crate::relay::route::delivery_id(body);
-        let (raw, encoding) = match std::str::from_utf8(body) {
-            Ok(text) => (text.to_owned(), "json"),
-            Err(_) => (hex::encode(body), "hex"),
+        let kept = db::relay::Kept {
+            id: &self.delivery_id,
+            channel: self.channel.as_deref(),
+            body,
         };
-        let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
-        db::relay::store_delivery(
+        db::relay::keep_delivery(
             writes,
             spill_to,
-            (&id, &raw, encoding),
-            self.channel.as_deref(),
-            &names,
+            &kept,
+            plan,
+            (&self.events, &self.forwards),
             now,
         );
-        db::relay::store_events(&mut writes.statements, &self.events, now);
-        db::relay::create_forwards(&mut writes.statements, &self.forwards, false, now);
     }
 
     fn forward_ids(&self) -> Vec<String> {
@@ -391,8 +389,10 @@ async fn relay_plan(
 ) -> Result<RelayPlan, ApiError> {
     let destinations = cache::destinations(db).await?;
     let events = crate::relay::events::of_plan(plan);
-    let forwards = crate::relay::route::for_delivery(body, &events, &destinations);
+    let delivery_id = crate::relay::route::delivery_id(body);
+    let forwards = crate::relay::route::for_delivery(&delivery_id, body, &events, &destinations);
     Ok(RelayPlan {
+        delivery_id,
         events,
         forwards,
         channel: channel.clone(),

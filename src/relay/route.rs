@@ -59,15 +59,20 @@ fn forward(d: &Destination, source: Source) -> Forward {
     }
 }
 
-/// The forwards of one stored delivery (its body and events).
-pub fn for_delivery(body: &[u8], events: &[Event], destinations: &[Destination]) -> Vec<Forward> {
-    let id = delivery_id(body);
+/// The forwards of one stored delivery: its id ([`delivery_id`], hashed
+/// once by the caller), body and events.
+pub fn for_delivery(
+    id: &str,
+    body: &[u8],
+    events: &[Event],
+    destinations: &[Destination],
+) -> Vec<Forward> {
     let mut out = Vec::new();
     for d in destinations.iter().filter(|d| d.enabled) {
         match d.format {
             Format::Meta => {
                 if meta_body(body, &d.filter).is_some() {
-                    out.push(forward(d, Source::Delivery(id.clone())));
+                    out.push(forward(d, Source::Delivery(id.to_owned())));
                 }
             }
             Format::Events => out.extend(for_events(events, std::slice::from_ref(d))),
