@@ -53,8 +53,11 @@ fn prepare(db: &D1Database, stmt: &Stmt) -> Result<D1PreparedStatement, ApiError
         .map_err(|e| fail("bind", e))
 }
 
-fn prepare_all(db: &D1Database, stmts: &[Stmt]) -> Result<Vec<D1PreparedStatement>, ApiError> {
-    stmts.iter().map(|s| prepare(db, s)).collect()
+fn prepare_all<'a>(
+    db: &D1Database,
+    stmts: impl IntoIterator<Item = &'a Stmt>,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    stmts.into_iter().map(|s| prepare(db, s)).collect()
 }
 
 /// Runs `stmts` as one transaction.
@@ -74,13 +77,13 @@ pub enum Guarded {
 /// `constraint` is an answer ([`Guarded::Tripped`]), any other failure an error.
 pub async fn batch_guarded(
     db: &D1Database,
-    stmts: &[Stmt],
+    stmts: &[&Stmt],
     constraint: &str,
 ) -> Result<Guarded, ApiError> {
     if stmts.is_empty() {
         return Ok(Guarded::Done);
     }
-    let prepared = prepare_all(db, stmts)?;
+    let prepared = prepare_all(db, stmts.iter().copied())?;
     count_trip();
     match db.batch(prepared).await {
         Ok(_) => Ok(Guarded::Done),

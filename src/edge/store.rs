@@ -43,7 +43,8 @@ impl Job {
         ingest::plan(&self.body, &self.delivery(config))
     }
 
-    fn channel(&self) -> Option<String> {
+    /// The channel its scope names (a 360dialog delivery's own).
+    pub fn channel(&self) -> Option<String> {
         match &self.scope {
             Scope::Channel(own) => Some(own.0.clone()),
             Scope::App => None,
@@ -93,7 +94,7 @@ async fn planned(
     let guard = erase::guard(db, plan).await?;
     let mut prepared = at.prepare(plan, guard).await?;
     at.settle(plan, &mut prepared).await;
-    if at.run(&[&prepared]).await? {
+    if run(at.db, &[&prepared]).await? {
         return Ok(prepared.stored(plan, trips_before, 1));
     }
     without_erased(&at, plan, trips_before).await
@@ -109,7 +110,7 @@ async fn without_erased(
     erase::forget_erased(at.db, plan).await?;
     let mut prepared = at.prepare(plan, None).await?;
     at.settle(plan, &mut prepared).await;
-    if at.run(&[&prepared]).await? {
+    if run(at.db, &[&prepared]).await? {
         Ok(prepared.stored(plan, trips_before, 1))
     } else {
         Err(ApiError::internal())
@@ -177,9 +178,8 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             .settle(plan, prepared)
             .await;
     }
-    let at = Batch::new(env, &db, config, first, &None);
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
-    match at.run(&all).await {
+    match run(&db, &all).await {
         Ok(true) => members
             .iter()
             .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
@@ -325,18 +325,15 @@ impl<'a> Batch<'a> {
             }
         }
     }
+}
 
-    /// Runs the parts as one transaction: false when the erasure guard
-    /// tripped and nothing was written.
-    async fn run(&self, parts: &[&Prepared]) -> Result<bool, ApiError> {
-        let statements: Vec<db::Stmt> = parts
-            .iter()
-            .flat_map(|p| p.writes.statements.iter().cloned())
-            .collect();
-        match d1::batch_guarded(self.db, &statements, db::erasure::GUARD).await? {
-            d1::Guarded::Tripped => Ok(false),
-            d1::Guarded::Done => Ok(true),
-        }
+/// Runs the parts as one transaction: false when the erasure guard tripped
+/// and nothing was written.
+async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<bool, ApiError> {
+    let statements: Vec<&db::Stmt> = parts.iter().flat_map(|p| &p.writes.statements).collect();
+    match d1::batch_guarded(db, &statements, db::erasure::GUARD).await? {
+        d1::Guarded::Tripped => Ok(false),
+        d1::Guarded::Done => Ok(true),
     }
 }
 

@@ -34,10 +34,7 @@ const RECEIVED_AT: &str = "X-Wa-Received-At";
 /// stored. Without the `WRITER` binding the delivery is written directly
 /// (and the missing binding reported), so nothing is refused for it.
 pub async fn through_shard(env: &Env, config: &Config, job: Job) -> Result<Stored, ApiError> {
-    let channel = match &job.scope {
-        Scope::Channel(own) => Some(own.0.clone()),
-        Scope::App => shards::channel_of(&job.body),
-    };
+    let channel = job.channel().or_else(|| shards::channel_of(&job.body));
     let shard = shards::shard_of(channel.as_deref(), config.shards);
     let Ok(namespace) = env.durable_object(settings::WRITER) else {
         http::log(LogLine::warn("config.missing").kind("name", settings::WRITER));
