@@ -135,7 +135,12 @@ fn main() {
         ("1000_statuses", statuses(1000)),
         ("3MB", big),
     ];
+    // `BENCH_ONLY=1000_statuses` runs one shape (for a profiler).
+    let only = std::env::var("BENCH_ONLY").ok();
     for (name, body) in &cases {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
         let header = signature::sign(body, SECRET);
         let budget = Duration::from_millis(1500);
         let total = median(budget, || pipeline(body, &header, &secrets));

@@ -131,10 +131,14 @@ fn a_message_with_a_huge_text_is_stored_in_parts_under_the_row_limit() {
     assert!(bound_text_sizes(&writes).iter().all(|n| *n <= 800_000));
     let owner = format!("message:{}", p.messages[0].id.as_str());
     let joined = joined_parts(&writes, &owner);
-    assert_eq!(joined, p.messages[0].raw, "the parts rebuild the raw JSON");
+    assert_eq!(
+        joined,
+        p.messages[0].raw.as_str(),
+        "the parts rebuild the raw JSON"
+    );
     let to_r2 = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::R2);
     assert_eq!(to_r2.blobs.len(), 1);
-    assert_eq!(to_r2.blobs[0].data, p.messages[0].raw);
+    assert_eq!(to_r2.blobs[0].data, p.messages[0].raw.as_str());
     assert!(to_r2
         .statements
         .iter()

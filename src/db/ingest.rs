@@ -3,8 +3,9 @@
 //! opt-out changes, template statuses, outbox resolutions), and raw bodies
 //! too big for their row, split across `raw_parts` or put in R2.
 
-use super::{bulk, Stmt};
+use super::{bulk, RawColumn, Stmt};
 use crate::cols;
+use crate::ids::{PhoneNumberId, UserId, WaId, WaMessageId};
 use crate::inbound::ingest::{OptRow, Plan};
 use serde_json::{json, Value};
 
@@ -305,45 +306,67 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
     writes
 }
 
+/// One row of [`INSERT_MESSAGES`], written as a JSON array.
+#[derive(serde::Serialize)]
+struct MessageColumns<'a>(
+    &'a WaMessageId,
+    &'a str,
+    &'a str,
+    &'a Option<PhoneNumberId>,
+    &'a Option<String>,
+    Value,
+    Value,
+    Value,
+    &'a Option<WaId>,
+    &'a Option<UserId>,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a str,
+    i64,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<WaMessageId>,
+    &'a Option<String>,
+    RawColumn<'a>,
+    Option<String>,
+    &'a Option<String>,
+);
+
 /// Inbound messages, their raw JSON spilled when too big.
 fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
-    let messages: Vec<Value> = plan
-        .messages
-        .iter()
-        .map(|m| {
-            let (raw, raw_ref) = spill(
-                parts,
-                spill_to,
-                || raw_owner("message", m.id.as_str()),
-                &m.raw,
-            );
-            let [c, w, u] = m.contact.json();
-            json!([
-                m.id,
-                m.direction.as_str(),
-                m.origin.as_str(),
-                m.phone_number_id,
-                m.display_phone_number,
-                c,
-                w,
-                u,
-                m.wa_id,
-                m.user_id,
-                m.username,
-                m.group_id,
-                m.kind,
-                m.timestamp,
-                m.text,
-                m.reply_id,
-                m.context_id,
-                m.media_id,
-                raw,
-                raw_ref,
-                m.contact.scope
-            ])
-        })
-        .collect();
-    bulk(out, INSERT_MESSAGES, messages.into_iter(), now_ms);
+    let rows = plan.messages.iter().map(|m| {
+        let (_, raw_ref) = spill(
+            parts,
+            spill_to,
+            || raw_owner("message", m.id.as_str()),
+            m.raw.as_str(),
+        );
+        let [c, w, u] = m.contact.json();
+        MessageColumns(
+            &m.id,
+            m.direction.as_str(),
+            m.origin.as_str(),
+            &m.phone_number_id,
+            &m.display_phone_number,
+            c,
+            w,
+            u,
+            &m.wa_id,
+            &m.user_id,
+            &m.username,
+            &m.group_id,
+            &m.kind,
+            m.timestamp,
+            &m.text,
+            &m.reply_id,
+            &m.context_id,
+            &m.media_id,
+            RawColumn(raw_ref.is_none().then(|| m.raw.as_raw())),
+            raw_ref,
+            &m.contact.scope,
+        )
+    });
+    bulk(out, INSERT_MESSAGES, rows, now_ms);
 }
 
 /// Statuses, their raw JSON spilled when too big.
@@ -353,7 +376,8 @@ fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
         .iter()
         .map(|s| {
             let owner = || raw_owner("status", &format!("{}:{}", s.wamid, s.status));
-            let (raw, raw_ref) = spill(parts, spill_to, owner, &s.raw);
+            let (_, raw_ref) = spill(parts, spill_to, owner, s.raw.as_str());
+            let raw = RawColumn(raw_ref.is_none().then(|| s.raw.as_raw()));
             (
                 &s.wamid,
                 &s.status,

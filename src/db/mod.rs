@@ -81,6 +81,20 @@ macro_rules! cols {
     };
 }
 
+/// A row's `raw` column: the item's JSON written into the row as it is
+/// (the statement's `json_extract` gives back its text, with no escaping
+/// either way), or `''` when the raw JSON was spilled.
+pub(crate) struct RawColumn<'a>(pub Option<&'a serde_json::value::RawValue>);
+
+impl serde::Serialize for RawColumn<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(raw) => raw.serialize(s),
+            None => s.serialize_str(""),
+        }
+    }
+}
+
 /// Largest JSON array bound to one statement (D1 caps a value at 1 MB).
 pub const MAX_CHUNK_BYTES: usize = 800_000;
 

@@ -198,16 +198,17 @@ pub fn store_events(out: &mut Vec<Stmt>, events: &[Event], now_ms: i64) {
     bulk(
         out,
         INSERT_EVENTS,
+        // The ref goes in as a JSON array, and is stored as its text.
         events.iter().map(|e| {
-            json!([
-                e.id,
-                e.kind,
-                e.field,
-                e.phone_number_id,
+            (
+                &e.id,
+                &e.kind,
+                &e.field,
+                &e.phone_number_id,
                 e.statuses.map(i64::from),
-                e.what.to_json().to_string(),
-                e.at
-            ])
+                &e.what,
+                e.at,
+            )
         }),
         now_ms,
     );

@@ -16,12 +16,50 @@ use crate::inbound::people::{People, Profile};
 use crate::whatsapp::identity::MAX_USERNAME;
 use crate::whatsapp::identity::{ContactKey, Identity};
 use crate::whatsapp::webhook::payload::{
-    Contact, Content, FieldEvent, Message, MessagesValue, Metadata, Status,
+    raw_to_value, Contact, Content, Envelope, EnvelopeChange, FieldEvent, Message, MessagesRaw,
+    MessagesValue, Metadata, Status,
 };
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+/// An item's JSON text, valid JSON by construction: written into a
+/// statement's rows as it is, with no escaping.
+#[derive(Debug, Clone)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// `value` written out.
+    pub fn of_value(value: &Value) -> RawJson {
+        RawJson(
+            serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl From<&RawValue> for RawJson {
+    fn from(raw: &RawValue) -> RawJson {
+        RawJson(raw.to_owned())
+    }
+}
 
 /// How an event's `raw` column is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +238,7 @@ pub struct MessageRow {
     pub context_id: Option<WaMessageId>,
     /// The media id of an image, audio, video, document or sticker.
     pub media_id: Option<String>,
-    pub raw: String,
+    pub raw: RawJson,
 }
 
 impl MessageRow {
@@ -235,7 +273,7 @@ pub struct StatusRow {
     /// The outbox row the status reports on, from its
     /// `biz_opaque_callback_data` (see [`crate::outbound::outbox::callback_id`]).
     pub outbox_id: Option<String>,
-    pub raw: String,
+    pub raw: RawJson,
 }
 
 pub use crate::inbound::people::ContactRow;
@@ -373,7 +411,11 @@ fn digest(parts: &[&[u8]]) -> String {
 }
 
 /// Builds the plan for a verified body.
-// Long because it is the one walk over a delivery's entries and changes; each item kind is planned by its own function.
+///
+/// A body in exactly Meta's shape is read in one pass, its messages and
+/// statuses kept as the raw JSON text Meta sent; any other body is read as
+/// a [`Value`], its items' raw JSON written out again. Both readings plan
+/// the same rows, raw JSON aside.
 pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
     let mut walk = Walk {
         delivery,
@@ -384,73 +426,95 @@ pub fn plan(body: &[u8], delivery: &Delivery) -> Plan {
         opt_people: Vec::new(),
         name_people: Vec::new(),
     };
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        walk.plan.events.push(dead_letter(body));
-        return walk.plan;
-    };
-    let entries = match (root.get("object"), root.get("entry")) {
-        (Some(Value::String(o)), Some(Value::Array(entries)))
-            if o == "whatsapp_business_account" =>
-        {
-            entries
-        }
-        _ => {
-            walk.plan
-                .events
-                .push(event(kinds::UNRECOGNIZED, None, None, &root, None));
-            return walk.plan;
-        }
-    };
-    for entry in entries {
-        let first_event = walk.plan.events.len();
-        let waba_id = entry
-            .get("id")
-            .map(id_string)
-            .filter(|w| w.len() <= MAX_NUMBER);
-        let entry_time = delivery.clamp(
-            entry
-                .get("time")
-                .and_then(Value::as_i64)
-                .unwrap_or(delivery.received_at),
-        );
-        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
-            walk.plan.events.push(event(
-                kinds::UNRECOGNIZED,
-                waba_id.as_deref(),
-                None,
-                entry,
-                None,
-            ));
-            continue;
-        };
-        for change in changes {
-            let value = change.get("value").unwrap_or(&Value::Null);
-            let field = match change.get("field").and_then(Value::as_str) {
-                Some(f) => f,
-                // Meta's shape varies: a value with messages or statuses
-                // but no field is a messages change.
-                None if value.get("messages").is_some() || value.get("statuses").is_some() => {
-                    "messages"
+    match Envelope::read(body) {
+        Some(envelope) if envelope.object == WABA_OBJECT => {
+            for entry in &envelope.entry {
+                let first_event = walk.plan.events.len();
+                let (waba_id, entry_time) =
+                    entry_head(delivery, entry.0.id.as_ref(), entry.0.time.as_ref());
+                for change in &entry.0.changes {
+                    walk.raw_change(waba_id.as_deref(), entry_time, &change.0);
                 }
-                None => "",
-            };
-            let waba = waba_id.as_deref();
-            match field {
-                "messages" => walk.messages(waba, change, value),
-                "smb_message_echoes" => walk.echoes(waba, change, value),
-                "history" => walk.history(waba, entry_time, change, value),
-                "smb_app_state_sync" => {
-                    walk.state_sync(waba, change, value);
-                    walk.field(waba, entry_time, field, change, value);
-                }
-                _ => walk.field(waba, entry_time, field, change, value),
+                walk.stamp_events(first_event, entry_time);
             }
         }
-        for e in walk.plan.events.iter_mut().skip(first_event) {
-            e.at = entry_time;
-        }
+        _ => walk.parsed(body),
     }
     walk.finish()
+}
+
+const WABA_OBJECT: &str = "whatsapp_business_account";
+
+/// An entry's WABA id (when usable) and its time, clamped.
+fn entry_head(
+    delivery: &Delivery,
+    id: Option<&Value>,
+    time: Option<&Value>,
+) -> (Option<String>, i64) {
+    let waba_id = id.map(id_string).filter(|w| w.len() <= MAX_NUMBER);
+    let entry_time = delivery.clamp(time.and_then(Value::as_i64).unwrap_or(delivery.received_at));
+    (waba_id, entry_time)
+}
+
+/// A change as its events record it: parsed, or its field and raw value
+/// (parsed only when an event needs it).
+#[derive(Clone, Copy)]
+enum ChangeJson<'a> {
+    Parsed(&'a Value),
+    Raw(&'a EnvelopeChange<'a>),
+}
+
+impl<'a> ChangeJson<'a> {
+    fn value(self) -> Cow<'a, Value> {
+        match self {
+            ChangeJson::Parsed(v) => Cow::Borrowed(v),
+            ChangeJson::Raw(c) => Cow::Owned(c.to_value()),
+        }
+    }
+}
+
+/// One message or status of a change: parsed, or raw JSON text.
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Parsed(&'a Value),
+    Raw(&'a RawValue),
+}
+
+impl<'a> Item<'a> {
+    fn value(self) -> Cow<'a, Value> {
+        match self {
+            Item::Parsed(v) => Cow::Borrowed(v),
+            Item::Raw(r) => Cow::Owned(raw_to_value(r)),
+        }
+    }
+
+    /// The item as `T`, as reading its [`Value`] would give it: raw text
+    /// that does not parse straight into `T` (a duplicate key, where a
+    /// `Value` keeps the last) is read through a `Value`.
+    fn parse<T: DeserializeOwned>(self) -> Option<T> {
+        match self {
+            Item::Parsed(v) => T::deserialize(v).ok(),
+            Item::Raw(r) => serde_json::from_str(r.get())
+                .ok()
+                .or_else(|| T::deserialize(&*self.value()).ok()),
+        }
+    }
+
+    /// Its raw JSON: as Meta sent it, or written out from its `Value`.
+    fn text(self) -> RawJson {
+        match self {
+            Item::Parsed(v) => RawJson::of_value(v),
+            Item::Raw(r) => RawJson::from(r),
+        }
+    }
+}
+
+/// The lists of a `messages` change.
+struct Lists<'a> {
+    contacts: &'a [Value],
+    messages: Vec<Item<'a>>,
+    statuses: Vec<Item<'a>>,
+    errors: &'a [Value],
 }
 
 /// The state of one walk over a delivery: the plan so far, and the people
@@ -479,6 +543,101 @@ struct Channel {
 }
 
 impl Walk<'_> {
+    /// Plans a body of any other shape, read as a [`Value`].
+    // Long because it is the one walk over a delivery's entries and changes; each item kind is planned by its own function.
+    fn parsed(&mut self, body: &[u8]) {
+        let Ok(root) = serde_json::from_slice::<Value>(body) else {
+            self.plan.events.push(dead_letter(body));
+            return;
+        };
+        let entries = match (root.get("object"), root.get("entry")) {
+            (Some(Value::String(o)), Some(Value::Array(entries))) if o == WABA_OBJECT => entries,
+            _ => {
+                self.plan
+                    .events
+                    .push(event(kinds::UNRECOGNIZED, None, None, &root, None));
+                return;
+            }
+        };
+        for entry in entries {
+            let first_event = self.plan.events.len();
+            let (waba_id, entry_time) =
+                entry_head(self.delivery, entry.get("id"), entry.get("time"));
+            let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+                self.plan.events.push(event(
+                    kinds::UNRECOGNIZED,
+                    waba_id.as_deref(),
+                    None,
+                    entry,
+                    None,
+                ));
+                continue;
+            };
+            for change in changes {
+                let value = change.get("value").unwrap_or(&Value::Null);
+                let field = match change.get("field").and_then(Value::as_str) {
+                    Some(f) => f,
+                    // Meta's shape varies: a value with messages or statuses
+                    // but no field is a messages change.
+                    None if value.get("messages").is_some() || value.get("statuses").is_some() => {
+                        "messages"
+                    }
+                    None => "",
+                };
+                self.change(waba_id.as_deref(), entry_time, field, change, value);
+            }
+            self.stamp_events(first_event, entry_time);
+        }
+    }
+
+    /// A change read from raw JSON: a `messages` change in Meta's shape is
+    /// planned from its raw items; any other is read as a [`Value`].
+    fn raw_change(&mut self, waba_id: Option<&str>, entry_time: i64, change: &EnvelopeChange) {
+        if change.field == "messages" {
+            if let Some(v) = MessagesRaw::read(change.value) {
+                let lists = Lists {
+                    contacts: &v.contacts,
+                    messages: v.messages.iter().map(|r| Item::Raw(r)).collect(),
+                    statuses: v.statuses.iter().map(|r| Item::Raw(r)).collect(),
+                    errors: &v.errors,
+                };
+                self.messages_of(waba_id, ChangeJson::Raw(change), v.metadata.as_ref(), lists);
+                return;
+            }
+        }
+        let whole = change.to_value();
+        let value = whole.get("value").unwrap_or(&Value::Null);
+        self.change(waba_id, entry_time, &change.field, &whole, value);
+    }
+
+    /// One change, by its field.
+    fn change(
+        &mut self,
+        waba: Option<&str>,
+        entry_time: i64,
+        field: &str,
+        change: &Value,
+        value: &Value,
+    ) {
+        match field {
+            "messages" => self.messages(waba, change, value),
+            "smb_message_echoes" => self.echoes(waba, change, value),
+            "history" => self.history(waba, entry_time, change, value),
+            "smb_app_state_sync" => {
+                self.state_sync(waba, change, value);
+                self.field(waba, entry_time, field, change, value);
+            }
+            _ => self.field(waba, entry_time, field, change, value),
+        }
+    }
+
+    /// Dates the events of one entry (from `first`) at the entry's time.
+    fn stamp_events(&mut self, first: usize, entry_time: i64) {
+        for e in self.plan.events.iter_mut().skip(first) {
+            e.at = entry_time;
+        }
+    }
+
     /// Gives every row its person's key and the plan its contacts.
     fn finish(mut self) -> Plan {
         let received_at = self.delivery.received_at;
@@ -533,8 +692,13 @@ impl Walk<'_> {
 
     /// The channel of a change, or `None` (after recording why) when the
     /// delivery may not speak for it or its metadata is unusable.
-    fn channel(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) -> Option<Channel> {
-        let metadata = value.get("metadata").filter(|m| m.is_object());
+    fn channel(
+        &mut self,
+        waba_id: Option<&str>,
+        change: ChangeJson,
+        metadata: Option<&Value>,
+    ) -> Option<Channel> {
+        let metadata = metadata.filter(|m| m.is_object());
         let Some(metadata) = metadata else {
             // No metadata: the delivery's own channel (a 360dialog path),
             // else the default channel, flagged.
@@ -546,7 +710,7 @@ impl Walk<'_> {
                 kinds::METADATA_MISSING,
                 waba_id,
                 pnid.as_ref(),
-                change,
+                &change.value(),
                 None,
             ));
             return Some(Channel {
@@ -561,9 +725,13 @@ impl Walk<'_> {
                 .is_none_or(|p| p.as_str().len() <= MAX_NUMBER)
         });
         let Some(m) = parsed else {
-            self.plan
-                .events
-                .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
+            self.plan.events.push(event(
+                kinds::MALFORMED_CHANGE,
+                waba_id,
+                None,
+                &change.value(),
+                None,
+            ));
             return None;
         };
         if !self.delivery.may_speak_for(m.phone_number_id.as_ref()) {
@@ -571,7 +739,7 @@ impl Walk<'_> {
                 kinds::FOREIGN_CHANNEL,
                 waba_id,
                 m.phone_number_id.as_ref(),
-                change,
+                &change.value(),
                 None,
             ));
             return None;
@@ -588,7 +756,6 @@ impl Walk<'_> {
 
     /// A `messages` change: customers' messages, statuses of the
     /// business's messages, and value-level errors.
-    // Long because a message's sender may be named three ways and a system notice may change who they are; each step is one block.
     fn messages(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
         let Some(v) = MessagesValue::of(value) else {
             self.plan
@@ -596,12 +763,46 @@ impl Walk<'_> {
                 .push(event(kinds::MALFORMED_CHANGE, waba_id, None, change, None));
             return;
         };
-        let Some(channel) = self.channel(waba_id, change, value) else {
+        let lists = Lists {
+            contacts: v.contacts,
+            messages: v.messages.iter().map(Item::Parsed).collect(),
+            statuses: v.statuses.iter().map(Item::Parsed).collect(),
+            errors: v.errors,
+        };
+        self.messages_of(
+            waba_id,
+            ChangeJson::Parsed(change),
+            value.get("metadata"),
+            lists,
+        );
+    }
+
+    /// The lists of a `messages` change, read either way.
+    // Long because a message's sender may be named three ways and a system notice may change who they are; each step is one block.
+    fn messages_of(
+        &mut self,
+        waba_id: Option<&str>,
+        change: ChangeJson,
+        metadata: Option<&Value>,
+        v: Lists,
+    ) {
+        if metadata.is_some_and(|m| Metadata::deserialize(m).is_err()) {
+            self.plan.events.push(event(
+                kinds::MALFORMED_CHANGE,
+                waba_id,
+                None,
+                &change.value(),
+                None,
+            ));
+            return;
+        }
+        let Some(channel) = self.channel(waba_id, change, metadata) else {
             return;
         };
         let pnid = channel.pnid.as_ref();
         let cards = self.cards(waba_id, pnid, v.contacts);
-        for raw in v.messages {
+        for item in v.messages {
+            let raw = &*item.value();
             let Some(m) = parse_message(raw) else {
                 self.malformed_message(waba_id, pnid, raw);
                 continue;
@@ -662,7 +863,7 @@ impl Walk<'_> {
             }
             let row = message_row(
                 m,
-                raw,
+                (raw, item.text()),
                 MessageFacts {
                     direction: Direction::In,
                     origin: Origin::Live,
@@ -675,8 +876,8 @@ impl Walk<'_> {
             );
             self.push_message(row, person);
         }
-        for raw in v.statuses {
-            let parsed = Status::deserialize(raw).ok().filter(|s| {
+        for item in v.statuses {
+            let parsed = item.parse::<Status>().filter(|s| {
                 s.id.as_str().len() <= MAX_ID
                     && s.recipient_id
                         .as_ref()
@@ -685,13 +886,17 @@ impl Walk<'_> {
             match parsed {
                 Some(s) => {
                     let at = self.delivery.clamp(s.timestamp);
-                    self.plan.statuses.push(status_row(s, raw, pnid, at));
-                }
-                None => {
                     self.plan
-                        .events
-                        .push(event(kinds::MALFORMED_STATUS, waba_id, pnid, raw, None))
+                        .statuses
+                        .push(status_row(s, item.text(), pnid, at));
                 }
+                None => self.plan.events.push(event(
+                    kinds::MALFORMED_STATUS,
+                    waba_id,
+                    pnid,
+                    &item.value(),
+                    None,
+                )),
             }
         }
         for raw in v.errors {
@@ -761,7 +966,9 @@ impl Walk<'_> {
     /// Business app, stored as outbound messages of the conversation. They
     /// open no window and trigger nothing.
     fn echoes(&mut self, waba_id: Option<&str>, change: &Value, value: &Value) {
-        let Some(channel) = self.channel(waba_id, change, value) else {
+        let Some(channel) =
+            self.channel(waba_id, ChangeJson::Parsed(change), value.get("metadata"))
+        else {
             return;
         };
         let pnid = channel.pnid.clone();
@@ -814,7 +1021,7 @@ impl Walk<'_> {
         let sender = m.head.to.clone();
         let row = message_row(
             m,
-            raw,
+            (raw, RawJson::of_value(raw)),
             MessageFacts {
                 direction: Direction::Out,
                 origin,
@@ -834,7 +1041,9 @@ impl Walk<'_> {
     /// A `history` change carrying `messages` gives the media of messages
     /// sent earlier in a chunk.
     fn history(&mut self, waba_id: Option<&str>, entry_time: i64, change: &Value, value: &Value) {
-        let Some(channel) = self.channel(waba_id, change, value) else {
+        let Some(channel) =
+            self.channel(waba_id, ChangeJson::Parsed(change), value.get("metadata"))
+        else {
             return;
         };
         let business = channel
@@ -948,7 +1157,7 @@ impl Walk<'_> {
             .saw(person, at, m.head.from.as_ref(), &Profile::default(), None);
         let row = message_row(
             m,
-            raw,
+            (raw, RawJson::of_value(raw)),
             MessageFacts {
                 direction: Direction::In,
                 origin: Origin::History,
@@ -1245,7 +1454,13 @@ struct MessageFacts<'a> {
 }
 
 /// The row of a message, its side columns capped.
-fn message_row(m: Message, raw: &Value, facts: MessageFacts, channel: &Channel) -> MessageRow {
+/// `raw` is the message, and its JSON as stored.
+fn message_row(
+    m: Message,
+    (raw, raw_text): (&Value, RawJson),
+    facts: MessageFacts,
+    channel: &Channel,
+) -> MessageRow {
     let text = match m.head.kind.as_str() {
         "edit" => raw
             .pointer("/edit/message/text/body")
@@ -1286,12 +1501,12 @@ fn message_row(m: Message, raw: &Value, facts: MessageFacts, channel: &Channel) 
         kind: m.head.kind,
         timestamp: m.head.timestamp,
         at: facts.at,
-        raw: raw.to_string(),
+        raw: raw_text,
     }
 }
 
 /// The row of a status, its side columns capped.
-fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>, at: i64) -> StatusRow {
+fn status_row(s: Status, raw: RawJson, pnid: Option<&PhoneNumberId>, at: i64) -> StatusRow {
     let short = |v: Option<String>| v.map(|s| truncate(&s, MAX_FIELD).to_owned());
     let group = s.recipient_type.as_deref() == Some("group");
     let (recipient_id, recipient_user_id, group_id) = if group {
@@ -1330,7 +1545,7 @@ fn status_row(s: Status, raw: &Value, pnid: Option<&PhoneNumberId>, at: i64) -> 
             .as_deref()
             .and_then(crate::outbound::outbox::callback_id)
             .map(str::to_owned),
-        raw: raw.to_string(),
+        raw,
     }
 }
 

@@ -18,19 +18,20 @@ pub enum Ref {
     Event(String),
 }
 
-impl Ref {
-    /// As stored: `[kind, a, b]`.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
+/// As stored: `[kind, a, b]`.
+impl serde::Serialize for Ref {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Ref::Message(id) => json!(["message", id]),
-            Ref::Status { wamid, status } => json!(["status", wamid, status]),
-            Ref::Contact(who) => json!(["contact", who]),
-            Ref::Event(id) => json!(["event", id]),
+            Ref::Message(id) => ("message", id).serialize(s),
+            Ref::Status { wamid, status } => ("status", wamid, status).serialize(s),
+            Ref::Contact(who) => ("contact", who).serialize(s),
+            Ref::Event(id) => ("event", id).serialize(s),
         }
     }
+}
 
-    /// Reads [`Ref::to_json`]'s form.
+impl Ref {
+    /// Reads its stored form (see its `Serialize`).
     pub fn from_json(v: &serde_json::Value) -> Option<Ref> {
         let s = |i: usize| v.get(i).and_then(|x| x.as_str()).map(str::to_owned);
         Some(match s(0)?.as_str() {

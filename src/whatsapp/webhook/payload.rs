@@ -9,6 +9,7 @@
 
 use crate::ids::{PhoneNumberId, WaId, WaMessageId};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Accepts a unix timestamp written either as Meta's string (`"1700000000"`)
@@ -33,8 +34,123 @@ pub struct Metadata {
     pub phone_number_id: Option<PhoneNumberId>,
 }
 
-/// The `value` of a `messages` change, its items borrowed as raw JSON (no
-/// copy of a delivery's items is made to read them).
+/// A key's value when the key is there, `null` included (`None` only when
+/// it is missing, as `Value::get` sees it).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// `T` read from a JSON object only (serde would also read a struct from an
+/// array, by position).
+#[derive(Debug)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
+/// A notification in exactly the shape Meta sends, read in one pass with
+/// each change's `value` left as raw JSON text. Any other shape (an unknown
+/// or duplicate key, a type Meta does not send) fails to parse, and the body
+/// is then read as a [`Value`]: the two readings agree wherever this one
+/// parses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<'a> {
+    pub object: String,
+    #[serde(borrow)]
+    pub entry: Vec<Object<EnvelopeEntry<'a>>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// `body` in Meta's exact shape, or `None` (read it as a [`Value`]).
+    pub fn read(body: &'a [u8]) -> Option<Envelope<'a>> {
+        serde_json::from_slice::<Object<Envelope>>(body)
+            .ok()
+            .map(|o| o.0)
+    }
+}
+
+/// One `entry[]` of an [`Envelope`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeEntry<'a> {
+    #[serde(default, deserialize_with = "present")]
+    pub id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub time: Option<Value>,
+    #[serde(borrow)]
+    pub changes: Vec<Object<EnvelopeChange<'a>>>,
+}
+
+/// One `changes[]` of an [`EnvelopeEntry`]: its field, and its value unread.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeChange<'a> {
+    pub field: String,
+    #[serde(borrow)]
+    pub value: &'a RawValue,
+}
+
+/// Raw JSON as a [`Value`]; JSON a `Value` cannot hold (a number beyond
+/// `f64`'s range) as a string of its text, so nothing is lost.
+pub fn raw_to_value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_owned()))
+}
+
+impl EnvelopeChange<'_> {
+    /// The change as a [`Value`], as the slower reading would have it (a
+    /// value a `Value` cannot hold, such as a number beyond `f64`'s range,
+    /// as its text).
+    pub fn to_value(&self) -> Value {
+        let value = raw_to_value(self.value);
+        serde_json::json!({ "field": self.field, "value": value })
+    }
+}
+
+/// The `value` of a `messages` change read from raw JSON: its messages and
+/// statuses left as raw JSON text, each parsed on its own. It fails to
+/// parse where [`MessagesValue::of`] would see a list that is not a list;
+/// a `metadata` that is not [`Metadata`] is left for the caller to refuse.
+#[derive(Debug, Deserialize)]
+pub struct MessagesRaw<'a> {
+    #[serde(default, deserialize_with = "present")]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub contacts: Vec<Value>,
+    #[serde(default, borrow)]
+    pub messages: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub statuses: Vec<&'a RawValue>,
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+impl<'a> MessagesRaw<'a> {
+    /// A change's raw `value` as a `messages` value, or `None` (read it as
+    /// a [`Value`]).
+    pub fn read(value: &'a RawValue) -> Option<MessagesRaw<'a>> {
+        serde_json::from_str::<Object<MessagesRaw>>(value.get())
+            .ok()
+            .map(|o| o.0)
+    }
+}
+
+/// The `value` of a `messages` change, its items borrowed (no copy of a
+/// delivery's items is made to read them).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessagesValue<'a> {
     pub contacts: &'a [Value],
