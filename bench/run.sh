@@ -92,9 +92,14 @@ for f in build/console/*; do
   console_gz=$((console_gz + gz)); console_rows+="| $f | $raw | $gz |"$'\n'
 done
 echo "bench: console gzip $console_gz bytes, target <= $CONSOLE_TARGET"
+# What each crate costs: code bytes by the named copy `make build` keeps.
+if [ -f target/index_bg.named.wasm ]; then
+  python3 bench/crates.py target/index_bg.named.wasm "$wasm_gz" --markdown 16 > "$work/crates.md" \
+    || die "bench/crates.py failed"
+else
+  echo "| (no named copy: run 'make build') | | | |" > "$work/crates.md"
+fi
 
-# 1b. CPU per delivery (benches/cpu.rs): the pure pipeline natively, then the
-# same code as wasm under V8 (Node's WASI), before any worker runs.
 echo "bench: CPU per delivery, native and wasm"
 rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1 >/dev/null 2>&1 \
   || die "rustup could not add wasm32-wasip1"
@@ -646,6 +651,12 @@ $(date -u '+%Y-%m-%d %H:%M UTC'), commit \`$commit\`. wrk -t$THREADS -c$CONNECTI
 | build/index_bg.wasm | $wasm_raw | $wasm_gz |
 | build/index.js | $js_raw | $js_gz |
 | **total** | $total_raw | **$total_gz** ($(kb "$total_gz") KB) |
+
+What each crate costs in the wasm (\`bench/crates.py\`): the code bytes of its functions in the optimised module, by the names in its name section, before \`--strip-debug\`; a generic function is charged to the crate whose type it was made for (so \`serde-json\` includes the parsers and writers serde derives for wa-edge's types), and \`(core, alloc, std)\` is generic code for the standard library's own types. The gzip column shares the wasm's gzip size out by code bytes: an estimate, as gzip compresses code and data unevenly. The 16 largest, the rest, and the data segments (string constants, tables):
+
+| crate | code bytes | share % | est. gzip KB |
+|---|---|---|---|
+$(cat "$work/crates.md")
 
 The console (Workers static assets; Preact and htm are about 5.5 KB of it):
 
