@@ -153,6 +153,7 @@ fn main() {
         let plan_t = median(stage, || {
             plan(body, &Delivery::app(RECEIVED_AT)).counts().messages
         });
+        let key_t = median(stage, || route::delivery_id(body).len());
         let events_t = median(stage, || events::of_plan(&parsed).len());
         let made = events::of_plan(&parsed);
         let writes_t = median(stage, || statements(body, &parsed, &made).statements.len());
@@ -160,12 +161,14 @@ fn main() {
         let kb = body.len() as f64 / 1024.0;
         let us = total.as_secs_f64() * 1e6;
         println!(
-            "RESULT name={name} kb={kb:.1} items={items} us={us:.0} us_per_kb={:.2} signature_us={:.0} plan_us={:.0} events_us={:.0} writes_us={:.0} events={events} statements={statements}",
+            "RESULT name={name} kb={kb:.1} items={items} us={us:.0} us_per_kb={:.2} signature_us={:.0} key_us={:.0} plan_us={:.0} events_us={:.0} writes_us={:.0} events={events} statements={statements} bytes={}",
             us / kb,
             sig.as_secs_f64() * 1e6,
+            key_t.as_secs_f64() * 1e6,
             plan_t.as_secs_f64() * 1e6,
             events_t.as_secs_f64() * 1e6,
             writes_t.as_secs_f64() * 1e6,
+            body.len(),
         );
     }
 }

@@ -151,3 +151,43 @@ fn dialog360_basic_auth_matches_only_the_configured_pair() {
     ));
     assert!(!check_basic_auth(None, "hookuser:hookpass"));
 }
+
+mod any_body {
+    use proptest::prelude::*;
+    use wa_edge::whatsapp::webhook::signature::{
+        claimed, mac, matching, sign, verify, SignatureError,
+    };
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the body and secrets, a signature made with one of the
+        /// secrets is accepted as the first equal secret's, the MAC the edge
+        /// computes elsewhere (`claimed` + `matching`) agrees with `verify`,
+        /// and one flipped bit of the body or the MAC is refused.
+        #[test]
+        fn a_signature_is_accepted_exactly_for_its_bytes_and_secret(
+            body in prop::collection::vec(any::<u8>(), 0..2000),
+            secrets in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..80), 1..4),
+            signer in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let k = signer.index(secrets.len());
+            let header = sign(&body, &secrets[k]);
+            let first = secrets.iter().position(|s| *s == secrets[k]).unwrap();
+            prop_assert_eq!(verify(Some(&header), &body, &secrets), Ok(first));
+            let c = claimed(Some(&header), &secrets).unwrap();
+            prop_assert_eq!(c, mac(&body, &secrets[k]));
+            prop_assert_eq!(matching(&c, secrets.iter().map(|s| mac(&body, s))), Ok(first));
+            if !body.is_empty() {
+                let mut other = body.clone();
+                let i = flip.index(other.len());
+                other[i] ^= 1;
+                prop_assert_eq!(verify(Some(&header), &other, &secrets), Err(SignatureError::Mismatch));
+            }
+            let mut wrong = c;
+            wrong[flip.index(32)] ^= 0x80;
+            prop_assert_eq!(matching(&wrong, secrets.iter().map(|s| mac(&body, s))), Err(SignatureError::Mismatch));
+        }
+    }
+}

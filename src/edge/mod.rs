@@ -6,6 +6,7 @@ mod cache;
 mod channels;
 mod clock;
 mod config;
+mod crypto;
 mod d1;
 mod delivery;
 mod handlers;

@@ -386,7 +386,7 @@ async fn relay_plan(
 ) -> Result<RelayPlan, ApiError> {
     let destinations = cache::destinations(db).await?;
     let events = crate::relay::events::of_plan(plan);
-    let delivery_id = crate::relay::route::delivery_id(body);
+    let delivery_id = crate::edge::crypto::delivery_id(body).await?;
     let forwards = crate::relay::route::for_delivery(&delivery_id, body, &events, &destinations);
     Ok(RelayPlan {
         delivery_id,

@@ -47,7 +47,12 @@ impl Source {
 /// The key a delivery's body is kept under: its SHA-256, so a redelivery
 /// is the same delivery.
 pub fn delivery_id(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    delivery_id_of_digest(&Sha256::digest(body))
+}
+
+/// [`delivery_id`] from the body's SHA-256, computed elsewhere.
+pub fn delivery_id_of_digest(sha256: &[u8]) -> String {
+    hex::encode(sha256)
 }
 
 fn forward(d: &Destination, source: Source) -> Forward {

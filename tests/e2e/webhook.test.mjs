@@ -182,6 +182,71 @@ describe("POST /webhook with rotated secrets", () => {
   });
 });
 
+describe("POST /webhook with a large body (hashed by WebCrypto)", () => {
+  // Bodies of 32 KB and more are signed-checked and keyed by the runtime's
+  // WebCrypto; smaller ones in wasm. Both must agree with Meta's signature.
+  const statuses = (n, tag) => {
+    const items = Array.from({ length: n }, (_, i) => ({
+      id: `wamid.LARGE${tag}${String(i).padStart(6, "0")}`,
+      status: "delivered",
+      timestamp: "1739321100",
+      recipient_id: "16505551234",
+      conversation: { id: `c${i}`, origin: { type: "service" } },
+    }));
+    return JSON.stringify({
+      object: "whatsapp_business_account",
+      entry: [{ id: "102290129340398", changes: [{ field: "messages", value: {
+        messaging_product: "whatsapp",
+        metadata: { display_phone_number: "15550783881", phone_number_id: "106540352242922" },
+        statuses: items,
+      } }] }],
+    });
+  };
+
+  it("stores a correctly signed one under the SHA-256 of its bytes, under either secret", async () => {
+    const w = await startWorker({ bindings: { WHATSAPP_APP_SECRET: `new-secret,${SECRET}` } });
+    try {
+      const big = statuses(500, "A");
+      assert.ok(big.length > 64 * 1024, `${big.length} bytes`);
+      assert.equal((await w.post(big, { secret: SECRET })).status, 200);
+      const other = statuses(500, "B");
+      assert.equal((await w.post(other, { secret: "new-secret" })).status, 200);
+      assert.equal((await w.counts()).statuses, 1000);
+      const { createHash } = await import("node:crypto");
+      const { results } = await w.db.prepare("SELECT id FROM deliveries ORDER BY id").all();
+      const ids = results.map((r) => r.id);
+      const want = [big, other].map((b) => createHash("sha256").update(b).digest("hex")).sort();
+      assert.deepEqual(ids, want);
+      // Its redelivery is the same delivery.
+      assert.equal((await w.post(big)).status, 200);
+      assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 2);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("refuses one whose signature is wrong, or made for other bytes, and stores nothing", async () => {
+    const w = await startWorker();
+    try {
+      const big = statuses(500, "C");
+      const forged = sign(big, "not-the-secret");
+      const otherBytes = sign(`${big} `);
+      for (const signature of [forged, otherBytes, `sha256=${"0".repeat(64)}`, "sha256=zz", null]) {
+        const res = await w.post(big, { signature });
+        assert.equal(res.status, 401, String(signature));
+        assert.equal((await res.json()).error.code, "invalid_signature");
+      }
+      // One byte changed after signing.
+      const tampered = big.replace("LARGEC000499", "LARGEC000498");
+      assert.equal((await w.post(tampered, { signature: sign(big) })).status, 401);
+      assert.equal((await w.counts()).statuses, 0);
+      assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe("storing every notification shape", () => {
   let w;
   before(async () => (w = await startWorker()));

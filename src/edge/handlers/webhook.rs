@@ -4,7 +4,7 @@
 use crate::api::ApiError;
 use crate::edge::config::Config;
 use crate::edge::store::{self, Job};
-use crate::edge::{channels, d1, delivery, http, writer};
+use crate::edge::{channels, crypto, d1, delivery, http, writer};
 use crate::ids::PhoneNumberId;
 use crate::inbound::ingest::Scope;
 use crate::logline::LogLine;
@@ -39,7 +39,11 @@ pub async fn receive(
     }
     let body = read_json_body(req).await?;
     let header = req.headers().get("X-Hub-Signature-256").ok().flatten();
-    if let Err(e) = signature::verify(header.as_deref(), &body, &config.app_secrets) {
+    let checked = match signature::claimed(header.as_deref(), &config.app_secrets) {
+        Ok(claimed) => crypto::signed_by(&claimed, &body, &config.app_secrets).await?,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
         http::log(LogLine::warn("webhook.unauthenticated").kind(
             "reason",
             match e {

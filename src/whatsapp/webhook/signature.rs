@@ -43,11 +43,42 @@ fn decode_header(header: &str) -> Result<[u8; 32], SignatureError> {
     let hex_part = header
         .get(..7)
         .filter(|p| p.eq_ignore_ascii_case("sha256="))
-        .map(|_| &header[7..])
+        .and_then(|_| header.get(7..))
         .ok_or(SignatureError::Malformed)?;
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_part, &mut out).map_err(|_| SignatureError::Malformed)?;
     Ok(out)
+}
+
+/// The MAC `header` claims, before any MAC is computed: refuses a
+/// delivery with no secret configured, no header, or a malformed one.
+pub fn claimed(header: Option<&str>, secrets: &[Vec<u8>]) -> Result<[u8; 32], SignatureError> {
+    if secrets.is_empty() {
+        return Err(SignatureError::NoSecret);
+    }
+    decode_header(header.ok_or(SignatureError::Missing)?)
+}
+
+/// The index of the first of `macs` (one per secret, in order) equal to
+/// the `claimed` MAC, each compared in constant time.
+pub fn matching(
+    claimed: &[u8; 32],
+    macs: impl IntoIterator<Item = [u8; 32]>,
+) -> Result<usize, SignatureError> {
+    use subtle::ConstantTimeEq;
+    macs.into_iter()
+        .position(|mac| bool::from(mac.ct_eq(claimed)))
+        .ok_or(SignatureError::Mismatch)
+}
+
+/// HMAC-SHA256 of `body` under `secret`.
+pub fn mac(body: &[u8], secret: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length; the error arm cannot be reached.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
+        return [0; 32];
+    };
+    mac.update(body);
+    mac.finalize().into_bytes().into()
 }
 
 /// Checks `header` against `body` with every secret, in constant time per
@@ -57,29 +88,12 @@ pub fn verify(
     body: &[u8],
     secrets: &[Vec<u8>],
 ) -> Result<usize, SignatureError> {
-    if secrets.is_empty() {
-        return Err(SignatureError::NoSecret);
-    }
-    let expected = decode_header(header.ok_or(SignatureError::Missing)?)?;
-    secrets
-        .iter()
-        .position(|secret| {
-            let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
-                return false;
-            };
-            mac.update(body);
-            mac.verify_slice(&expected).is_ok()
-        })
-        .ok_or(SignatureError::Mismatch)
+    let claimed = claimed(header, secrets)?;
+    matching(&claimed, secrets.iter().map(|secret| mac(body, secret)))
 }
 
 /// Computes the header value Meta would send for `body` under `secret`.
 /// Used by tests and by tools that replay deliveries.
 pub fn sign(body: &[u8], secret: &[u8]) -> String {
-    // HMAC accepts keys of any length; the error arm cannot be reached.
-    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", hex::encode(mac(body, secret)))
 }
