@@ -725,13 +725,7 @@ impl Walk<'_> {
                 .is_none_or(|p| p.as_str().len() <= MAX_NUMBER)
         });
         let Some(m) = parsed else {
-            self.plan.events.push(event(
-                kinds::MALFORMED_CHANGE,
-                waba_id,
-                None,
-                &change.value(),
-                None,
-            ));
+            self.malformed_change(waba_id, change);
             return None;
         };
         if !self.delivery.may_speak_for(m.phone_number_id.as_ref()) {
@@ -787,13 +781,7 @@ impl Walk<'_> {
         v: Lists,
     ) {
         if metadata.is_some_and(|m| Metadata::deserialize(m).is_err()) {
-            self.plan.events.push(event(
-                kinds::MALFORMED_CHANGE,
-                waba_id,
-                None,
-                &change.value(),
-                None,
-            ));
+            self.malformed_change(waba_id, change);
             return;
         }
         let Some(channel) = self.channel(waba_id, change, metadata) else {
@@ -904,6 +892,17 @@ impl Walk<'_> {
                 .events
                 .push(event(kinds::ERROR, waba_id, pnid, raw, None));
         }
+    }
+
+    fn malformed_change(&mut self, waba_id: Option<&str>, change: ChangeJson) {
+        let e = event(
+            kinds::MALFORMED_CHANGE,
+            waba_id,
+            None,
+            &change.value(),
+            None,
+        );
+        self.plan.events.push(e);
     }
 
     fn malformed_message(
