@@ -177,7 +177,7 @@ mod any_body {
             let first = secrets.iter().position(|s| *s == secrets[k]).unwrap();
             prop_assert_eq!(verify(Some(&header), &body, &secrets), Ok(first));
             let c = claimed(Some(&header), &secrets).unwrap();
-            prop_assert_eq!(c, mac(&body, &secrets[k]));
+            prop_assert_eq!(Some(c), mac(&body, &secrets[k]));
             prop_assert_eq!(matching(&c, secrets.iter().map(|s| mac(&body, s))), Ok(first));
             if !body.is_empty() {
                 let mut other = body.clone();
