@@ -4,7 +4,10 @@
 import { WASI } from "node:wasi";
 import { readFileSync } from "node:fs";
 
-const wasi = new WASI({ version: "preview1", args: ["cpu"], env: {}, returnOnExit: true });
+// BENCH_ONLY=<shape> runs one shape, as natively (for a profiler:
+// `node --cpu-prof bench/wasi.mjs CPU.wasm`).
+const env = process.env.BENCH_ONLY ? { BENCH_ONLY: process.env.BENCH_ONLY } : {};
+const wasi = new WASI({ version: "preview1", args: ["cpu"], env, returnOnExit: true });
 const module = await WebAssembly.compile(readFileSync(process.argv[2]));
 wasi.start(await WebAssembly.instantiate(module, wasi.getImportObject()));
 
