@@ -11,7 +11,8 @@
 #   4. every distinct item sent is stored, on both; big deliveries' ack
 #      times on both; one D1's write ceiling at 10 and 100 items per
 #      delivery; 1 write shard against 4 (SHARDS=4) over 4 channels; D1
-#      round trips per delivery shape; the relay;
+#      round trips per delivery shape, and both workers' statements for the
+#      same bodies replayed in SQLite (bench/sql.py); the relay;
 #   5. replaces the "## Latest run" section of docs/BENCHMARKS.md.
 # `make bench` builds first; this script serves a copy of build/ as it is.
 #
@@ -151,6 +152,16 @@ PY
 [ -n "${cpu_1000:-}" ] || die "the CPU bench printed no results"
 cpu_table=$(cat "$work/cpu-table.md")
 echo "bench: 1000 statuses take ${cpu_1000} ms of CPU as deployed (wasm/native ${cpu_factor})"
+
+# D1's side of the race's deliveries (bench/sql.py): both workers' statements
+# for the same 600 bodies, replayed in SQLite, prepared afresh and cached.
+python3 bench/bodies.py 600 "$SECRET" "$work/sql.tsv" SQLREPLAY > /dev/null
+BENCH_STATEMENTS="$work/sql.tsv" cargo bench --bench cpu -q > "$work/sql.jsonl" 2>> "$work/cpu.log" \
+  || { cat "$work/cpu.log" >&2; die "the statements of the race's bodies could not be printed"; }
+python3 bench/sql.py "$work/sql.jsonl" "$work/sql.tsv" migrations bench/peer/schema.sql > "$work/sql.txt" \
+  || die "bench/sql.py failed"
+sql_wa=$(grep '^RESULT who=wa ' "$work/sql.txt") && sql_peer=$(grep '^RESULT who=peer ' "$work/sql.txt") \
+  || die "bench/sql.py printed no results"
 
 # 2. A config that serves the copy without a [build] step (wrangler dev would
 # otherwise run `make build` itself at start), kept outside the repo so the
@@ -732,6 +743,13 @@ D1 round trips and statements per delivery shape (wa-edge's \`webhook.stored\` l
 | delivery | D1 round trips | statements in its batch |
 |---|---|---|
 $trips_table
+
+D1's side of a delivery (\`bench/sql.py\`): each worker's statements for the same 600 race bodies (wa-edge's without the erasure guard), replayed in SQLite ($(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')) against its own schema, one transaction per delivery, fastest of three alternating rounds. "Fresh" prepares every statement anew, as local D1 does; "cached" reuses prepared statements; their difference is compiling the SQL.
+
+| worker | statements | SQL KB | arguments KB | fresh µs | cached µs | compiling µs |
+|---|---|---|---|---|---|---|
+| wa-edge | $(field "$sql_wa" statements) | $(field "$sql_wa" sql_kb) | $(field "$sql_wa" args_kb) | $(field "$sql_wa" fresh_us) | $(field "$sql_wa" cached_us) | $(field "$sql_wa" compile_us) |
+| peer | $(field "$sql_peer" statements) | $(field "$sql_peer" sql_kb) | $(field "$sql_peer" args_kb) | $(field "$sql_peer" fresh_us) | $(field "$sql_peer" cached_us) | $(field "$sql_peer" compile_us) |
 
 Write shards (\`SHARDS\`): a second wa-edge worker with \`SHARDS=4\` and its own local D1, against the first (the default, the direct path), $ROUNDS interleaved rounds under the same load spread over 4 channels (1 item per delivery, new wamids each round). Channels to shards: $shards_map.
 

@@ -10,11 +10,14 @@
 //! runs is printed as one `RESULT` line per shape (µs, and µs per KB of
 //! body). `make bench` runs it natively and as wasm under V8 (WASI in Node,
 //! the engine workerd runs wasm with) to measure the wasm-vs-native factor.
+//! With `BENCH_STATEMENTS=<bodies file>` it prints each body's statements
+//! instead, for `bench/sql.py`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use wa_edge::db::ingest::{delivery_writes, SpillTo, Writes};
 use wa_edge::db::relay::{keep_delivery, Kept};
+use wa_edge::db::Arg;
 use wa_edge::inbound::ingest::{plan, Delivery, Plan};
 use wa_edge::relay::{events, route};
 use wa_edge::whatsapp::webhook::signature;
@@ -122,7 +125,43 @@ fn median<T>(budget: Duration, mut f: impl FnMut() -> T) -> Duration {
     times[times.len() / 2]
 }
 
+/// `BENCH_STATEMENTS=<file>`: the D1 statements (SQL and arguments, one
+/// JSON array per line) of each body of a `bench/bodies.py` file, for
+/// `bench/sql.py` to replay in SQLite.
+fn dump_statements(path: &str) {
+    let bodies = std::fs::read_to_string(path).expect("a bench/bodies.py file");
+    for line in bodies.lines() {
+        let Some(body) = line.splitn(3, '\t').nth(2) else {
+            continue;
+        };
+        let body = body.as_bytes();
+        let parsed = plan(body, &Delivery::app(RECEIVED_AT));
+        let made = events::of_plan(&parsed);
+        let writes = statements(body, &parsed, &made);
+        let batch: Vec<serde_json::Value> = writes
+            .statements
+            .iter()
+            .map(|st| {
+                let args: Vec<serde_json::Value> = st
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Null => serde_json::Value::Null,
+                        Arg::Int(i) => (*i).into(),
+                        Arg::Text(t) => t.as_str().into(),
+                    })
+                    .collect();
+                serde_json::json!([st.sql, args])
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(batch));
+    }
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("BENCH_STATEMENTS") {
+        return dump_statements(&path);
+    }
     let secrets = vec![SECRET.to_vec()];
     let big = {
         // About 3 MB: Meta's largest deliveries are history backfills; 1000
