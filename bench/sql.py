@@ -46,9 +46,13 @@ def peer_batch(body):
                 continue
             pnid = (value.get("metadata") or {}).get("phone_number_id")
             for m in value.get("messages") or []:
+                if not isinstance(m.get("id"), str):
+                    continue
                 out.append([PEER_MESSAGE, [m.get("id"), pnid, m.get("from"), m.get("type"),
                                            integer(m.get("timestamp")), json.dumps(m, separators=(",", ":"))]])
             for s in value.get("statuses") or []:
+                if not isinstance(s.get("id"), str) or not isinstance(s.get("status"), str):
+                    continue
                 out.append([PEER_STATUS, [s.get("id"), s.get("status"), integer(s.get("timestamp")),
                                           s.get("recipient_id"), json.dumps(s, separators=(",", ":"))]])
     return out
