@@ -11,7 +11,7 @@ difference is the cost of compiling the SQL. Rounds alternate wa-edge and
 the peer, and the fastest round of each counts.
 
 usage: sql.py STATEMENTS.jsonl BODIES.tsv MIGRATIONS_DIR PEER_SCHEMA
-prints one RESULT line per worker and mode."""
+prints one RESULT line per worker, with both modes' times."""
 import glob
 import json
 import os
