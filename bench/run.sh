@@ -694,7 +694,7 @@ ${console_rows}| **total** | | **$console_gz** ($(kb "$console_gz") KB) |
 
 ### CPU per delivery
 
-\`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements including the relay's part: the body's key, the kept body, its events and forwards, with no destination; not the erasure guard, nor the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
+\`benches/cpu.rs\`: the pure pipeline of one delivery (signature, parse and plan, relay events, D1 statements including the relay's part: the body's key, the kept body, its events and forwards, as when a destination exists (with none, as in the race, the worker skips that part); not the erasure guard, nor the D1 round trip), the median of repeated runs, natively and as the same code compiled to wasm32-wasip1 under V8 (Node's WASI; workerd runs a worker's wasm in V8). Bodies are Meta-shaped: non-ASCII text escaped as \`\\uXXXX\`, 50 returning customers.
 
 The worker hashes a body of 32 KB or more (its signature's HMAC and its delivery key's SHA-256) with the runtime's WebCrypto, natively, and a smaller one in wasm (\`src/edge/crypto.rs\`). "WebCrypto µs" is both hashes of a body that size through Node's \`crypto.subtle\` (native, as workerd's is, promises included); "as deployed" is the wasm pipeline with those two hashes taken out of it and WebCrypto's time put in.
 
@@ -738,13 +738,13 @@ The write ceiling of one local D1 (wa-edge, same wrk settings; the 1-item row is
 |---|---|---|---|
 $ceiling_rows
 
-D1 round trips and statements per delivery shape (wa-edge's \`webhook.stored\` log line, one delivery at a time, no rules configured):
+D1 round trips and statements per delivery shape (wa-edge's \`webhook.stored\` log line, one delivery at a time, no rules or destinations configured):
 
 | delivery | D1 round trips | statements in its batch |
 |---|---|---|
 $trips_table
 
-D1's side of a delivery (\`bench/sql.py\`): each worker's statements for the same 600 race bodies (wa-edge's without the erasure guard), replayed in SQLite ($(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')) against its own schema, one transaction per delivery, fastest of three alternating rounds. "Fresh" prepares every statement anew, as local D1 does; "cached" reuses prepared statements; their difference is compiling the SQL.
+D1's side of a delivery (\`bench/sql.py\`): each worker's statements for the same 600 race bodies (wa-edge's as the race's worker makes them, with no destination, without the erasure guard), replayed in SQLite ($(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')) against its own schema, one transaction per delivery, fastest of three alternating rounds. "Fresh" prepares every statement anew, as local D1 does; "cached" reuses prepared statements; their difference is compiling the SQL.
 
 | worker | statements | SQL KB | arguments KB | fresh µs | cached µs | compiling µs |
 |---|---|---|---|---|---|---|

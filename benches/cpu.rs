@@ -1,8 +1,9 @@
 //! CPU per delivery: the pure pipeline a webhook delivery runs before its
 //! one D1 batch (signature, parse and plan, the relay's events, the
 //! statements, the relay's part: the body's key, the kept body, events and
-//! forwards, with no destination configured), timed natively for four
-//! shapes of delivery. Run by
+//! forwards), timed natively for four shapes of delivery. It times the
+//! relay's part as when a destination exists (a disabled one, so no
+//! forwards); with none, `edge::store` skips it. Run by
 //! `make bench` (`cargo bench --bench cpu`), which writes the table into
 //! docs/BENCHMARKS.md; nothing here asserts a time.
 //!
@@ -11,7 +12,8 @@
 //! body). `make bench` runs it natively and as wasm under V8 (WASI in Node,
 //! the engine workerd runs wasm with) to measure the wasm-vs-native factor.
 //! With `BENCH_STATEMENTS=<bodies file>` it prints each body's statements
-//! instead, for `bench/sql.py`.
+//! instead, for `bench/sql.py`: as the race's worker makes them, with no
+//! destination, so without the relay's part.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -73,13 +75,17 @@ fn statuses(n: usize) -> Vec<u8> {
     wrap(format!(r#""statuses":[{}]"#, items.join(",")))
 }
 
-/// A delivery's statements: its rows, then the relay's part, as
-/// `edge::store` builds them for a delivery with no destination.
-fn statements(body: &[u8], plan: &Plan, events: &[events::Event]) -> Writes {
+/// A delivery's statements: its rows, then the relay's part when `events`
+/// are given, as `edge::store` builds them when destinations exist and
+/// none takes the delivery.
+fn statements(body: &[u8], plan: &Plan, events: Option<&[events::Event]>) -> Writes {
     let now = RECEIVED_AT * 1000;
     let mut writes = delivery_writes(plan, &[], Vec::new(), now, SpillTo::Rows);
+    let Some(events) = events else {
+        return writes;
+    };
     let id = route::delivery_id(body);
-    let forwards = route::for_delivery(&id, body, events, &[]);
+    let forwards = route::for_delivery(Some((&id, body)), events, &[]);
     let kept = Kept {
         id: &id,
         channel: None,
@@ -88,7 +94,7 @@ fn statements(body: &[u8], plan: &Plan, events: &[events::Event]) -> Writes {
     keep_delivery(
         &mut writes,
         SpillTo::Rows,
-        &kept,
+        Some(&kept),
         plan,
         (events, &forwards),
         now,
@@ -102,7 +108,7 @@ fn pipeline(body: &[u8], header: &str, secrets: &[Vec<u8>]) -> (usize, usize, us
     let verified = signature::verify(Some(header), body, secrets).is_ok();
     let plan = plan(body, &Delivery::app(RECEIVED_AT));
     let events = events::of_plan(&plan);
-    let writes = statements(body, &plan, &events);
+    let writes = statements(body, &plan, Some(&events));
     let counts = plan.counts();
     assert!(verified, "the bench signs its own bodies");
     (
@@ -136,8 +142,7 @@ fn dump_statements(path: &str) {
         };
         let body = body.as_bytes();
         let parsed = plan(body, &Delivery::app(RECEIVED_AT));
-        let made = events::of_plan(&parsed);
-        let writes = statements(body, &parsed, &made);
+        let writes = statements(body, &parsed, None);
         let batch: Vec<serde_json::Value> = writes
             .statements
             .iter()
@@ -195,7 +200,9 @@ fn main() {
         let key_t = median(stage, || route::delivery_id(body).len());
         let events_t = median(stage, || events::of_plan(&parsed).len());
         let made = events::of_plan(&parsed);
-        let writes_t = median(stage, || statements(body, &parsed, &made).statements.len());
+        let writes_t = median(stage, || {
+            statements(body, &parsed, Some(&made)).statements.len()
+        });
         let (events, statements, items) = pipeline(body, &header, &secrets);
         let kb = body.len() as f64 / 1024.0;
         let us = total.as_secs_f64() * 1e6;

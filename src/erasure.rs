@@ -61,11 +61,14 @@ fn status_identity(s: &crate::inbound::ingest::StatusRow) -> Option<Identity> {
 
 /// Drops from `plan` everything about erased contacts dated at or before
 /// their erasure. `erased` maps an identifier (canonical wa_id or BSUID) to
-/// its erasure time (unix s).
-pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
+/// its erasure time (unix s). Returns whether anything was dropped: then
+/// the delivery's body still carries them, and is neither kept nor
+/// forwarded as it arrived.
+pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) -> bool {
     if erased.is_empty() {
-        return;
+        return false;
     }
+    let before = rows(plan);
     let gone = |id: &Identity, at: i64| {
         id.identifiers()
             .any(|i| erased.get(i).is_some_and(|e| at <= *e))
@@ -103,6 +106,22 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) {
         .collect();
     let mut keep = keep.into_iter();
     plan.contacts.retain(|_| keep.next().unwrap_or(false));
+    rows(plan) != before
+}
+
+/// How many rows of each kind `plan` holds that [`forget`] may drop.
+fn rows(plan: &Plan) -> [usize; 9] {
+    [
+        plan.messages.len(),
+        plan.conflict_checks.len(),
+        plan.windows.len(),
+        plan.opts.len(),
+        plan.saved_names.len(),
+        plan.identity_changes.len(),
+        plan.statuses.len(),
+        plan.events.len(),
+        plan.contacts.len(),
+    ]
 }
 
 /// Who an erasure is about, from the rows of the db layer's contact lookup

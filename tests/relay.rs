@@ -301,3 +301,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_relay_keeps_nothing_without_destinations_and_never_forwards_bytes_naming_someone_erased() {
+    use wa_edge::relay::route::{delivery_id, for_delivery, keeps};
+    let new = |body: &str, id: &str| destination::parse_new(body.as_bytes(), id.into()).unwrap();
+    let meta = new(
+        r#"{"url": "https://a.example/h", "format": "meta"}"#,
+        "dst_m",
+    );
+    let evs = new(
+        r#"{"url": "https://b.example/h", "format": "events"}"#,
+        "dst_e",
+    );
+    let mut off = new(
+        r#"{"url": "https://c.example/h", "format": "meta"}"#,
+        "dst_off",
+    );
+    off.enabled = false;
+    assert!(!keeps(&[]));
+    assert!(
+        keeps(std::slice::from_ref(&off)),
+        "a disabled one may be turned on and replayed"
+    );
+
+    let body = fixture("text");
+    let p = plan(&body);
+    let made = events::of_plan(&p);
+    let id = delivery_id(&body);
+    let all = [meta.clone(), evs.clone(), off.clone()];
+    let whole = for_delivery(Some((&id, &body)), &made, &all);
+    let to = |fs: &[wa_edge::relay::route::Forward], d: &str| {
+        fs.iter().filter(|f| f.destination_id == d).count()
+    };
+    assert_eq!(to(&whole, "dst_m"), 1);
+    assert_eq!(to(&whole, "dst_e"), made.len());
+    assert_eq!(to(&whole, "dst_off"), 0);
+    // A body whose plan erasure cut: its events still go, its bytes do not.
+    let cut = for_delivery(None, &made, &all);
+    assert_eq!(to(&cut, "dst_m"), 0);
+    assert_eq!(to(&cut, "dst_e"), made.len());
+    assert!(for_delivery(Some((&id, &body)), &made, &[]).is_empty());
+}

@@ -260,13 +260,14 @@ fn erasure_forgets_redelivered_items_dated_before_it_and_keeps_later_ones() {
     let mut p = plan(&fixture("text"));
     let at = p.messages[0].at;
     let erased = HashMap::from([("16505551234".to_owned(), at)]);
-    forget(&mut p, &erased);
+    assert!(forget(&mut p, &erased), "it says it dropped something");
     assert!(p.messages.is_empty() && p.contacts.is_empty() && p.windows.is_empty());
     let mut later = plan(&fixture("text"));
-    forget(
+    assert!(!forget(
         &mut later,
         &HashMap::from([("16505551234".to_owned(), at - 1)]),
-    );
+    ));
+    assert!(!forget(&mut plan(&fixture("text")), &HashMap::new()));
     assert_eq!(
         later.messages.len(),
         1,

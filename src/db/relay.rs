@@ -161,28 +161,31 @@ pub struct Kept<'a> {
 
 /// Adds a delivery's relay statements to `writes`: the body kept (as
 /// text, or hex when it is not UTF-8) for `meta` forwards and replay, with
-/// the people it names for erasure; its events; its forwards.
+/// the people it names for erasure, unless `kept` is `None`; its events;
+/// its forwards.
 pub fn keep_delivery(
     writes: &mut Writes,
     spill_to: SpillTo,
-    kept: &Kept,
+    kept: Option<&Kept>,
     plan: &crate::inbound::ingest::Plan,
     (events, forwards): (&[Event], &[Forward]),
     now_ms: i64,
 ) {
-    let (raw, encoding) = match std::str::from_utf8(kept.body) {
-        Ok(text) => (std::borrow::Cow::Borrowed(text), "json"),
-        Err(_) => (std::borrow::Cow::Owned(hex::encode(kept.body)), "hex"),
-    };
-    let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
-    store_delivery(
-        writes,
-        spill_to,
-        (kept.id, &raw, encoding),
-        kept.channel,
-        &names,
-        now_ms,
-    );
+    if let Some(kept) = kept {
+        let (raw, encoding) = match std::str::from_utf8(kept.body) {
+            Ok(text) => (std::borrow::Cow::Borrowed(text), "json"),
+            Err(_) => (std::borrow::Cow::Owned(hex::encode(kept.body)), "hex"),
+        };
+        let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
+        store_delivery(
+            writes,
+            spill_to,
+            (kept.id, &raw, encoding),
+            kept.channel,
+            &names,
+            now_ms,
+        );
+    }
     store_events(&mut writes.statements, events, now_ms);
     create_forwards(&mut writes.statements, forwards, false, now_ms);
 }

@@ -210,6 +210,9 @@ async fn sent_events(
         return Ok(Vec::new());
     }
     let destinations = super::cache::destinations(db).await?;
+    if !crate::relay::route::keeps(&destinations) {
+        return Ok(Vec::new());
+    }
     let forwards = crate::relay::route::for_events(&sent, &destinations);
     db::relay::store_events(statements, &sent, started);
     db::relay::create_forwards(statements, &forwards, false, started);

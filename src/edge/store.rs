@@ -92,7 +92,7 @@ async fn planned(
     let channel = job.channel();
     let at = Batch::new(env, db, config, job, &channel);
     let guard = erase::guard(db, plan).await?;
-    let mut prepared = at.prepare(plan, guard).await?;
+    let mut prepared = at.prepare(plan, guard, Body::Whole).await?;
     at.settle(plan, &mut prepared).await;
     if run(at.db, &[&prepared]).await? {
         return Ok(prepared.stored(plan, trips_before, 1));
@@ -107,8 +107,12 @@ async fn without_erased(
     plan: &mut Plan,
     trips_before: u64,
 ) -> Result<Stored, ApiError> {
-    erase::forget_erased(at.db, plan).await?;
-    let mut prepared = at.prepare(plan, None).await?;
+    let body = if erase::forget_erased(at.db, plan).await? {
+        Body::NamesErased
+    } else {
+        Body::Whole
+    };
+    let mut prepared = at.prepare(plan, None, body).await?;
     at.settle(plan, &mut prepared).await;
     if run(at.db, &[&prepared]).await? {
         Ok(prepared.stored(plan, trips_before, 1))
@@ -154,7 +158,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
         }
         let at = Batch::new(env, &db, config, job, channel);
         let prepared = match erase::guard(&db, &plan).await {
-            Ok(guard) => at.prepare(&plan, guard).await,
+            Ok(guard) => at.prepare(&plan, guard, Body::Whole).await,
             Err(e) => Err(e),
         };
         let prepared = match prepared {
@@ -239,7 +243,7 @@ struct Batch<'a> {
 /// A delivery's part of a batch, and what it makes.
 struct Prepared {
     effects: Effects,
-    relay: RelayPlan,
+    relay: Option<RelayPlan>,
     guard: Option<db::Stmt>,
     writes: db::ingest::Writes,
 }
@@ -249,7 +253,11 @@ impl Prepared {
         Stored {
             counts: plan.counts(),
             enqueued: self.effects.enqueue.iter().map(|e| e.id.clone()).collect(),
-            forwards: self.relay.forward_ids(),
+            forwards: self
+                .relay
+                .as_ref()
+                .map(RelayPlan::forward_ids)
+                .unwrap_or_default(),
             statements: self.writes.statements.len(),
             d1_round_trips: (d1::round_trips() - trips_before) as usize,
             grouped,
@@ -278,9 +286,18 @@ impl<'a> Batch<'a> {
 
     /// Decides `plan`'s effects and relay part and builds its statements,
     /// `guard` first, with long bodies meant for R2 when there is a bucket.
-    async fn prepare(&self, plan: &Plan, guard: Option<db::Stmt>) -> Result<Prepared, ApiError> {
+    async fn prepare(
+        &self,
+        plan: &Plan,
+        guard: Option<db::Stmt>,
+        body: Body,
+    ) -> Result<Prepared, ApiError> {
         let effects = effects(self.db, plan, self.config).await?;
-        let relay = relay_plan(self.db, self.body, plan, self.channel).await?;
+        let kept = match body {
+            Body::Whole => Some(self.body),
+            Body::NamesErased => None,
+        };
+        let relay = relay_plan(self.db, kept, plan, self.channel).await?;
         let spill_to = if self.env.bucket(media::BUCKET).is_ok() {
             SpillTo::R2
         } else {
@@ -300,8 +317,9 @@ impl<'a> Batch<'a> {
         let enqueue = db::outbox::enqueue_statements(&p.effects.enqueue, self.now);
         let mut writes =
             db::ingest::delivery_writes(plan, &p.effects.opts, enqueue, self.now, spill_to);
-        p.relay
-            .writes(&mut writes, self.body, plan, spill_to, self.now);
+        if let Some(relay) = &p.relay {
+            relay.writes(&mut writes, self.body, plan, spill_to, self.now);
+        }
         if let Some(guard) = &p.guard {
             writes.statements.insert(0, guard.clone());
         }
@@ -337,10 +355,21 @@ async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<bool, ApiError> {
     }
 }
 
+/// Whether the relay may keep and forward a delivery's body as it arrived.
+#[derive(Clone, Copy)]
+enum Body {
+    Whole,
+    /// Its plan was cut by erasure ([`erase::forget_erased`]): the bytes
+    /// still carry the erased person, so only the surviving items' events
+    /// are kept and forwarded.
+    NamesErased,
+}
+
 /// What the relay keeps of a delivery and the forwards it makes.
 struct RelayPlan {
-    /// The body's key ([`crate::relay::route::delivery_id`]).
-    delivery_id: String,
+    /// The body's key ([`crate::relay::route::delivery_id`]), when the body
+    /// is kept.
+    delivery_id: Option<String>,
     events: Vec<crate::relay::events::Event>,
     forwards: Vec<crate::relay::route::Forward>,
     channel: Option<String>,
@@ -356,15 +385,15 @@ impl RelayPlan {
         spill_to: SpillTo,
         now: i64,
     ) {
-        let kept = db::relay::Kept {
-            id: &self.delivery_id,
+        let kept = self.delivery_id.as_deref().map(|id| db::relay::Kept {
+            id,
             channel: self.channel.as_deref(),
             body,
-        };
+        });
         db::relay::keep_delivery(
             writes,
             spill_to,
-            &kept,
+            kept.as_ref(),
             plan,
             (&self.events, &self.forwards),
             now,
@@ -376,24 +405,33 @@ impl RelayPlan {
     }
 }
 
-/// The relay's part of a delivery, with the destinations from the
-/// isolate's cache.
+/// The relay's part of a delivery (its body when `body` is given), with
+/// the destinations from the isolate's cache; none while there is no
+/// destination ([`crate::relay::route::keeps`]): then the body is not
+/// hashed, no events are made and the batch has no relay statements.
 async fn relay_plan(
     db: &D1Database,
-    body: &[u8],
+    body: Option<&[u8]>,
     plan: &Plan,
     channel: &Option<String>,
-) -> Result<RelayPlan, ApiError> {
+) -> Result<Option<RelayPlan>, ApiError> {
     let destinations = cache::destinations(db).await?;
+    if !crate::relay::route::keeps(&destinations) {
+        return Ok(None);
+    }
     let events = crate::relay::events::of_plan(plan);
-    let delivery_id = crate::edge::crypto::delivery_id(body).await?;
-    let forwards = crate::relay::route::for_delivery(&delivery_id, body, &events, &destinations);
-    Ok(RelayPlan {
+    let delivery_id = match body {
+        Some(body) => Some(crate::edge::crypto::delivery_id(body).await?),
+        None => None,
+    };
+    let kept = delivery_id.as_deref().zip(body);
+    let forwards = crate::relay::route::for_delivery(kept, &events, &destinations);
+    Ok(Some(RelayPlan {
         delivery_id,
         events,
         forwards,
         channel: channel.clone(),
-    })
+    }))
 }
 
 /// What the delivery's new messages make us send: opt-out handling and rule

@@ -1,6 +1,7 @@
 //! Which forwards a delivery, an event or a replay creates: one per
 //! matching (source, enabled destination), keyed so that however often a
-//! source arrives it is one forward per destination.
+//! source arrives it is one forward per destination; and whether the relay
+//! keeps anything at all ([`keeps`]).
 
 use super::destination::{Destination, Format};
 use super::events::{forward_id, Event};
@@ -44,6 +45,15 @@ impl Source {
     }
 }
 
+/// Whether the relay keeps what arrives (a delivery's body, the people it
+/// names, its events; the events of wa-edge's own sends) for forwarding and
+/// replay: while any destination exists, enabled or not, since a disabled
+/// one can be turned back on and replayed. With none, nothing could forward
+/// or replay them, so nothing is written for the relay.
+pub fn keeps(destinations: &[Destination]) -> bool {
+    !destinations.is_empty()
+}
+
 /// The key a delivery's body is kept under: its SHA-256, so a redelivery
 /// is the same delivery.
 pub fn delivery_id(body: &[u8]) -> String {
@@ -64,11 +74,12 @@ fn forward(d: &Destination, source: Source) -> Forward {
     }
 }
 
-/// The forwards of one stored delivery: its id ([`delivery_id`], hashed
-/// once by the caller), body and events.
+/// The forwards of one stored delivery: its events, and its body under its
+/// id ([`delivery_id`], hashed once by the caller) when the body is kept
+/// (`None` when it names someone erased: then `meta` destinations get
+/// nothing, since Meta's format is the bytes as they arrived).
 pub fn for_delivery(
-    id: &str,
-    body: &[u8],
+    kept: Option<(&str, &[u8])>,
     events: &[Event],
     destinations: &[Destination],
 ) -> Vec<Forward> {
@@ -76,7 +87,7 @@ pub fn for_delivery(
     for d in destinations.iter().filter(|d| d.enabled) {
         match d.format {
             Format::Meta => {
-                if meta_body(body, &d.filter).is_some() {
+                if let Some((id, _)) = kept.filter(|(_, b)| meta_body(b, &d.filter).is_some()) {
                     out.push(forward(d, Source::Delivery(id.to_owned())));
                 }
             }

@@ -289,6 +289,72 @@ describe("the relay", () => {
     assert.equal(ev.data.direction, "out");
   });
 
+  it("keeps nothing for the relay while no destination exists, and everything once one does", async () => {
+    const relayRows = async () => {
+      const n = async (t) => (await w.db.prepare(`SELECT count(*) AS n FROM ${t}`).first()).n;
+      return { deliveries: await n("deliveries"), people: await n("delivery_contacts"), events: await n("relay_events"), forwards: await n("forwards") };
+    };
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await post(w, text("wamid.relay.nodest"));
+    const graphSent = graph.sent;
+    const [status] = await w.send("/v1/messages", { to: "16505551234", type: "text", text: { body: "reply" } });
+    assert.equal(status, 202);
+    await eventually(async () => (await w.db.prepare("SELECT state FROM outbox").first())?.state === "sent");
+    assert.equal(graph.sent, graphSent + 1);
+    assert.equal((await w.counts()).messages, 2, "the delivery and the send are stored as ever");
+    assert.deepEqual(await relayRows(), { deliveries: 0, people: 0, events: 0, forwards: 0 });
+
+    // A destination, even a disabled one, starts the keeping.
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "events", enabled: false });
+    await post(w, text("wamid.relay.kept"));
+    const kept = await relayRows();
+    assert.equal(kept.deliveries, 1);
+    assert.ok(kept.people >= 1 && kept.events >= 1, JSON.stringify(kept));
+    assert.equal(kept.forwards, 0, "a disabled destination gets no forwards");
+    assert.equal(r.got.length, 0);
+
+    // Turned on and replayed, it gets what was kept since it existed.
+    assert.equal((await w.send(`/v1/destinations/${d.id}`, { enabled: true }, {}, "PATCH"))[0], 200);
+    const [s2, replayed] = await w.send(`/v1/destinations/${d.id}/replay`, { since, until: Math.floor(Date.now() / 1000) + 1 });
+    assert.equal(s2, 202, JSON.stringify(replayed));
+    await eventually(() => r.got.length === replayed.queued);
+    const wh = new Webhook(d.secret);
+    const ids = r.got.map((g) => wh.verify(g.body.toString(), g.headers)).filter((e) => e.type === "message.received").map((e) => e.data.id);
+    assert.deepEqual(ids, ["wamid.relay.kept"]);
+  });
+
+  it("never keeps or forwards the bytes of a redelivery that names an erased person", async () => {
+    const meta = await open();
+    const evs = await open();
+    await destination(w, { url: meta.url, format: "meta" });
+    const e = await destination(w, { url: evs.url, format: "events", filter: { items: "messages" } });
+    const old = Math.floor(Date.now() / 1000) - 60;
+    const first = text("wamid.relay.gone", "my address is 1 Main St", { at: old });
+    await post(w, first);
+    await eventually(() => meta.got.length === 1 && evs.got.length >= 1);
+    assert.equal((await w.fetch("/v1/contacts/16505551234", { method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" } })).status, 204);
+    const kept = async () => (await w.db.prepare("SELECT raw FROM deliveries").all()).results.map((r) => r.raw);
+    assert.deepEqual(await kept(), [], "erasure removed the kept body");
+
+    // Meta redelivers the old message batched with someone else's new one.
+    const v = JSON.parse(first.toString());
+    const value = v.entry[0].changes[0].value;
+    value.contacts.push({ profile: { name: "Other" }, wa_id: "447700900123" });
+    value.messages.push({ ...value.messages[0], id: "wamid.relay.other", from: "447700900123", timestamp: String(old + 120), text: { body: "hi" } });
+    const before = evs.got.length;
+    await post(w, Buffer.from(JSON.stringify(v)));
+    const wh = new Webhook(e.secret);
+    await eventually(() => evs.got.slice(before).some((g) => wh.verify(g.body.toString(), g.headers).data?.id === "wamid.relay.other"));
+    await new Promise((r) => setTimeout(r, 300));
+    const since = evs.got.slice(before).map((g) => wh.verify(g.body.toString(), g.headers));
+    assert.ok(since.every((ev) => !JSON.stringify(ev).includes("16505551234")), "no event names them");
+    assert.equal(meta.got.length, 1, "Meta's bytes, which carry them, are not forwarded again");
+    assert.deepEqual(await kept(), [], "nor kept");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages WHERE wa_id = '16505551234'").first()).n, 0);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages WHERE id = 'wamid.relay.other'").first()).n, 1);
+  });
+
   it("refuses destinations a careless operator might set up", async () => {
     for (const [body, field] of [
       [{ url: "http://crm.example.com/hook" }, "url"],

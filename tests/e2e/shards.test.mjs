@@ -34,6 +34,8 @@ describe("sharded write path", () => {
   it("spreads channels over their shards and writes concurrent deliveries exactly once", async () => {
     const w = await startWorker({ bindings: { SHARDS: "4" } });
     try {
+      // Bodies are kept while a destination exists: one deliveries row each.
+      assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
       const bodies = [];
       CHANNELS.forEach((channel, c) => {
         for (let i = 0; i < 10; i++) {

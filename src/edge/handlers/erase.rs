@@ -60,14 +60,15 @@ pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stm
 
 /// Drops from `plan` what a redelivery says about erased contacts: the
 /// tombstone lookup (and the salt, once per isolate). Run only when the
-/// delivery's batch tripped its [`guard`].
-pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiError> {
+/// delivery's batch tripped its [`guard`]. True when something was dropped
+/// ([`erasure::forget`]).
+pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let Some(salt) = salt(db).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let by_key = keyed(&salt, named);
     let keys: Vec<String> = by_key.keys().cloned().collect();
@@ -80,8 +81,7 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<(), ApiEr
             Some((wa_id.clone(), at))
         })
         .collect();
-    erasure::forget(plan, &erased);
-    Ok(())
+    Ok(erasure::forget(plan, &erased))
 }
 
 /// `DELETE /v1/contacts/{id}`: erases the contact (named by its id, a
