@@ -61,9 +61,11 @@ fn status_identity(s: &crate::inbound::ingest::StatusRow) -> Option<Identity> {
 
 /// Drops from `plan` everything about erased contacts dated at or before
 /// their erasure. `erased` maps an identifier (canonical wa_id or BSUID) to
-/// its erasure time (unix s). Returns whether anything was dropped: then
-/// the delivery's body still carries them, and is neither kept nor
-/// forwarded as it arrived.
+/// its erasure time (unix s). Returns whether a row of their data was
+/// dropped (a message, status, window, opt change, saved name, event or
+/// contact; not an identity check, which carries none): then the
+/// delivery's body still carries it, and is neither kept nor forwarded as
+/// it arrived.
 pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) -> bool {
     if erased.is_empty() {
         return false;
@@ -109,15 +111,34 @@ pub fn forget(plan: &mut Plan, erased: &HashMap<String, i64>) -> bool {
     rows(plan) != before
 }
 
-/// How many rows of each kind `plan` holds that [`forget`] may drop.
-fn rows(plan: &Plan) -> [usize; 9] {
+/// Drops from `plan` the events erased before (by content hash, as
+/// erasure recorded them: an event dated by its receipt, such as a
+/// malformed message, is not caught by [`forget`]'s dates). Returns
+/// whether any was dropped.
+pub fn forget_events(plan: &mut Plan, erased_ids: &BTreeSet<String>) -> bool {
+    let before = plan.events.len();
+    plan.events.retain(|e| !erased_ids.contains(&e.id));
+    plan.events.len() != before
+}
+
+/// The ids of `plan`'s events that name someone: the ones erasure may have
+/// recorded.
+pub fn naming_events(plan: &Plan) -> Vec<String> {
+    plan.events
+        .iter()
+        .filter(|e| !e.names.is_empty())
+        .map(|e| e.id.clone())
+        .collect()
+}
+
+/// How many rows of personal data of each kind `plan` holds that
+/// [`forget`] may drop.
+fn rows(plan: &Plan) -> [usize; 7] {
     [
         plan.messages.len(),
-        plan.conflict_checks.len(),
         plan.windows.len(),
         plan.opts.len(),
         plan.saved_names.len(),
-        plan.identity_changes.len(),
         plan.statuses.len(),
         plan.events.len(),
         plan.contacts.len(),

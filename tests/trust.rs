@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixture, plan, RECEIVED_AT};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use wa_edge::db::ingest::{delivery_writes, SpillTo, Writes, INLINE_RAW_MAX, PART_BYTES};
 use wa_edge::db::Arg;
 use wa_edge::ids::PhoneNumberId;
@@ -392,4 +392,40 @@ fn two_channels_cannot_share_a_webhook_credential() {
         check_own_webhook_secret(&a, std::slice::from_ref(&a)).is_ok(),
         "its own row"
     );
+}
+
+#[test]
+fn erasure_says_it_cut_only_when_a_row_of_their_data_went() {
+    use wa_edge::erasure::{forget, forget_events, naming_events};
+    // A person known by number and BSUID comes back after their erasure:
+    // the identity check for the pair is dropped, but no row of their data
+    // is, so the delivery's body is theirs to keep and forward.
+    let mut back = plan(&fixture("phone_and_bsuid_text"));
+    assert!(!back.conflict_checks.is_empty());
+    let at = back.messages[0].at;
+    let number = back.messages[0]
+        .contact
+        .identity
+        .identifiers()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(!forget(
+        &mut back,
+        &HashMap::from([(number.clone(), at - 1)])
+    ));
+    assert_eq!(back.messages.len(), 1);
+    let mut old = plan(&fixture("phone_and_bsuid_text"));
+    assert!(forget(&mut old, &HashMap::from([(number, at)])));
+
+    // An event erasure recorded by its content hash is dropped whatever its date.
+    let mut p = plan(&fixture("user_preferences"));
+    let ids = naming_events(&p);
+    assert_eq!(ids.len(), 1);
+    assert!(!forget_events(
+        &mut p,
+        &BTreeSet::from(["other".to_owned()])
+    ));
+    assert!(forget_events(&mut p, &ids.into_iter().collect()));
+    assert!(p.events.is_empty());
 }

@@ -34,6 +34,14 @@ pub fn tombstone_lookup(keys: &[String]) -> Stmt {
     )
 }
 
+/// Which of `ids` are events erasure recorded (`erased_events`).
+pub fn erased_event_lookup(ids: &[String]) -> Stmt {
+    Stmt::new(
+        "SELECT id FROM erased_events WHERE id IN (SELECT value FROM json_each(?1))",
+        vec![Value::from(ids.to_vec()).to_string().into()],
+    )
+}
+
 /// The constraint [`guard`] trips: its name in D1's error says the batch
 /// named an erased person.
 pub const GUARD: &str = "names_an_erased_person";

@@ -97,14 +97,17 @@ async fn planned(
     if run(at.db, &[&prepared]).await? {
         return Ok(prepared.stored(plan, trips_before, 1));
     }
-    without_erased(&at, plan, trips_before).await
+    without_erased(&at, plan, &prepared, trips_before).await
 }
 
-/// Writes `plan` once its batch tripped the erasure guard: the tombstones
-/// are read, the plan cut, and the rest written.
+/// Writes `plan` once its batch (`tripped`) tripped the erasure guard: the
+/// tombstones are read, the plan cut, and the rest written. What the
+/// tripped attempt put in R2 and the cut plan does not name (an erased
+/// person's raw bodies) has no row pointing at it, so it is removed.
 async fn without_erased(
     at: &Batch<'_>,
     plan: &mut Plan,
+    tripped: &Prepared,
     trips_before: u64,
 ) -> Result<Stored, ApiError> {
     let body = if erase::forget_erased(at.db, plan).await? {
@@ -114,11 +117,20 @@ async fn without_erased(
     };
     let mut prepared = at.prepare(plan, None, body).await?;
     at.settle(plan, &mut prepared).await;
-    if run(at.db, &[&prepared]).await? {
-        Ok(prepared.stored(plan, trips_before, 1))
-    } else {
-        Err(ApiError::internal())
+    if !run(at.db, &[&prepared]).await? {
+        return Err(ApiError::internal());
     }
+    let kept = |key: &String| prepared.writes.blobs.iter().any(|b| &b.key == key);
+    at.remove_blobs(
+        tripped
+            .writes
+            .blobs
+            .iter()
+            .map(|b| &b.key)
+            .filter(|k| !kept(k)),
+    )
+    .await;
+    Ok(prepared.stored(plan, trips_before, 1))
 }
 
 /// Writes the longest front of `jobs` that fits one batch
@@ -189,10 +201,10 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
             .collect(),
         Ok(false) => match members.as_mut_slice() {
-            [(plan, _)] => {
+            [(plan, tripped)] => {
                 let own = first.channel();
                 let at = Batch::new(env, &db, config, first, &own);
-                vec![without_erased(&at, plan, trips_before).await]
+                vec![without_erased(&at, plan, tripped, trips_before).await]
             }
             // Someone in the group was erased: each delivery on its own,
             // in order, so only theirs is cut.
@@ -324,6 +336,18 @@ impl<'a> Batch<'a> {
             writes.statements.insert(0, guard.clone());
         }
         writes
+    }
+
+    /// Deletes R2 objects `keys` (best effort: one left behind is logged).
+    async fn remove_blobs(&self, keys: impl Iterator<Item = &String>) {
+        let Ok(bucket) = self.env.bucket(media::BUCKET) else {
+            return;
+        };
+        for key in keys {
+            if bucket.delete(key).await.is_err() {
+                http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
+            }
+        }
     }
 
     /// Puts the bodies meant for R2; when R2 refuses, keeps them in D1.

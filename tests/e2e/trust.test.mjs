@@ -561,6 +561,44 @@ describe("erasure", () => {
   });
 });
 
+describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
+  let w;
+  useWorker({ r2Buckets: ["MEDIA"] }, (x) => (w = x));
+
+  it("keeps nothing of a cut redelivery: no kept body, no R2 object", async () => {
+    // Bodies are kept while a destination exists.
+    assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
+    const big = inbound({ id: "wamid.erased.big", ts: now() - 120, body: "\u00e9".repeat(400_000) });
+    await posted(w, big);
+    // A malformed message: its event is dated by receipt, not by the item.
+    const odd = JSON.parse(inbound({ id: "wamid.erased.odd", ts: now() - 110 }));
+    odd.entry[0].changes[0].value.messages[0].type = "";
+    delete odd.entry[0].changes[0].value.contacts;
+    const oddBody = Buffer.from(JSON.stringify(odd));
+    await posted(w, oddBody);
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    const keys = async () => (await bucket.list()).objects.map((o) => o.key).sort();
+    assert.ok((await keys()).length >= 2, "the message's raw JSON and the kept body are in R2");
+    const naming = async () => (await w.db.prepare("SELECT count(*) AS n FROM deliveries WHERE raw_ref IS NOT NULL OR instr(raw, ?1) > 0").bind(CUSTOMER).first()).n;
+    assert.equal(await naming(), 2);
+
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 204);
+    assert.deepEqual(await keys(), []);
+    assert.equal(await naming(), 0);
+
+    // Meta redelivers both: nothing of them is kept, in D1 or in R2.
+    await posted(w, big);
+    await posted(w, oddBody);
+    assert.equal(await naming(), 0, "no kept body names them");
+    assert.deepEqual(await keys(), [], "the tripped attempt's R2 objects are gone");
+    assert.equal((await w.counts()).messages, 0);
+    // Someone else's big message is kept as ever.
+    await posted(w, inbound({ id: "wamid.other.big", from: "447700900123", body: "\u00e9".repeat(400_000) }));
+    assert.equal((await keys()).length, 2);
+  });
+});
+
 describe("migrating a deployment that already erased someone to the in-batch erasure check", () => {
   const graph = new FakeGraph();
   let w;

@@ -11,7 +11,7 @@ use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use worker::{D1Database, Env, Response};
 
 thread_local! {
@@ -59,9 +59,10 @@ pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stm
 }
 
 /// Drops from `plan` what a redelivery says about erased contacts: the
-/// tombstone lookup (and the salt, once per isolate). Run only when the
-/// delivery's batch tripped its [`guard`]. True when something was dropped
-/// ([`erasure::forget`]).
+/// tombstones and the erased events it names, in one round trip (and the
+/// salt, once per isolate). Run only when the delivery's batch tripped its
+/// [`guard`]. True when something was dropped ([`erasure::forget`],
+/// [`erasure::forget_events`]).
 pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
@@ -72,8 +73,16 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
     };
     let by_key = keyed(&salt, named);
     let keys: Vec<String> = by_key.keys().cloned().collect();
-    let rows = d1::rows(db, &db::erasure::tombstone_lookup(&keys)).await?;
-    let erased: HashMap<String, i64> = rows
+    let lookups = [
+        db::erasure::tombstone_lookup(&keys),
+        db::erasure::erased_event_lookup(&erasure::naming_events(plan)),
+    ];
+    let mut found = d1::batch_rows(db, &lookups).await?.into_iter();
+    let (tombstones, events) = (
+        found.next().unwrap_or_default(),
+        found.next().unwrap_or_default(),
+    );
+    let erased: HashMap<String, i64> = tombstones
         .iter()
         .filter_map(|r| {
             let wa_id = by_key.get(r.get("key")?.as_str()?)?;
@@ -81,7 +90,12 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
             Some((wa_id.clone(), at))
         })
         .collect();
-    Ok(erasure::forget(plan, &erased))
+    let erased_events: BTreeSet<String> = events
+        .iter()
+        .filter_map(|r| Some(r.get("id")?.as_str()?.to_owned()))
+        .collect();
+    let cut = erasure::forget(plan, &erased);
+    Ok(erasure::forget_events(plan, &erased_events) | cut)
 }
 
 /// `DELETE /v1/contacts/{id}`: erases the contact (named by its id, a
