@@ -143,6 +143,14 @@ pub const INLINE_RAW_MAX: usize = 512 * 1024;
 pub const PART_BYTES: usize = 700_000;
 /// Key prefix of raw bodies kept in R2.
 pub const R2_RAW_PREFIX: &str = "raw/";
+/// How a row's `raw_ref` names an R2 object: `r2:<key>`.
+const R2_REF: &str = "r2:";
+
+/// The R2 key a `raw_ref` names, if it names one (else the body is in
+/// `raw_parts`).
+pub fn r2_key(raw_ref: &str) -> Option<&str> {
+    raw_ref.strip_prefix(R2_REF)
+}
 
 /// Where raw bodies too big for their row go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +197,7 @@ pub(crate) fn spill<'a>(
                 key: key.clone(),
                 data: raw.to_owned(),
             });
-            ("", Some(format!("r2:{key}")))
+            ("", Some(format!("{R2_REF}{key}")))
         }
         SpillTo::Rows => {
             let mut rest = raw;

@@ -421,22 +421,52 @@ WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id LIMIT ?3"
     )
 }
 
-/// Drops what is older than the retention: kept bodies (and their parts),
-/// events, and finished forwards.
-pub fn prune(before_ms: i64) -> [Stmt; 5] {
+/// Kept bodies past the retention whose bytes are in R2 (`id`, `raw_ref`),
+/// at most `limit`: their objects go before their rows, so none is left
+/// without a row that names it.
+pub fn expired_in_r2(before_ms: i64, limit: i64) -> Stmt {
+    Stmt::new(
+        "SELECT id, raw_ref FROM deliveries WHERE received_at < ?1 AND raw_ref LIKE 'r2:%' \
+ORDER BY received_at LIMIT ?2",
+        vec![before_ms.into(), limit.into()],
+    )
+}
+
+/// Which kept bodies [`prune`] drops: those past the retention, except the
+/// ones in R2 whose objects are not among `removed` (the ids whose objects
+/// are gone).
+macro_rules! expired {
+    () => {
+        "received_at < ?1 AND (raw_ref IS NULL OR raw_ref NOT LIKE 'r2:%' \
+OR id IN (SELECT value FROM json_each(?2)))"
+    };
+}
+
+/// Drops what is older than the retention: kept bodies (and their parts and
+/// the people they name; of those in R2, only the ones whose objects are in
+/// `removed`), events, and finished forwards.
+pub fn prune(before_ms: i64, removed: &[String]) -> [Stmt; 5] {
+    let removed = serde_json::to_string(removed).unwrap_or_else(|_| "[]".into());
+    let args = || vec![Arg::Int(before_ms), Arg::Text(removed.clone())];
     let arg = || vec![Arg::Int(before_ms)];
     [
         Stmt::new(
-            "DELETE FROM raw_parts WHERE owner IN (SELECT 'delivery:' || id FROM deliveries \
-WHERE received_at < ?1)",
-            arg(),
+            concat!(
+                "DELETE FROM raw_parts WHERE owner IN (SELECT 'delivery:' || id FROM deliveries WHERE ",
+                expired!(),
+                ")"
+            ),
+            args(),
         ),
         Stmt::new(
-            "DELETE FROM delivery_contacts WHERE delivery_id IN (SELECT id FROM deliveries \
-WHERE received_at < ?1)",
-            arg(),
+            concat!(
+                "DELETE FROM delivery_contacts WHERE delivery_id IN (SELECT id FROM deliveries WHERE ",
+                expired!(),
+                ")"
+            ),
+            args(),
         ),
-        Stmt::new("DELETE FROM deliveries WHERE received_at < ?1", arg()),
+        Stmt::new(concat!("DELETE FROM deliveries WHERE ", expired!()), args()),
         Stmt::new("DELETE FROM relay_events WHERE received_at < ?1", arg()),
         Stmt::new(
             "DELETE FROM forwards WHERE state IN ('delivered', 'dead') AND updated_at < ?1",

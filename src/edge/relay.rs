@@ -23,6 +23,8 @@ use worker::{D1Database, Env, MessageBatch};
 pub const QUEUE: &str = "FORWARD";
 /// Most forwards one sweep re-queues.
 const SWEEP_LIMIT: i64 = 200;
+/// Most kept bodies in R2 one sweep deletes past the retention.
+const PRUNE_R2_LIMIT: i64 = 200;
 
 /// Queues forwards to be attempted in `delay_s` seconds. `false` when the
 /// queue refused (the sweep will find them).
@@ -460,6 +462,38 @@ pub async fn sweep(
     if !due.is_empty() {
         attempt_all(env, db, &due, now_ms).await?;
     }
-    d1::batch(db, &db::relay::prune(now_ms - retention_days * 86_400_000)).await?;
+    prune(env, db, now_ms - retention_days * 86_400_000).await?;
     Ok(due.len())
+}
+
+/// Drops what is older than `before_ms`. Kept bodies in R2 lose their
+/// object first and their row after, at most [`PRUNE_R2_LIMIT`] a sweep; a
+/// row whose object could not be deleted (or with no bucket bound) stays
+/// for the next sweep, so no object outlives the row that names it.
+async fn prune(env: &Env, db: &D1Database, before_ms: i64) -> Result<(), ApiError> {
+    let in_r2 = d1::rows(db, &db::relay::expired_in_r2(before_ms, PRUNE_R2_LIMIT)).await?;
+    let mut removed = Vec::with_capacity(in_r2.len());
+    if !in_r2.is_empty() {
+        match env.bucket(crate::edge::handlers::media::BUCKET) {
+            Ok(bucket) => {
+                for row in &in_r2 {
+                    let id = row.get("id").and_then(Value::as_str);
+                    let key = row
+                        .get("raw_ref")
+                        .and_then(Value::as_str)
+                        .and_then(db::ingest::r2_key);
+                    let (Some(id), Some(key)) = (id, key) else {
+                        continue;
+                    };
+                    if bucket.delete(key).await.is_ok() {
+                        removed.push(id.to_owned());
+                    } else {
+                        http::log(LogLine::warn("relay.prune_r2_delete_failed"));
+                    }
+                }
+            }
+            Err(_) => http::log(LogLine::warn("relay.prune_no_bucket").count("kept", in_r2.len())),
+        }
+    }
+    d1::batch(db, &db::relay::prune(before_ms, &removed)).await
 }

@@ -372,3 +372,44 @@ describe("the relay", () => {
     assert.equal((await w.send("/v1/destinations/dst_nope/replay", { since: 0 }))[0], 404);
   });
 });
+
+describe("the relay's retention", () => {
+  let w;
+  useWorker({ r2Buckets: ["MEDIA"], outboundService: outbound, each: () => graph.reset() }, (x) => (w = x));
+
+  it("drops kept bodies past RAW_RETENTION_DAYS, their R2 objects and the people they name, and nothing younger", async () => {
+    const day = 86_400_000;
+    // Bodies are kept while a destination exists; a disabled one sends nothing.
+    await destination(w, { url: "http://127.0.0.1:9/hook", format: "meta", enabled: false });
+    await post(w, text("wamid.retention.big", "\u00e9".repeat(400_000)));
+    await post(w, text("wamid.retention.small", "short"));
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    const keys = async () => (await bucket.list()).objects.map((o) => o.key).sort();
+    const kept = async () => {
+      const n = async (t) => (await w.db.prepare(`SELECT count(*) AS n FROM ${t}`).first()).n;
+      return { deliveries: await n("deliveries"), people: await n("delivery_contacts"), events: await n("relay_events") };
+    };
+    const before = await keys();
+    assert.equal(before.filter((k) => k.startsWith("raw/delivery:")).length, 1, JSON.stringify(before));
+    assert.equal(before.filter((k) => k.startsWith("raw/message:")).length, 1, "the long message's own JSON");
+    const fresh = await kept();
+    assert.equal(fresh.deliveries, 2);
+    assert.equal(fresh.people, 2);
+    assert.ok(fresh.events >= 2, JSON.stringify(fresh));
+
+    // Six days on (the default keeps seven), everything stays.
+    await w.cron(Date.now() + 6 * day);
+    assert.deepEqual(await kept(), fresh);
+    assert.deepEqual(await keys(), before);
+
+    // Eight days on, the kept bodies go, the one in R2 with its object; the
+    // conversation itself (the messages and the long one's JSON) stays.
+    await w.cron(Date.now() + 8 * day);
+    assert.deepEqual(await kept(), { deliveries: 0, people: 0, events: 0 });
+    assert.deepEqual(await keys(), before.filter((k) => !k.startsWith("raw/delivery:")));
+    assert.equal((await w.counts()).messages, 2);
+    const [status, m] = await w.api("/v1/messages/wamid.retention.big");
+    assert.equal(status, 200, JSON.stringify(m));
+    assert.equal(m.text.body.length, 400_000);
+  });
+});

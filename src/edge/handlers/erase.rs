@@ -132,10 +132,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
             .iter()
             .filter_map(|r| r.get("media_id")?.as_str().map(|m| format!("media/{m}")))
             .chain(raw_rows.iter().filter_map(|r| {
-                r.get("raw_ref")?
-                    .as_str()?
-                    .strip_prefix("r2:")
-                    .map(str::to_owned)
+                db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)
             }));
         for key in keys {
             if bucket.delete(&key).await.is_err() {

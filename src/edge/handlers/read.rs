@@ -136,7 +136,7 @@ pub(crate) async fn spilled_raw(
     raw_ref: &str,
     parts: &[serde_json::Value],
 ) -> Result<String, ApiError> {
-    let Some(key) = raw_ref.strip_prefix("r2:") else {
+    let Some(key) = db::ingest::r2_key(raw_ref) else {
         return Ok(db::reads::join_parts(parts));
     };
     let bucket = env
