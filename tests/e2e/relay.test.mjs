@@ -355,6 +355,35 @@ describe("the relay", () => {
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages WHERE id = 'wamid.relay.other'").first()).n, 1);
   });
 
+  it("never forwards again an erased person's malformed message, which only its content hash identifies", async () => {
+    const meta = await open();
+    await destination(w, { url: meta.url, format: "meta" });
+    // A message of a type WhatsApp does not send (an empty one is implied
+    // from the content; this one cannot be): kept as a malformed_message
+    // event dated by its receipt, the only item of its delivery.
+    const v = JSON.parse(text("wamid.relay.odd", "my card is 4111").toString());
+    v.entry[0].changes[0].value.messages[0].type = "Text!";
+    delete v.entry[0].changes[0].value.contacts;
+    const odd = Buffer.from(JSON.stringify(v));
+    await post(w, odd);
+    await eventually(() => meta.got.length === 1);
+    const events = async () => (await w.db.prepare("SELECT kind FROM events").all()).results.map((r) => r.kind);
+    assert.deepEqual(await events(), ["malformed_message"]);
+    assert.equal((await w.counts()).messages, 0);
+
+    assert.equal((await w.fetch("/v1/contacts/16505551234", { method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" } })).status, 204);
+    assert.deepEqual(await events(), []);
+
+    // Meta redelivers it a second later: by the receipt's clock, which
+    // dates it, it is newer than the erasure.
+    await new Promise((r) => setTimeout(r, 1100));
+    await post(w, odd);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(meta.got.length, 1, "Meta's bytes, which carry them, are not forwarded again");
+    assert.deepEqual(await events(), [], "nor is the event stored again");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0, "nor the body kept");
+  });
+
   it("refuses destinations a careless operator might set up", async () => {
     for (const [body, field] of [
       [{ url: "http://crm.example.com/hook" }, "url"],
