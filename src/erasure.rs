@@ -121,6 +121,37 @@ pub fn forget_events(plan: &mut Plan, erased_ids: &BTreeSet<String>) -> bool {
     plan.events.len() != before
 }
 
+/// Drops from `plan` the statuses about erased contacts of messages not in
+/// `known` (the wamids wa-edge still holds, from
+/// `db::erasure::known_messages`) nor in the plan: a message sent
+/// before the erasure went with it, so its later `delivered` or `read`,
+/// dated after the erasure, still names the person and reports on nothing
+/// they came back for. A status of a message sent to them after they came
+/// back is kept. Returns whether any was dropped.
+pub fn forget_statuses(
+    plan: &mut Plan,
+    erased: &HashMap<String, i64>,
+    known: &BTreeSet<String>,
+) -> bool {
+    if erased.is_empty() {
+        return false;
+    }
+    let in_plan: BTreeSet<String> = plan.messages.iter().map(|m| m.id.0.clone()).collect();
+    let before = plan.statuses.len();
+    plan.statuses.retain(|s| {
+        let names_erased =
+            status_identity(s).is_some_and(|id| id.identifiers().any(|i| erased.contains_key(i)));
+        !names_erased || known.contains(s.wamid.as_str()) || in_plan.contains(s.wamid.as_str())
+    });
+    plan.statuses.len() != before
+}
+
+/// The wamids `plan`'s statuses report on, for [`forget_statuses`]'s lookup.
+pub fn status_wamids(plan: &Plan) -> Vec<String> {
+    let wamids: BTreeSet<&str> = plan.statuses.iter().map(|s| s.wamid.as_str()).collect();
+    wamids.into_iter().map(str::to_owned).collect()
+}
+
 /// The ids of `plan`'s events that name someone: the ones erasure may have
 /// recorded.
 pub fn naming_events(plan: &Plan) -> Vec<String> {

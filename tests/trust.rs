@@ -280,6 +280,32 @@ fn erasure_forgets_redelivered_items_dated_before_it_and_keeps_later_ones() {
 }
 
 #[test]
+fn erasure_forgets_later_statuses_of_messages_it_erased_and_keeps_those_of_new_ones() {
+    use wa_edge::erasure::{forget, forget_statuses, status_wamids};
+    let mut p = plan(&fixture("status_read"));
+    let recipient = p.statuses[0].recipient_id.clone().unwrap().0;
+    let wamid = p.statuses[0].wamid.0.clone();
+    assert_eq!(status_wamids(&p), vec![wamid.clone()]);
+    // Erased before the status's own time: `forget` keeps it by its date.
+    let erased = HashMap::from([(recipient.clone(), p.statuses[0].at - 1)]);
+    assert!(!forget(&mut p, &erased));
+    assert_eq!(p.statuses.len(), 1);
+    // Its message is one wa-edge still holds (sent after they came back): kept.
+    let known = BTreeSet::from([wamid.clone()]);
+    assert!(!forget_statuses(&mut p, &erased, &known));
+    assert_eq!(p.statuses.len(), 1);
+    // Nobody erased: kept whatever the lookup found.
+    assert!(!forget_statuses(&mut p, &HashMap::new(), &BTreeSet::new()));
+    // Someone else erased: kept.
+    let other = HashMap::from([("447700900123".to_owned(), i64::MAX)]);
+    assert!(!forget_statuses(&mut p, &other, &BTreeSet::new()));
+    assert_eq!(p.statuses.len(), 1);
+    // Its message went with the erasure: dropped, and said so.
+    assert!(forget_statuses(&mut p, &erased, &BTreeSet::new()));
+    assert!(p.statuses.is_empty());
+}
+
+#[test]
 fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
     use wa_edge::db::erasure::{ensure_salt, erase_lookups, erase_statements};
     let forms = vec!["5511987654321".to_owned(), "551187654321".to_owned()];

@@ -42,6 +42,14 @@ pub fn erased_event_lookup(ids: &[String]) -> Stmt {
     )
 }
 
+/// Which of `wamids` are messages wa-edge holds.
+pub fn known_messages(wamids: &[String]) -> Stmt {
+    Stmt::new(
+        "SELECT wamid FROM messages WHERE wamid IN (SELECT value FROM json_each(?1))",
+        vec![Value::from(wamids.to_vec()).to_string().into()],
+    )
+}
+
 /// The constraint [`guard`] trips: its name in D1's error says the batch
 /// named an erased person.
 pub const GUARD: &str = "names_an_erased_person";

@@ -561,6 +561,49 @@ describe("erasure", () => {
   });
 });
 
+describe("erasure and the statuses of messages sent before it", () => {
+  const graph = new FakeGraph();
+  let w;
+  useWorker({ graph }, (x) => (w = x));
+
+  const sent = async (body) => {
+    const [status, json] = await w.send("/v1/messages", text(body));
+    assert.equal(status, 202, JSON.stringify(json));
+    await eventually(async () => (await w.outbox(json.id))?.state === "sent");
+    return (await w.outbox(json.id)).wamid;
+  };
+  const statusRows = async () => (await w.db.prepare("SELECT wamid, status FROM statuses ORDER BY wamid, status").all()).results;
+
+  it("keeps out a delivered or read that arrives after the erasure for a message it erased, and keeps those of new ones", async () => {
+    // Bodies are kept while a destination exists: a disabled one keeps them.
+    assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
+    await posted(w, inbound({ ts: now() - 60 }));
+    const before = await sent("your order 1234 ships to 1 Main St");
+    assert.ok(before);
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 204);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0);
+
+    // Their phone comes online a second later: Meta reports the old
+    // message delivered and read, dated after the erasure.
+    await new Promise((r) => setTimeout(r, 1100));
+    await posted(w, statusFor({ wamid: before }));
+    await posted(w, statusFor({ wamid: before, status: "read" }));
+    assert.deepEqual(await statusRows(), [], "no status names them again");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0, "nor is the body kept");
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM relay_events").first()).n, 0);
+    assert.equal((await w.api(`/v1/messages/${before}`))[0], 404);
+
+    // They come back and are answered: that message's statuses are theirs.
+    await posted(w, inbound({ body: "hi again", ts: now() + 1 }));
+    const after = await sent("welcome back");
+    await posted(w, statusFor({ wamid: after }));
+    assert.deepEqual(await statusRows(), [{ wamid: after, status: "delivered" }]);
+    const [, m] = await w.api(`/v1/messages/${after}`);
+    assert.equal(m.status, "delivered");
+  });
+});
+
 describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
   let w;
   useWorker({ r2Buckets: ["MEDIA"] }, (x) => (w = x));

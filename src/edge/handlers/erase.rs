@@ -59,10 +59,11 @@ pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stm
 }
 
 /// Drops from `plan` what a redelivery says about erased contacts: the
-/// tombstones and the erased events it names, in one round trip (and the
+/// tombstones, the erased events it names and which of its statuses'
+/// messages are still held, in one round trip (and the
 /// salt, once per isolate). Run only when the delivery's batch tripped its
 /// [`guard`]. True when something was dropped ([`erasure::forget`],
-/// [`erasure::forget_events`]).
+/// [`erasure::forget_statuses`], [`erasure::forget_events`]).
 pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
@@ -76,9 +77,11 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
     let lookups = [
         db::erasure::tombstone_lookup(&keys),
         db::erasure::erased_event_lookup(&erasure::naming_events(plan)),
+        db::erasure::known_messages(&erasure::status_wamids(plan)),
     ];
     let mut found = d1::batch_rows(db, &lookups).await?.into_iter();
-    let (tombstones, events) = (
+    let (tombstones, events, known) = (
+        found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
     );
@@ -94,7 +97,12 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
         .iter()
         .filter_map(|r| Some(r.get("id")?.as_str()?.to_owned()))
         .collect();
+    let known: BTreeSet<String> = known
+        .iter()
+        .filter_map(|r| Some(r.get("wamid")?.as_str()?.to_owned()))
+        .collect();
     let cut = erasure::forget(plan, &erased);
+    let cut = erasure::forget_statuses(plan, &erased, &known) | cut;
     Ok(erasure::forget_events(plan, &erased_events) | cut)
 }
 
