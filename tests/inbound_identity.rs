@@ -547,3 +547,44 @@ fn a_bsuid_is_never_read_as_a_phone_number() {
         .iter()
         .all(|m| m.user_id.as_ref().map(UserId::as_str) == Some(BSUID)));
 }
+
+#[test]
+fn each_message_takes_the_profile_of_its_own_entry_in_a_long_contacts_list() {
+    // 300 people in one change, listed in the reverse order of their messages.
+    let n = 300;
+    let number = |i: usize| format!("1650555{i:04}");
+    let contacts: Vec<Value> = (0..n)
+        .rev()
+        .map(|i| json!({"profile": {"name": format!("Person {i}")}, "wa_id": number(i)}))
+        .collect();
+    let messages: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"from": number(i), "id": format!("wamid.many.{i}"), "timestamp": "1739321024",
+                   "type": "text", "text": {"body": "hi"}})
+        })
+        .collect();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": contacts, "messages": messages}}]}]});
+    let p = plan(body.to_string().as_bytes());
+    assert_eq!(p.messages.len(), n);
+    assert_eq!(p.contacts.len(), n);
+    for c in &p.contacts {
+        let wa_id = c.wa_id.as_ref().unwrap().as_str();
+        let i: usize = wa_id.get(7..).unwrap().parse().unwrap();
+        assert_eq!(
+            c.profile_name.as_deref(),
+            Some(format!("Person {i}").as_str())
+        );
+    }
+    // Two entries for one number: the first listed is its profile.
+    let two = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "First"}, "wa_id": number(1)},
+                         {"profile": {"name": "Second"}, "wa_id": number(1)}],
+            "messages": [messages[1].clone()]}}]}]});
+    let p = plan(two.to_string().as_bytes());
+    assert_eq!(p.contacts[0].profile_name.as_deref(), Some("First"));
+}

@@ -269,10 +269,28 @@ fn answers_are_classified_and_retried_for_about_three_days() {
         Some(7)
     );
     assert_eq!(schedule::retry_after("soon", 0), None);
+    for hostile in [
+        "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+        "Sun, 9223372036854775807 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 9223372036854775807:49:37 GMT",
+        "Sun, 06 Nov -9223372036854775808 08:49:37 GMT",
+        "Sun, 32 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+    ] {
+        assert_eq!(schedule::retry_after(hostile, 0), None, "{hostile}");
+    }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn any_retry_after_date_is_read_without_overflow(day: i64, year: i64, h: i64, mi: i64, se: i64, now in prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()]) {
+        let header = format!("Sun, {day:02} Nov {year} {h:02}:{mi:02}:{se:02} GMT");
+        if let Some(s) = schedule::retry_after(&header, now) {
+            prop_assert!(s >= 0);
+        }
+    }
 
     #[test]
     fn jittered_delays_stay_within_a_fifth_of_the_schedule(attempt in 1u32..=11, jitter: u8) {

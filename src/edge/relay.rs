@@ -459,10 +459,12 @@ pub async fn sweep(
         .iter()
         .filter_map(|r| r.get("id")?.as_str().map(str::to_owned))
         .collect();
+    // The retention does not wait on receivers: pruning first, a sweep cut
+    // short by slow ones (or failing) still drops what is past it.
+    prune(env, db, now_ms - retention_days * 86_400_000).await?;
     if !due.is_empty() {
         attempt_all(env, db, &due, now_ms).await?;
     }
-    prune(env, db, now_ms - retention_days * 86_400_000).await?;
     Ok(due.len())
 }
 

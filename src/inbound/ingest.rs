@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// An item's JSON text, valid JSON by construction: written into a
 /// statement's rows as it is, with no escaping.
@@ -809,7 +809,7 @@ impl Walk<'_> {
                     continue;
                 }
             };
-            let card = find_card(&cards, &who);
+            let card = cards.find(&who);
             let mut profile = card.map(|c| c.profile.clone()).unwrap_or_default();
             if profile.parent_user_id.is_none() {
                 profile.parent_user_id = user_id_of(m.head.from_parent_user_id.as_deref());
@@ -928,8 +928,8 @@ impl Walk<'_> {
         waba_id: Option<&str>,
         pnid: Option<&PhoneNumberId>,
         contacts: &[Value],
-    ) -> Vec<Card> {
-        let mut cards = Vec::new();
+    ) -> Cards {
+        let mut cards = Cards::default();
         for raw in contacts {
             let parsed = Contact::deserialize(raw).ok().and_then(|c| {
                 let identity = Identity::new(
@@ -1005,14 +1005,15 @@ impl Walk<'_> {
         m: Message,
         raw: &Value,
         who: &Identity,
-        cards: &[Card],
+        cards: &Cards,
         origin: Origin,
         channel: &Channel,
     ) {
         let person = self
             .people
             .find_or_add(who, channel.scope.as_deref(), m.head.id.as_str());
-        let profile = find_card(cards, who)
+        let profile = cards
+            .find(who)
             .map(|c| c.profile.clone())
             .unwrap_or_default();
         self.people.know(person, &profile);
@@ -1145,7 +1146,7 @@ impl Walk<'_> {
             return false;
         };
         if from_business {
-            self.outbound(m, raw, &who, &[], Origin::History, channel);
+            self.outbound(m, raw, &who, &Cards::default(), Origin::History, channel);
             return true;
         }
         let person = self
@@ -1367,12 +1368,42 @@ struct Card {
     profile: Profile,
 }
 
-/// The entry of `cards` that shares an identifier with `who`.
-fn find_card<'c>(cards: &'c [Card], who: &Identity) -> Option<&'c Card> {
-    cards.iter().find(|c| {
-        (who.user_id.is_some() && c.identity.user_id == who.user_id)
-            || (who.wa_id.is_some() && c.identity.wa_id == who.wa_id)
-    })
+/// A change's usable `contacts[]`, indexed by identifier: a change may
+/// carry as many contacts as messages, and finding each message's card by
+/// scanning them all would cost their product.
+#[derive(Debug, Default)]
+struct Cards {
+    list: Vec<Card>,
+    by_user: HashMap<UserId, usize>,
+    by_wa_id: HashMap<WaId, usize>,
+}
+
+impl Cards {
+    fn push(&mut self, card: Card) {
+        let at = self.list.len();
+        if let Some(u) = &card.identity.user_id {
+            self.by_user.entry(u.clone()).or_insert(at);
+        }
+        if let Some(w) = &card.identity.wa_id {
+            self.by_wa_id.entry(w.clone()).or_insert(at);
+        }
+        self.list.push(card);
+    }
+
+    fn as_slice(&self) -> &[Card] {
+        &self.list
+    }
+
+    /// The first card that shares an identifier with `who`.
+    fn find(&self, who: &Identity) -> Option<&Card> {
+        let by_user = who.user_id.as_ref().and_then(|u| self.by_user.get(u));
+        let by_wa_id = who.wa_id.as_ref().and_then(|w| self.by_wa_id.get(w));
+        let first = match (by_user, by_wa_id) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        first.and_then(|i| self.list.get(*i))
+    }
 }
 
 /// A BSUID from the payload, when it has a BSUID's shape.

@@ -74,7 +74,7 @@ pub fn retry_after(header: &str, now_s: i64) -> Option<i64> {
     if let Ok(s) = h.parse::<i64>() {
         return (s >= 0).then_some(s);
     }
-    http_date(h).map(|t| (t - now_s).max(0))
+    http_date(h).map(|t| t.saturating_sub(now_s).max(0))
 }
 
 /// Unix seconds of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -94,6 +94,16 @@ fn http_date(s: &str) -> Option<i64> {
     let [h, mi, se] = hms.as_slice() else {
         return None;
     };
+    // The fixdate's own ranges (a leap second allowed), which also keep the
+    // arithmetic below far from overflow whatever a receiver sends.
+    let in_range = (1..=31).contains(&day)
+        && (1970..=9999).contains(&year)
+        && (0..=23).contains(h)
+        && (0..=59).contains(mi)
+        && (0..=60).contains(se);
+    if !in_range {
+        return None;
+    }
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
