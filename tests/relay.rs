@@ -361,3 +361,22 @@ fn the_relay_keeps_nothing_without_destinations_and_never_forwards_bytes_naming_
     assert_eq!(to(&cut, "dst_e"), made.len());
     assert!(for_delivery(Some((&id, &body)), &made, &[]).is_empty());
 }
+
+#[test]
+fn a_replay_cursor_reads_back_what_it_wrote_and_nothing_else() {
+    use wa_edge::db::relay::After;
+    let row = json!({"id": "evt_0123abcd", "received_at": 1_764_000_000_123i64});
+    let after = After::of_row(&row).unwrap();
+    assert_eq!(after.to_text(), "1764000000123:evt_0123abcd");
+    assert_eq!(After::parse(&after.to_text()), Some(after));
+    for bad in [
+        "", "nope", "12:", ":evt_1", "-1:evt_1", "x:evt_1", "1:evt 1", "1:a'b", "1:a:b",
+    ] {
+        assert_eq!(After::parse(bad), None, "{bad}");
+    }
+    assert_eq!(
+        After::parse(&format!("1:{}", "a".repeat(81))),
+        None,
+        "an id longer than any kept one"
+    );
+}

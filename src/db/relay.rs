@@ -402,22 +402,72 @@ WHERE id IN (SELECT id FROM forwards WHERE destination_id = ?1 AND state = 'dead
     )
 }
 
-/// Kept deliveries received in `[since_ms, until_ms]`, oldest first, with
-/// their bodies (a spilled one is read apart).
-pub fn deliveries_between(since_ms: i64, until_ms: i64, limit: i64) -> Stmt {
+/// Where a replay that had `more` goes on: after the last row it read, by
+/// receipt time and id (the order it reads in), so rows received in the
+/// same millisecond are neither read twice nor skipped. Written as
+/// `<received_at ms>:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    pub received_at: i64,
+    pub id: String,
+}
+
+impl After {
+    /// The cursor after `row` (a `deliveries` or `relay_events` row).
+    pub fn of_row(row: &Value) -> Option<After> {
+        Some(After {
+            received_at: row.get("received_at")?.as_f64()? as i64,
+            id: row.get("id")?.as_str()?.to_owned(),
+        })
+    }
+
+    /// Reads a cursor as [`After::to_text`] wrote it.
+    pub fn parse(s: &str) -> Option<After> {
+        let (at, id) = s.split_once(':')?;
+        let digits = (1..=15).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_digit());
+        let received_at = at.parse().ok().filter(|_: &i64| digits)?;
+        let ok = !id.is_empty()
+            && id.len() <= 80
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        ok.then(|| After {
+            received_at,
+            id: id.to_owned(),
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        format!("{}:{}", self.received_at, self.id)
+    }
+
+    fn args(after: Option<&After>) -> [Arg; 2] {
+        match after {
+            Some(a) => [Arg::Int(a.received_at), Arg::Text(a.id.clone())],
+            None => [Arg::Null, Arg::Null],
+        }
+    }
+}
+
+/// Kept deliveries received in `[since_ms, until_ms]` (and past `after`),
+/// oldest first, with their bodies (a spilled one is read apart).
+pub fn deliveries_between(since_ms: i64, until_ms: i64, after: Option<&After>, limit: i64) -> Stmt {
+    let [at, id] = After::args(after);
     Stmt::new(
         "SELECT id, raw, raw_encoding, raw_ref, received_at FROM deliveries WHERE received_at >= ?1 \
-AND received_at <= ?2 ORDER BY received_at, id LIMIT ?3",
-        vec![since_ms.into(), until_ms.into(), limit.into()],
+AND received_at <= ?2 AND (?4 IS NULL OR received_at > ?4 OR (received_at = ?4 AND id > ?5)) \
+ORDER BY received_at, id LIMIT ?3",
+        vec![since_ms.into(), until_ms.into(), limit.into(), at, id],
     )
 }
 
-/// Kept events received in `[since_ms, until_ms]`, oldest first.
-pub fn events_between(since_ms: i64, until_ms: i64, limit: i64) -> Stmt {
+/// Kept events received in `[since_ms, until_ms]` (and past `after`),
+/// oldest first.
+pub fn events_between(since_ms: i64, until_ms: i64, after: Option<&After>, limit: i64) -> Stmt {
+    let [at, id] = After::args(after);
     Stmt::new(
         "SELECT id, type, field, phone_number_id, statuses, ref, at, received_at FROM relay_events \
-WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id LIMIT ?3",
-        vec![since_ms.into(), until_ms.into(), limit.into()],
+WHERE received_at >= ?1 AND received_at <= ?2 AND (?4 IS NULL OR received_at > ?4 \
+OR (received_at = ?4 AND id > ?5)) ORDER BY received_at, id LIMIT ?3",
+        vec![since_ms.into(), until_ms.into(), limit.into(), at, id],
     )
 }
 

@@ -442,3 +442,40 @@ describe("the relay's retention", () => {
     assert.equal(m.text.body.length, 400_000);
   });
 });
+
+describe("replaying more than one call holds", () => {
+  let w;
+  useWorker({ outboundService: outbound, each: () => graph.reset() }, (x) => (w = x));
+
+  it("goes on after the last event read, even when a whole call's worth arrived in one millisecond", async () => {
+    // One delivery of 2,100 statuses: 2,100 events with the same receipt time.
+    const v = JSON.parse(fixture("status_delivered"));
+    const value = v.entry[0].changes[0].value;
+    const one = value.statuses[0];
+    value.statuses = Array.from({ length: 2100 }, (_, i) => ({ ...one, id: `wamid.replay.${i}` }));
+    // A receiver that is not there: the forwards are made, then retried later.
+    const d = await destination(w, { url: "http://127.0.0.1:9/hook", format: "events", filter: { items: "statuses" } });
+    await post(w, Buffer.from(JSON.stringify(v)));
+    const since = Math.floor(Date.now() / 1000) - 5;
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const replay = async (body) => {
+      const [status, json] = await w.send(`/v1/destinations/${d.id}/replay`, body);
+      assert.equal(status, 202, JSON.stringify(json));
+      return json;
+    };
+    const first = await replay({ since, until });
+    assert.equal(first.queued, 2000);
+    assert.equal(first.more, true);
+    assert.match(first.after, /^\d+:evt_[0-9a-f]+$/);
+    const second = await replay({ since: first.next_since, until, after: first.after });
+    assert.deepEqual([second.queued, second.more, second.after], [100, false, null]);
+    const n = (await w.db.prepare("SELECT count(DISTINCT source) AS n FROM forwards WHERE destination_id = ?1").bind(d.id).first()).n;
+    assert.equal(n, 2100, "every event once");
+
+    for (const after of ["nope", "12:", ":evt_1", "-1:evt_1", 12, "1:evt_1'--"]) {
+      const [status, json] = await w.send(`/v1/destinations/${d.id}/replay`, { since, after });
+      assert.equal(status, 400, `${after}: ${JSON.stringify(json)}`);
+      assert.match(json.error.message, /^after:/);
+    }
+  });
+});

@@ -215,11 +215,9 @@ fn unix_seconds(v: Option<&Value>, key: &str) -> Result<Option<i64>, ApiError> {
 
 /// The receipt time (unix s) of the last of `rows`: where a replay that
 /// stopped at its limit goes on.
-fn last_received(rows: &[Value]) -> Option<i64> {
-    rows.last()?
-        .get("received_at")
-        .and_then(Value::as_f64)
-        .map(|ms| ms as i64 / 1000)
+/// Where the next call starts: after the last row read.
+fn last_received(rows: &[Value]) -> Option<db::relay::After> {
+    db::relay::After::of_row(rows.last()?)
 }
 
 /// Queues forwards after the response.
@@ -230,7 +228,46 @@ fn queue_later(ctx: &Context, env: &Env, ids: Vec<String>) {
     });
 }
 
-/// `POST /v1/destinations/{id}/replay {"since", "until"}`: forwards again
+/// A replay's body: the window in ms (`since` to the end of `until`'s
+/// second) and where a previous call stopped.
+fn replay_window(body: &[u8], now: i64) -> Result<(i64, i64, Option<db::relay::After>), ApiError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::invalid("The body must be JSON: {\"since\", \"until\"}."))?;
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::invalid("The body must be a JSON object: {\"since\", \"until\"}.")
+    })?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["since", "until", "after"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(format!(
+            "{k}: unknown field; only since, until and after are read"
+        )));
+    }
+    let after = match obj.get("after") {
+        None | Some(Value::Null) => None,
+        Some(a) => Some(
+            a.as_str()
+                .and_then(db::relay::After::parse)
+                .ok_or_else(|| {
+                    ApiError::invalid("after: must be the after of a previous answer")
+                })?,
+        ),
+    };
+    let since = unix_seconds(obj.get("since"), "since")?
+        .ok_or_else(|| ApiError::invalid("since: required, unix seconds"))?;
+    let until = unix_seconds(obj.get("until"), "until")?.unwrap_or(now / 1000);
+    if until < since {
+        return Err(ApiError::invalid("until: must not be before since"));
+    }
+    let (from, to) = (
+        since.saturating_mul(1000),
+        until.saturating_mul(1000).saturating_add(999),
+    );
+    Ok((from, to, after))
+}
+
+/// `POST /v1/destinations/{id}/replay {"since", "until", "after"}`: forwards again
 /// every kept delivery (or event) received in the window that the
 /// destination takes, with the same ids.
 async fn replay(
@@ -243,31 +280,12 @@ async fn replay(
 ) -> Result<Response, ApiError> {
     let d = find(db, id).await?;
     let body = http::read_body_capped(req, api::MAX_CONFIG_BODY).await?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::invalid("The body must be JSON: {\"since\", \"until\"}."))?;
-    let obj = v.as_object().ok_or_else(|| {
-        ApiError::invalid("The body must be a JSON object: {\"since\", \"until\"}.")
-    })?;
-    if let Some(k) = obj.keys().find(|k| *k != "since" && *k != "until") {
-        return Err(ApiError::invalid(format!(
-            "{k}: unknown field; only since and until are read"
-        )));
-    }
-    let since = unix_seconds(obj.get("since"), "since")?
-        .ok_or_else(|| ApiError::invalid("since: required, unix seconds"))?;
-    let until = unix_seconds(obj.get("until"), "until")?.unwrap_or(now / 1000);
-    if until < since {
-        return Err(ApiError::invalid("until: must not be before since"));
-    }
-    let (from, to) = (
-        since.saturating_mul(1000),
-        until.saturating_mul(1000).saturating_add(999),
-    );
+    let (from, to, after) = replay_window(&body, now)?;
     let (forwards, more) = match d.format {
         destination::Format::Meta => {
             let rows = d1::rows(
                 db,
-                &db::relay::deliveries_between(from, to, REPLAY_META_MAX),
+                &db::relay::deliveries_between(from, to, after.as_ref(), REPLAY_META_MAX),
             )
             .await?;
             let kept = bodies(db, env, &rows).await?;
@@ -278,7 +296,11 @@ async fn replay(
             )
         }
         destination::Format::Events => {
-            let rows = d1::rows(db, &db::relay::events_between(from, to, REPLAY_MAX)).await?;
+            let rows = d1::rows(
+                db,
+                &db::relay::events_between(from, to, after.as_ref(), REPLAY_MAX),
+            )
+            .await?;
             let events: Vec<_> = rows.iter().filter_map(db::relay::event_from_row).collect();
             let more = rows.len() as i64 >= REPLAY_MAX;
             (
@@ -295,6 +317,11 @@ async fn replay(
     queue_later(ctx, env, ids);
     http::json(
         202,
-        &json!({"queued": queued, "more": more.is_some(), "next_since": more}),
+        &json!({
+            "queued": queued,
+            "more": more.is_some(),
+            "next_since": more.as_ref().map(|a| a.received_at / 1000),
+            "after": more.as_ref().map(db::relay::After::to_text),
+        }),
     )
 }
