@@ -469,32 +469,29 @@ pub async fn sweep(
 }
 
 /// Drops what is older than `before_ms`. Kept bodies in R2 lose their
-/// object first and their row after, at most [`PRUNE_R2_LIMIT`] a sweep; a
-/// row whose object could not be deleted (or with no bucket bound) stays
-/// for the next sweep, so no object outlives the row that names it.
+/// objects first (in one call) and their rows after, at most
+/// [`PRUNE_R2_LIMIT`] a sweep; when R2 refuses (or no bucket is bound) the
+/// rows stay for the next sweep, so no object outlives the row that names
+/// it.
 async fn prune(env: &Env, db: &D1Database, before_ms: i64) -> Result<(), ApiError> {
     let in_r2 = d1::rows(db, &db::relay::expired_in_r2(before_ms, PRUNE_R2_LIMIT)).await?;
-    let mut removed = Vec::with_capacity(in_r2.len());
-    if !in_r2.is_empty() {
-        match env.bucket(crate::edge::handlers::media::BUCKET) {
-            Ok(bucket) => {
-                for row in &in_r2 {
-                    let id = row.get("id").and_then(Value::as_str);
-                    let key = row
-                        .get("raw_ref")
-                        .and_then(Value::as_str)
-                        .and_then(db::ingest::r2_key);
-                    let (Some(id), Some(key)) = (id, key) else {
-                        continue;
-                    };
-                    if bucket.delete(key).await.is_ok() {
-                        removed.push(id.to_owned());
-                    } else {
-                        http::log(LogLine::warn("relay.prune_r2_delete_failed"));
-                    }
-                }
-            }
-            Err(_) => http::log(LogLine::warn("relay.prune_no_bucket").count("kept", in_r2.len())),
+    let (ids, keys): (Vec<String>, Vec<String>) = in_r2
+        .iter()
+        .filter_map(|row| {
+            let id = row.get("id")?.as_str()?;
+            let key = db::ingest::r2_key(row.get("raw_ref")?.as_str()?)?;
+            Some((id.to_owned(), key.to_owned()))
+        })
+        .unzip();
+    let mut removed = Vec::new();
+    if !keys.is_empty() {
+        use crate::edge::handlers::media;
+        match env.bucket(media::BUCKET) {
+            Ok(bucket) => match media::delete_objects(&bucket, &keys).await {
+                Ok(()) => removed = ids,
+                Err(_) => http::log(LogLine::warn("relay.prune_r2_delete_failed")),
+            },
+            Err(_) => http::log(LogLine::warn("relay.prune_no_bucket").count("kept", keys.len())),
         }
     }
     d1::batch(db, &db::relay::prune(before_ms, &removed)).await

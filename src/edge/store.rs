@@ -338,15 +338,14 @@ impl<'a> Batch<'a> {
         writes
     }
 
-    /// Deletes R2 objects `keys` (best effort: one left behind is logged).
+    /// Deletes R2 objects `keys` (best effort: a refusal is logged).
     async fn remove_blobs(&self, keys: impl Iterator<Item = &String>) {
         let Ok(bucket) = self.env.bucket(media::BUCKET) else {
             return;
         };
-        for key in keys {
-            if bucket.delete(key).await.is_err() {
-                http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
-            }
+        let keys: Vec<String> = keys.cloned().collect();
+        if media::delete_objects(&bucket, &keys).await.is_err() {
+            http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
         }
     }
 

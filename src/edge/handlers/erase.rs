@@ -136,17 +136,17 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     );
     raw_rows.extend(found.next().unwrap_or_default());
     if let Ok(bucket) = env.bucket(media::BUCKET) {
-        let keys = media_rows
-            .iter()
-            .filter_map(|r| r.get("media_id")?.as_str().map(|m| format!("media/{m}")))
-            .chain(raw_rows.iter().filter_map(|r| {
-                db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)
-            }));
-        for key in keys {
-            if bucket.delete(&key).await.is_err() {
-                http::log(LogLine::warn("erase.r2_delete_failed"));
-                return Err(ApiError::internal());
-            }
+        let keys: Vec<String> =
+            media_rows
+                .iter()
+                .filter_map(|r| r.get("media_id")?.as_str().map(|m| format!("media/{m}")))
+                .chain(raw_rows.iter().filter_map(|r| {
+                    db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)
+                }))
+                .collect();
+        if media::delete_objects(&bucket, &keys).await.is_err() {
+            http::log(LogLine::warn("erase.r2_delete_failed"));
+            return Err(ApiError::internal());
         }
     }
     let keys: Vec<String> = numbers

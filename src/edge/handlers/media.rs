@@ -14,6 +14,19 @@ use worker::{Bucket, Env, FixedLengthStream, HttpMetadata, Request, Response};
 
 /// The optional R2 binding media is kept in.
 pub const BUCKET: &str = "MEDIA";
+/// Most keys R2 deletes in one call.
+const DELETE_MAX: usize = 1000;
+
+/// Deletes the objects `keys` from `bucket`, up to [`DELETE_MAX`] a call,
+/// so a person with many objects costs a call per thousand, not per object.
+pub(crate) async fn delete_objects(bucket: &Bucket, keys: &[String]) -> worker::Result<()> {
+    for chunk in keys.chunks(DELETE_MAX) {
+        bucket
+            .delete_multiple(chunk.iter().map(String::as_str).collect())
+            .await?;
+    }
+    Ok(())
+}
 
 fn channel_id(req: &Request, config: &Config) -> Result<String, ApiError> {
     http::query_value(req, "channel")
