@@ -496,7 +496,7 @@ OR id IN (SELECT value FROM json_each(?2)))"
 /// the people they name; of those in R2, only the ones whose objects are in
 /// `removed`), events, and finished forwards.
 pub fn prune(before_ms: i64, removed: &[String]) -> [Stmt; 5] {
-    let removed = serde_json::to_string(removed).unwrap_or_else(|_| "[]".into());
+    let removed = Value::from(removed.to_vec()).to_string();
     let args = || vec![Arg::Int(before_ms), Arg::Text(removed.clone())];
     let arg = || vec![Arg::Int(before_ms)];
     [

@@ -3,6 +3,7 @@
 //! sends each, and records the answer; the cron sweeps up forwards whose
 //! queue message was lost and prunes what is past its retention.
 
+use super::handlers::media;
 use super::queue::Job;
 use super::{d1, http};
 use crate::api::{self, ApiError};
@@ -485,7 +486,6 @@ async fn prune(env: &Env, db: &D1Database, before_ms: i64) -> Result<(), ApiErro
         .unzip();
     let mut removed = Vec::new();
     if !keys.is_empty() {
-        use crate::edge::handlers::media;
         match env.bucket(media::BUCKET) {
             Ok(bucket) => match media::delete_objects(&bucket, &keys).await {
                 Ok(()) => removed = ids,

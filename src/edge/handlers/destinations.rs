@@ -213,9 +213,8 @@ fn unix_seconds(v: Option<&Value>, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// The receipt time (unix s) of the last of `rows`: where a replay that
-/// stopped at its limit goes on.
-/// Where the next call starts: after the last row read.
+/// Where a replay that stopped at its limit goes on: after the last of
+/// `rows`.
 fn last_received(rows: &[Value]) -> Option<db::relay::After> {
     db::relay::After::of_row(rows.last()?)
 }
