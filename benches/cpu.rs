@@ -17,7 +17,13 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use wa_edge::db::ingest::{delivery_writes, SpillTo, Writes};
+use wa_edge::db::ingest::{delivery_writes, Spill, SpillTo, Writes};
+
+/// How the bench spills long bodies: into rows, as with no R2 bucket bound.
+const ROWS: Spill = Spill {
+    to: SpillTo::Rows,
+    tag: "0123456789abcdef0123456789abcdef",
+};
 use wa_edge::db::relay::{keep_delivery, Kept};
 use wa_edge::db::Arg;
 use wa_edge::inbound::ingest::{plan, Delivery, Plan};
@@ -80,7 +86,7 @@ fn statuses(n: usize) -> Vec<u8> {
 /// none takes the delivery.
 fn statements(body: &[u8], plan: &Plan, events: Option<&[events::Event]>) -> Writes {
     let now = RECEIVED_AT * 1000;
-    let mut writes = delivery_writes(plan, &[], Vec::new(), now, SpillTo::Rows);
+    let mut writes = delivery_writes(plan, &[], Vec::new(), now, ROWS);
     let Some(events) = events else {
         return writes;
     };
@@ -93,7 +99,7 @@ fn statements(body: &[u8], plan: &Plan, events: Option<&[events::Event]>) -> Wri
     };
     keep_delivery(
         &mut writes,
-        SpillTo::Rows,
+        ROWS,
         Some(&kept),
         plan,
         (events, &forwards),

@@ -97,13 +97,21 @@ fn dependencies_point_down() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            // `cols!` and the contact macros are db's, exported at the crate root.
-            let used =
-                if ["cols", "contact_of", "contact_at", "named_contact"].contains(&used.as_str()) {
-                    "db".to_owned()
-                } else {
-                    used
-                };
+            // `cols!`, the contact and the raw-parts macros are db's, exported
+            // at the crate root.
+            const DB_MACROS: [&str; 6] = [
+                "cols",
+                "contact_of",
+                "contact_at",
+                "named_contact",
+                "parts_owner",
+                "parts_named",
+            ];
+            let used = if DB_MACROS.contains(&used.as_str()) {
+                "db".to_owned()
+            } else {
+                used
+            };
             if used == own || used.is_empty() {
                 continue;
             }

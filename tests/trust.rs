@@ -7,7 +7,13 @@ mod common;
 use common::{fixture, plan, RECEIVED_AT};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
-use wa_edge::db::ingest::{delivery_writes, SpillTo, Writes, INLINE_RAW_MAX, PART_BYTES};
+use wa_edge::db::ingest::{delivery_writes, Spill, SpillTo, Writes, INLINE_RAW_MAX, PART_BYTES};
+
+const ROWS: Spill = Spill {
+    to: SpillTo::Rows,
+    tag: TAG,
+};
+const TAG: &str = "0123456789abcdef0123456789abcdef";
 use wa_edge::db::Arg;
 use wa_edge::ids::PhoneNumberId;
 use wa_edge::inbound::autoreply::{decide, Known, OptSettings};
@@ -74,7 +80,7 @@ fn the_newest_template_status_of_a_delivery_wins_and_older_ones_are_guarded_in_s
     ]});
     let p = plan(body.to_string().as_bytes());
     assert_eq!(p.templates.len(), 2);
-    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, ROWS);
     let stmt = writes
         .statements
         .iter()
@@ -127,22 +133,130 @@ fn a_message_with_a_huge_text_is_stored_in_parts_under_the_row_limit() {
     let p = plan(v.to_string().as_bytes());
     assert_eq!(p.messages.len(), 1);
     assert!(p.messages[0].text.as_ref().unwrap().len() <= ingest::MAX_SEARCH_TEXT);
-    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, ROWS);
     assert!(bound_text_sizes(&writes).iter().all(|n| *n <= 800_000));
-    let owner = format!("message:{}", p.messages[0].id.as_str());
+    let owner = format!("message:{}~{TAG}", p.messages[0].id.as_str());
     let joined = joined_parts(&writes, &owner);
     assert_eq!(
         joined,
         p.messages[0].raw.as_str(),
         "the parts rebuild the raw JSON"
     );
-    let to_r2 = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::R2);
+    let to_r2 = delivery_writes(
+        &p,
+        &[],
+        Vec::new(),
+        1,
+        Spill {
+            to: SpillTo::R2,
+            tag: TAG,
+        },
+    );
     assert_eq!(to_r2.blobs.len(), 1);
     assert_eq!(to_r2.blobs[0].data, p.messages[0].raw.as_str());
     assert!(to_r2
         .statements
         .iter()
         .all(|s| !s.sql.contains("raw_parts")));
+}
+
+#[test]
+fn two_deliveries_with_one_wamid_spill_under_keys_of_their_own_named_by_their_rows() {
+    let mut v: Value = serde_json::from_slice(&fixture("text")).unwrap();
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] =
+        json!("é".repeat(400_000));
+    let p = plan(v.to_string().as_bytes());
+    let id = p.messages[0].id.as_str().to_owned();
+    let other = "fedcba9876543210fedcba9876543210ffff";
+    for to in [SpillTo::Rows, SpillTo::R2] {
+        let mine = delivery_writes(&p, &[], Vec::new(), 1, Spill { to, tag: TAG });
+        let theirs = delivery_writes(&p, &[], Vec::new(), 1, Spill { to, tag: other });
+        let refs = |w: &Writes| -> Vec<String> {
+            let stmt = w
+                .statements
+                .iter()
+                .find(|s| s.sql.contains("INTO messages"))
+                .unwrap();
+            let Arg::Text(rows) = &stmt.args[0] else {
+                panic!()
+            };
+            let rows: Value = serde_json::from_str(rows).unwrap();
+            vec![rows[0][19].as_str().unwrap().to_owned()]
+        };
+        let (a, b) = (refs(&mine), refs(&theirs));
+        assert_ne!(a, b, "{to:?}: each delivery names its own body");
+        assert!(a[0].contains(&format!("message:{id}~{TAG}")), "{a:?}");
+        assert!(
+            b[0].ends_with(&other[..32]),
+            "the tag is cut to 128 bits: {b:?}"
+        );
+        match to {
+            SpillTo::R2 => {
+                assert_eq!(format!("r2:{}", mine.blobs[0].key), a[0]);
+                assert_ne!(mine.blobs[0].key, theirs.blobs[0].key);
+            }
+            SpillTo::Rows => {
+                let parts: Vec<_> = mine
+                    .statements
+                    .iter()
+                    .filter(|s| s.sql.contains("INTO raw_parts"))
+                    .collect();
+                assert!(!parts.is_empty());
+                for part in parts {
+                    // Written only when the message row names these parts.
+                    assert!(part
+                        .sql
+                        .contains("EXISTS (SELECT 1 FROM messages WHERE id = ?4"));
+                    assert!(part.sql.contains("raw_ref = 'parts:' || ?1"));
+                    assert_eq!(part.args[3], Arg::Text(id.clone()));
+                    assert_eq!(
+                        format!(
+                            "parts:{}",
+                            match &part.args[0] {
+                                Arg::Text(t) => t,
+                                _ => panic!(),
+                            }
+                        ),
+                        a[0]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_delivery_finds_which_of_its_r2_bodies_no_row_names() {
+    let mut v: Value = serde_json::from_slice(&fixture("text")).unwrap();
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] =
+        json!("é".repeat(400_000));
+    let p = plan(v.to_string().as_bytes());
+    let writes = delivery_writes(
+        &p,
+        &[],
+        Vec::new(),
+        1,
+        Spill {
+            to: SpillTo::R2,
+            tag: TAG,
+        },
+    );
+    let check = wa_edge::db::ingest::unnamed_blobs(&writes.blobs);
+    for table in ["messages", "statuses", "events", "deliveries"] {
+        assert!(
+            check
+                .sql
+                .contains(&format!("NOT EXISTS (SELECT 1 FROM {table} WHERE")),
+            "{table}"
+        );
+    }
+    let Arg::Text(rows) = &check.args[0] else {
+        panic!()
+    };
+    let rows: Value = serde_json::from_str(rows).unwrap();
+    assert_eq!(rows[0][0], writes.blobs[0].key.as_str());
+    assert_eq!(rows[0][1], p.messages[0].id.as_str());
+    assert_eq!(rows[0][3], format!("r2:{}", writes.blobs[0].key));
 }
 
 #[test]
@@ -153,9 +267,9 @@ fn big_dead_letters_are_split_and_rebuild_exactly() {
         let p = plan(body);
         assert_eq!(p.events[0].kind, kinds::DEAD_LETTER);
         assert!(p.events[0].raw.len() > INLINE_RAW_MAX);
-        let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+        let writes = delivery_writes(&p, &[], Vec::new(), 1, ROWS);
         assert!(bound_text_sizes(&writes).iter().all(|n| *n <= PART_BYTES));
-        let joined = joined_parts(&writes, &format!("event:{}", p.events[0].id));
+        let joined = joined_parts(&writes, &format!("event:{}~{TAG}", p.events[0].id));
         let (_, rebuilt) = wa_edge::api::raw_body(Some(p.events[0].raw_encoding.as_str()), joined);
         assert_eq!(rebuilt, body);
         assert!(writes.statements.len() < 20);
@@ -215,7 +329,7 @@ fn a_thousand_messages_with_an_any_and_mark_read_rule_stay_within_fifty_queries(
         );
         assert!(effects.enqueue.len() + effects.opts.len() >= n);
         let enqueue = wa_edge::db::outbox::enqueue_statements(&effects.enqueue, 1);
-        let writes = delivery_writes(&p, &effects.opts, enqueue, 1, SpillTo::Rows);
+        let writes = delivery_writes(&p, &effects.opts, enqueue, 1, ROWS);
         let total = writes.statements.len() + QUERIES_BESIDES_WRITES;
         assert!(
             total <= FREE_PLAN_QUERIES,
@@ -238,7 +352,7 @@ fn a_status_with_callback_data_resolves_its_outbox_row_on_its_own_channel() {
         json!(format!("{id}|crm"));
     let p = plan(v.to_string().as_bytes());
     assert_eq!(p.statuses[0].outbox_id.as_deref(), Some(id));
-    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, ROWS);
     let resolve = writes
         .statements
         .iter()
@@ -393,7 +507,7 @@ fn oversized_ids_and_types_make_an_item_malformed_instead_of_failing_the_batch()
         .filter(|e| e.kind == kinds::MALFORMED_MESSAGE)
         .count();
     assert_eq!(malformed, 2);
-    let writes = delivery_writes(&p, &[], Vec::new(), 1, SpillTo::Rows);
+    let writes = delivery_writes(&p, &[], Vec::new(), 1, ROWS);
     assert!(bound_text_sizes(&writes).iter().all(|n| *n <= 800_000));
 }
 

@@ -190,9 +190,13 @@ pub fn erase_statements(id: &str, names: &[String], keys: &[String], now_ms: i64
         ),
         Stmt::new(
             concat!(
-                "DELETE FROM raw_parts WHERE ?1 IS NOT NULL AND owner IN (SELECT 'delivery:' || delivery_id FROM (",
+                "DELETE FROM raw_parts WHERE ?1 IS NOT NULL AND owner IN (SELECT ",
+                crate::parts_owner!(),
+                " FROM deliveries WHERE ",
+                crate::parts_named!(),
+                " AND id IN (SELECT delivery_id FROM (",
                 named_deliveries!(),
-                "))"
+                ")))"
             ),
             both(),
         ),
@@ -213,14 +217,24 @@ pub fn erase_statements(id: &str, names: &[String], keys: &[String], now_ms: i64
         ),
         Stmt::new(
             concat!(
-                "DELETE FROM raw_parts WHERE owner IN (SELECT 'message:' || id FROM messages ",
-                "WHERE contact_id = ?1) OR owner IN (SELECT 'status:' || s.wamid || ':' || s.status ",
-                "FROM statuses s WHERE s.wamid IN (SELECT wamid FROM messages WHERE contact_id = ?1) ",
+                "DELETE FROM raw_parts WHERE owner IN (SELECT ",
+                crate::parts_owner!(),
+                " FROM messages WHERE contact_id = ?1 AND ",
+                crate::parts_named!(),
+                ") OR owner IN (SELECT ",
+                crate::parts_owner!(),
+                " FROM statuses s WHERE ",
+                crate::parts_named!(),
+                " AND (s.wamid IN (SELECT wamid FROM messages WHERE contact_id = ?1) ",
                 "OR s.recipient_id IN (SELECT value FROM json_each(?2)) ",
-                "OR s.recipient_user_id IN (SELECT value FROM json_each(?2))) ",
-                "OR owner IN (SELECT 'event:' || event_id FROM (",
+                "OR s.recipient_user_id IN (SELECT value FROM json_each(?2)))) ",
+                "OR owner IN (SELECT ",
+                crate::parts_owner!(),
+                " FROM events WHERE ",
+                crate::parts_named!(),
+                " AND id IN (SELECT event_id FROM (",
                 named_events!(),
-                "))"
+                ")))"
             ),
             both(),
         ),

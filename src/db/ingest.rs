@@ -3,7 +3,7 @@
 //! opt-out changes, template statuses, outbox resolutions), and raw bodies
 //! too big for their row, split across `raw_parts` or put in R2.
 
-use super::{bulk, RawColumn, Stmt};
+use super::{bulk, Arg, RawColumn, Stmt};
 use crate::cols;
 use crate::ids::{PhoneNumberId, UserId, WaId, WaMessageId};
 use crate::inbound::ingest::{OptRow, Plan};
@@ -22,10 +22,13 @@ const INSERT_MESSAGES: &str = concat!(
     ", ",
     cols!(8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
     // The backfill sends a message's media in a later webhook: it fills in
-    // a history message stored without it. Anything else is a redelivery.
+    // a history message of the same channel stored without it, unless that
+    // one's body was spilled (which the new row would no longer name).
+    // Anything else is a redelivery.
     ", ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO UPDATE SET ",
     "type = excluded.type, media_id = excluded.media_id, raw = excluded.raw, ",
     "raw_ref = excluded.raw_ref WHERE messages.origin = 'history' AND excluded.origin = 'history' ",
+    "AND messages.phone_number_id IS excluded.phone_number_id AND messages.raw_ref IS NULL ",
     "AND messages.media_id IS NULL AND excluded.media_id IS NOT NULL ON CONFLICT DO NOTHING"
 );
 
@@ -145,11 +148,32 @@ pub const PART_BYTES: usize = 700_000;
 pub const R2_RAW_PREFIX: &str = "raw/";
 /// How a row's `raw_ref` names an R2 object: `r2:<key>`.
 const R2_REF: &str = "r2:";
+/// How a row's `raw_ref` names its `raw_parts`: `parts:<owner>`.
+const PARTS_REF: &str = "parts:";
 
 /// The R2 key a `raw_ref` names, if it names one (else the body is in
 /// `raw_parts`).
 pub fn r2_key(raw_ref: &str) -> Option<&str> {
     raw_ref.strip_prefix(R2_REF)
+}
+
+/// The SQL of the `raw_parts` owner a row's `raw_ref` names, for a
+/// statement's `WHERE owner IN (SELECT ... WHERE parts_named!())`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! parts_owner {
+    () => {
+        "substr(raw_ref, 7)"
+    };
+}
+
+/// The SQL that holds when a row's body is in `raw_parts`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! parts_named {
+    () => {
+        "raw_ref LIKE 'parts:%'"
+    };
 }
 
 /// Where raw bodies too big for their row go.
@@ -161,11 +185,84 @@ pub enum SpillTo {
     R2,
 }
 
+/// How one delivery spills its long bodies: where to, and the tag that
+/// names them apart from every other delivery's (the hex SHA-256 of the
+/// delivery's body, [`crate::relay::route::delivery_id`]). So a delivery
+/// that repeats another's ids (a channel reusing another channel's wamid)
+/// writes objects and parts of its own, which no row of the other names,
+/// and a redelivery of the same bytes writes the same ones again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spill<'a> {
+    pub to: SpillTo,
+    pub tag: &'a str,
+}
+
+/// The row a spilled raw body belongs to, by its primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Message(String),
+    /// A status by wamid and status.
+    Status(String, String),
+    Event(String),
+    /// A body kept for the relay.
+    Delivery(String),
+}
+
+/// A `raw_parts` insert of part ?2 (data ?3) of owner ?1, for the row the
+/// `from` clause finds by key.
+macro_rules! insert_part {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO raw_parts (owner, part, data) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM ",
+            $from,
+            " AND raw_ref = 'parts:' || ?1) ON CONFLICT DO NOTHING"
+        )
+    };
+}
+
+/// Digits of the tag in an owner key: 128 bits of the body's hash.
+const TAG_DIGITS: usize = 32;
+
+impl Owner {
+    /// The owner key of its body as `spill` writes it: the row's table and
+    /// key, then the delivery's tag.
+    fn key(&self, tag: &str) -> String {
+        let tag = tag.get(..TAG_DIGITS).unwrap_or(tag);
+        match self {
+            Owner::Message(id) => format!("message:{id}~{tag}"),
+            Owner::Status(wamid, status) => format!("status:{wamid}:{status}~{tag}"),
+            Owner::Event(id) => format!("event:{id}~{tag}"),
+            Owner::Delivery(id) => format!("delivery:{id}~{tag}"),
+        }
+    }
+
+    /// Its primary key as [`Owner::insert_part`] binds it (?4, and ?5).
+    fn args(&self) -> Vec<Arg> {
+        match self {
+            Owner::Message(id) | Owner::Event(id) | Owner::Delivery(id) => vec![id.as_str().into()],
+            Owner::Status(wamid, status) => vec![wamid.as_str().into(), status.as_str().into()],
+        }
+    }
+
+    /// The `raw_parts` insert for its parts: written only when its row
+    /// names them, which it does only when this delivery inserted it.
+    fn insert_part(&self) -> &'static str {
+        match self {
+            Owner::Message(_) => insert_part!("messages WHERE id = ?4"),
+            Owner::Status(..) => insert_part!("statuses WHERE wamid = ?4 AND status = ?5"),
+            Owner::Event(_) => insert_part!("events WHERE id = ?4"),
+            Owner::Delivery(_) => insert_part!("deliveries WHERE id = ?4"),
+        }
+    }
+}
+
 /// A raw body for the edge to put in R2 before running the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
     pub key: String,
     pub data: String,
+    /// The row meant to name it.
+    pub owner: Owner,
 }
 
 /// Everything one delivery writes: the batch, and the R2 objects it names.
@@ -175,29 +272,61 @@ pub struct Writes {
     pub blobs: Vec<Blob>,
 }
 
-const INSERT_PART: &str = "INSERT INTO raw_parts (owner, part, data) SELECT ?1, ?2, ?3 \
-WHERE NOT EXISTS (SELECT 1 FROM erased_events x WHERE 'event:' || x.id = ?1) ON CONFLICT DO NOTHING";
+/// The statement that finds which of `blobs` no row names once their
+/// batch has run: a row that already existed (a redelivery under other
+/// bytes, or another channel's message with the same wamid) kept its own
+/// body, so what this delivery put in R2 for it is the edge's to delete.
+/// Its rows are `key`s.
+pub fn unnamed_blobs(blobs: &[Blob]) -> Stmt {
+    let rows: Vec<Value> = blobs
+        .iter()
+        .map(|b| {
+            let (k1, k2) = match &b.owner {
+                Owner::Message(id) | Owner::Event(id) | Owner::Delivery(id) => (id.as_str(), None),
+                Owner::Status(wamid, status) => (wamid.as_str(), Some(status.as_str())),
+            };
+            json!([b.key, k1, k2, format!("{R2_REF}{}", b.key)])
+        })
+        .collect();
+    Stmt::new(
+        concat!(
+            "SELECT json_extract(value, '$[0]') AS key FROM json_each(?1) WHERE ",
+            "NOT EXISTS (SELECT 1 FROM messages WHERE id = json_extract(value, '$[1]') ",
+            "AND raw_ref = json_extract(value, '$[3]')) ",
+            "AND NOT EXISTS (SELECT 1 FROM statuses WHERE wamid = json_extract(value, '$[1]') ",
+            "AND status = json_extract(value, '$[2]') AND raw_ref = json_extract(value, '$[3]')) ",
+            "AND NOT EXISTS (SELECT 1 FROM events WHERE id = json_extract(value, '$[1]') ",
+            "AND raw_ref = json_extract(value, '$[3]')) ",
+            "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id = json_extract(value, '$[1]') ",
+            "AND raw_ref = json_extract(value, '$[3]'))"
+        ),
+        vec![Value::from(rows).to_string().into()],
+    )
+}
 
 /// `raw` as it goes in its row, and its `raw_ref`: inline when small,
-/// else spilled (parts appended to `writes`).
+/// else spilled (parts appended to `writes`) under `owner`'s key.
 pub(crate) fn spill<'a>(
     writes: &mut Writes,
-    to: SpillTo,
-    owner: impl FnOnce() -> String,
+    how: Spill,
+    owner: impl FnOnce() -> Owner,
     raw: &'a str,
 ) -> (&'a str, Option<String>) {
     if raw.len() <= INLINE_RAW_MAX {
         return (raw, None);
     }
     let owner = owner();
-    match to {
+    let key = owner.key(how.tag);
+    match how.to {
         SpillTo::R2 => {
-            let key = format!("{R2_RAW_PREFIX}{owner}");
+            let key = format!("{R2_RAW_PREFIX}{key}");
+            let raw_ref = format!("{R2_REF}{key}");
             writes.blobs.push(Blob {
-                key: key.clone(),
+                key,
                 data: raw.to_owned(),
+                owner,
             });
-            ("", Some(format!("{R2_REF}{key}")))
+            ("", Some(raw_ref))
         }
         SpillTo::Rows => {
             let mut rest = raw;
@@ -206,21 +335,15 @@ pub(crate) fn spill<'a>(
                 let piece = crate::inbound::ingest::truncate(rest, PART_BYTES);
                 // A piece is never empty: PART_BYTES exceeds any char's width.
                 let piece = if piece.is_empty() { rest } else { piece };
-                writes.statements.push(Stmt::new(
-                    INSERT_PART,
-                    vec![owner.as_str().into(), part.into(), piece.into()],
-                ));
+                let mut args = vec![key.as_str().into(), part.into(), piece.into()];
+                args.extend(owner.args());
+                writes.statements.push(Stmt::new(owner.insert_part(), args));
                 rest = rest.get(piece.len()..).unwrap_or_default();
                 part += 1;
             }
-            ("", Some("parts".to_owned()))
+            ("", Some(format!("{PARTS_REF}{key}")))
         }
     }
-}
-
-/// The owner key of a spilled raw body.
-pub fn raw_owner(table: &str, key: &str) -> String {
-    format!("{table}:{key}")
 }
 
 /// The statements (and R2 objects) that store a delivery: `plan`, opt
@@ -233,9 +356,9 @@ pub fn delivery_writes(
     opts: &[OptRow],
     enqueue: Vec<Stmt>,
     now_ms: i64,
-    spill_to: SpillTo,
+    spill: Spill,
 ) -> Writes {
-    let mut writes = ingest_writes(plan, now_ms, spill_to);
+    let mut writes = ingest_writes(plan, now_ms, spill);
     let all_opts: Vec<&OptRow> = plan.opts.iter().chain(opts).collect();
     writes.statements.extend(opt_statements(&all_opts, now_ms));
     writes.statements.extend(enqueue);
@@ -244,10 +367,14 @@ pub fn delivery_writes(
 
 /// The statements that store `plan` alone (no opt changes, no outbox rows).
 pub fn ingest_statements(plan: &Plan, now_ms: i64) -> Vec<Stmt> {
-    ingest_writes(plan, now_ms, SpillTo::Rows).statements
+    let spill = Spill {
+        to: SpillTo::Rows,
+        tag: "",
+    };
+    ingest_writes(plan, now_ms, spill).statements
 }
 
-fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
+fn ingest_writes(plan: &Plan, now_ms: i64, spill: Spill) -> Writes {
     let mut writes = Writes::default();
     let mut parts = Writes::default();
     let out = &mut writes.statements;
@@ -259,8 +386,8 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         now_ms,
     );
     super::contacts::saved_names(out, &plan.saved_names, now_ms);
-    messages(out, &mut parts, plan, now_ms, spill_to);
-    statuses(out, &mut parts, plan, now_ms, spill_to);
+    messages(out, &mut parts, plan, now_ms, spill);
+    statuses(out, &mut parts, plan, now_ms, spill);
     bulk(
         out,
         UPSERT_WINDOWS,
@@ -294,7 +421,7 @@ fn ingest_writes(plan: &Plan, now_ms: i64, spill_to: SpillTo) -> Writes {
         }),
         now_ms,
     );
-    events(out, &mut parts, plan, now_ms, spill_to);
+    events(out, &mut parts, plan, now_ms, spill);
     let resolutions: Vec<crate::outbound::outbox::Resolution> = plan
         .statuses
         .iter()
@@ -341,12 +468,12 @@ struct MessageColumns<'a>(
 );
 
 /// Inbound messages, their raw JSON spilled when too big.
-fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
+fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, how: Spill) {
     let rows = plan.messages.iter().map(|m| {
         let (_, raw_ref) = spill(
             parts,
-            spill_to,
-            || raw_owner("message", m.id.as_str()),
+            how,
+            || Owner::Message(m.id.as_str().to_owned()),
             m.raw.as_str(),
         );
         let [c, w, u] = m.contact.json();
@@ -378,13 +505,13 @@ fn messages(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
 }
 
 /// Statuses, their raw JSON spilled when too big.
-fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
+fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, how: Spill) {
     let statuses = plan
         .statuses
         .iter()
         .map(|s| {
-            let owner = || raw_owner("status", &format!("{}:{}", s.wamid, s.status));
-            let (_, raw_ref) = spill(parts, spill_to, owner, s.raw.as_str());
+            let owner = || Owner::Status(s.wamid.as_str().to_owned(), s.status.clone());
+            let (_, raw_ref) = spill(parts, how, owner, s.raw.as_str());
             let raw = RawColumn(raw_ref.is_none().then(|| s.raw.as_raw()));
             (
                 &s.wamid,
@@ -409,12 +536,12 @@ fn statuses(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, s
 }
 
 /// Events and the numbers they name, their raw bodies spilled when too big.
-fn events(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, spill_to: SpillTo) {
+fn events(out: &mut Vec<Stmt>, parts: &mut Writes, plan: &Plan, now_ms: i64, how: Spill) {
     let events: Vec<Value> = plan
         .events
         .iter()
         .map(|e| {
-            let (raw, raw_ref) = spill(parts, spill_to, || raw_owner("event", &e.id), &e.raw);
+            let (raw, raw_ref) = spill(parts, how, || Owner::Event(e.id.clone()), &e.raw);
             json!([
                 e.id,
                 e.kind,

@@ -42,8 +42,13 @@ ORDER BY timestamp ASC, rank ASC";
         Stmt::new(MESSAGE, vec![id.into()]),
         Stmt::new(STATUSES, vec![id.into()]),
         Stmt::new(
-            "SELECT data FROM raw_parts WHERE owner = 'message:' || \
-(SELECT id FROM messages WHERE id = ?1 OR wamid = ?1 LIMIT 1) ORDER BY part",
+            concat!(
+                "SELECT data FROM raw_parts WHERE owner = (SELECT ",
+                crate::parts_owner!(),
+                " FROM (SELECT raw_ref FROM messages WHERE id = ?1 OR wamid = ?1 LIMIT 1) WHERE ",
+                crate::parts_named!(),
+                ") ORDER BY part"
+            ),
             vec![id.into()],
         ),
     ]
@@ -58,7 +63,13 @@ pub fn event_raw(id: &str) -> [Stmt; 2] {
             vec![id.into()],
         ),
         Stmt::new(
-            "SELECT data FROM raw_parts WHERE owner = 'event:' || ?1 ORDER BY part",
+            concat!(
+                "SELECT data FROM raw_parts WHERE owner = (SELECT ",
+                crate::parts_owner!(),
+                " FROM events WHERE id = ?1 AND ",
+                crate::parts_named!(),
+                ") ORDER BY part"
+            ),
             vec![id.into()],
         ),
     ]

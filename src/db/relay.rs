@@ -2,7 +2,7 @@
 //! forwarding and replay, and one forward per (source, destination) with
 //! its state, attempts and last answer.
 
-use super::ingest::{raw_owner, spill, SpillTo, Writes};
+use super::ingest::{spill, Owner, Spill, Writes};
 use super::{bulk, Arg, Stmt};
 use crate::cols;
 use crate::relay::destination::{body_json, Destination};
@@ -122,7 +122,7 @@ const INSERT_DELIVERY_CONTACTS: &str = concat!(
 /// under `id`, and the identifiers it names.
 pub fn store_delivery(
     writes: &mut Writes,
-    spill_to: SpillTo,
+    how: Spill,
     stored: (&str, &str, &str),
     channel: Option<&str>,
     names: &[String],
@@ -130,7 +130,8 @@ pub fn store_delivery(
 ) {
     let (id, raw, encoding) = stored;
     let mut parts = Writes::default();
-    let (raw, raw_ref) = spill(&mut parts, spill_to, || raw_owner("delivery", id), raw);
+    let owner = || Owner::Delivery(id.to_owned());
+    let (raw, raw_ref) = spill(&mut parts, how, owner, raw);
     writes.statements.push(Stmt::new(
         INSERT_DELIVERY,
         vec![
@@ -165,7 +166,7 @@ pub struct Kept<'a> {
 /// its forwards.
 pub fn keep_delivery(
     writes: &mut Writes,
-    spill_to: SpillTo,
+    how: Spill,
     kept: Option<&Kept>,
     plan: &crate::inbound::ingest::Plan,
     (events, forwards): (&[Event], &[Forward]),
@@ -179,7 +180,7 @@ pub fn keep_delivery(
         let names: Vec<String> = crate::erasure::named(plan).into_iter().collect();
         store_delivery(
             writes,
-            spill_to,
+            how,
             (kept.id, &raw, encoding),
             kept.channel,
             &names,
@@ -267,7 +268,13 @@ pub fn delivery_body(id: &str) -> [Stmt; 2] {
             vec![id.into()],
         ),
         Stmt::new(
-            "SELECT data FROM raw_parts WHERE owner = 'delivery:' || ?1 ORDER BY part",
+            concat!(
+                "SELECT data FROM raw_parts WHERE owner = (SELECT ",
+                crate::parts_owner!(),
+                " FROM deliveries WHERE id = ?1 AND ",
+                crate::parts_named!(),
+                ") ORDER BY part"
+            ),
             vec![id.into()],
         ),
     ]
@@ -502,7 +509,11 @@ pub fn prune(before_ms: i64, removed: &[String]) -> [Stmt; 5] {
     [
         Stmt::new(
             concat!(
-                "DELETE FROM raw_parts WHERE owner IN (SELECT 'delivery:' || id FROM deliveries WHERE ",
+                "DELETE FROM raw_parts WHERE owner IN (SELECT ",
+                crate::parts_owner!(),
+                " FROM deliveries WHERE ",
+                crate::parts_named!(),
+                " AND ",
                 expired!(),
                 ")"
             ),

@@ -9,7 +9,7 @@
 
 use crate::api::ApiError;
 use crate::db;
-use crate::db::ingest::SpillTo;
+use crate::db::ingest::{Spill, SpillTo};
 use crate::edge::config::Config;
 use crate::edge::handlers::{erase, media};
 use crate::edge::{cache, clock, d1, http};
@@ -95,6 +95,7 @@ async fn planned(
     let mut prepared = at.prepare(plan, guard, Body::Whole).await?;
     at.settle(plan, &mut prepared).await;
     if run(at.db, &[&prepared]).await? {
+        drop_unnamed(env, db, &[&prepared], Vec::new()).await;
         return Ok(prepared.stored(plan, trips_before, 1));
     }
     without_erased(&at, plan, &prepared, trips_before).await
@@ -103,7 +104,8 @@ async fn planned(
 /// Writes `plan` once its batch (`tripped`) tripped the erasure guard: the
 /// tombstones are read, the plan cut, and the rest written. What the
 /// tripped attempt put in R2 and the cut plan does not name (an erased
-/// person's raw bodies) has no row pointing at it, so it is removed.
+/// person's raw bodies) has no row pointing at it, so it is removed
+/// ([`drop_unnamed`]).
 async fn without_erased(
     at: &Batch<'_>,
     plan: &mut Plan,
@@ -121,15 +123,14 @@ async fn without_erased(
         return Err(ApiError::internal());
     }
     let kept = |key: &String| prepared.writes.blobs.iter().any(|b| &b.key == key);
-    at.remove_blobs(
-        tripped
-            .writes
-            .blobs
-            .iter()
-            .map(|b| &b.key)
-            .filter(|k| !kept(k)),
-    )
-    .await;
+    let cut: Vec<String> = tripped
+        .writes
+        .blobs
+        .iter()
+        .map(|b| b.key.clone())
+        .filter(|k| !kept(k))
+        .collect();
+    drop_unnamed(at.env, at.db, &[&prepared], cut).await;
     Ok(prepared.stored(plan, trips_before, 1))
 }
 
@@ -196,10 +197,13 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
     }
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
     match run(&db, &all).await {
-        Ok(true) => members
-            .iter()
-            .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
-            .collect(),
+        Ok(true) => {
+            drop_unnamed(env, &db, &all, Vec::new()).await;
+            members
+                .iter()
+                .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
+                .collect()
+        }
         Ok(false) => match members.as_mut_slice() {
             [(plan, tripped)] => {
                 let own = first.channel();
@@ -257,6 +261,9 @@ struct Prepared {
     effects: Effects,
     relay: Option<RelayPlan>,
     guard: Option<db::Stmt>,
+    /// The tag of its spilled bodies ([`Spill::tag`]); empty when its body
+    /// is too short for any to spill.
+    tag: String,
     writes: db::ingest::Writes,
 }
 
@@ -315,22 +322,32 @@ impl<'a> Batch<'a> {
         } else {
             SpillTo::Rows
         };
+        // No item is longer than its delivery, so a short one spills nothing
+        // and is not hashed; a long one's hash is the relay's key when it
+        // has one.
+        let tag = match relay.as_ref().and_then(|r| r.delivery_id.as_ref()) {
+            _ if self.body.len() <= db::ingest::INLINE_RAW_MAX => String::new(),
+            Some(id) => id.clone(),
+            None => crate::edge::crypto::delivery_id(self.body).await?,
+        };
         let mut prepared = Prepared {
             effects,
             relay,
             guard,
+            tag,
             writes: db::ingest::Writes::default(),
         };
         prepared.writes = self.writes(plan, &prepared, spill_to);
         Ok(prepared)
     }
 
-    fn writes(&self, plan: &Plan, p: &Prepared, spill_to: SpillTo) -> db::ingest::Writes {
+    fn writes(&self, plan: &Plan, p: &Prepared, to: SpillTo) -> db::ingest::Writes {
+        let spill = Spill { to, tag: &p.tag };
         let enqueue = db::outbox::enqueue_statements(&p.effects.enqueue, self.now);
         let mut writes =
-            db::ingest::delivery_writes(plan, &p.effects.opts, enqueue, self.now, spill_to);
+            db::ingest::delivery_writes(plan, &p.effects.opts, enqueue, self.now, spill);
         if let Some(relay) = &p.relay {
-            relay.writes(&mut writes, self.body, plan, spill_to, self.now);
+            relay.writes(&mut writes, self.body, plan, spill, self.now);
         }
         if let Some(guard) = &p.guard {
             writes.statements.insert(0, guard.clone());
@@ -338,33 +355,62 @@ impl<'a> Batch<'a> {
         writes
     }
 
-    /// Deletes R2 objects `keys` (best effort: a refusal is logged).
-    async fn remove_blobs(&self, keys: impl Iterator<Item = &String>) {
-        let Ok(bucket) = self.env.bucket(media::BUCKET) else {
-            return;
-        };
-        let keys: Vec<String> = keys.cloned().collect();
-        if media::delete_objects(&bucket, &keys).await.is_err() {
-            http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
-        }
-    }
-
-    /// Puts the bodies meant for R2; when R2 refuses, keeps them in D1.
+    /// Puts the bodies meant for R2; when R2 refuses, keeps them all in D1
+    /// (and deletes those it had put).
     async fn settle(&self, plan: &Plan, p: &mut Prepared) {
         let Ok(bucket) = self.env.bucket(media::BUCKET) else {
             return;
         };
-        for blob in &p.writes.blobs {
+        for (i, blob) in p.writes.blobs.iter().enumerate() {
             let put = bucket
                 .put(&blob.key, blob.data.clone().into_bytes())
                 .execute()
                 .await;
             if put.is_err() {
                 http::log(crate::logline::LogLine::warn("webhook.r2_put_failed"));
+                let put: Vec<String> = p
+                    .writes
+                    .blobs
+                    .iter()
+                    .take(i)
+                    .map(|b| b.key.clone())
+                    .collect();
                 p.writes = self.writes(plan, p, SpillTo::Rows);
+                if media::delete_objects(&bucket, &put).await.is_err() {
+                    http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
+                }
                 return;
             }
         }
+    }
+}
+
+/// Deletes, once `parts` are written, the R2 objects they put that no row
+/// names ([`db::ingest::unnamed_blobs`]: their rows already existed), and
+/// `cut` (objects of an attempt the erasure guard rolled back). Best
+/// effort: what stays behind is named by no row, and a failure is logged.
+async fn drop_unnamed(env: &Env, db: &D1Database, parts: &[&Prepared], mut cut: Vec<String>) {
+    let blobs: Vec<db::ingest::Blob> = parts
+        .iter()
+        .flat_map(|p| p.writes.blobs.iter().cloned())
+        .collect();
+    if !blobs.is_empty() {
+        match d1::rows(db, &db::ingest::unnamed_blobs(&blobs)).await {
+            Ok(rows) => cut.extend(
+                rows.iter()
+                    .filter_map(|r| r.get("key")?.as_str().map(str::to_owned)),
+            ),
+            Err(_) => http::log(crate::logline::LogLine::warn("webhook.r2_check_failed")),
+        }
+    }
+    if cut.is_empty() {
+        return;
+    }
+    let Ok(bucket) = env.bucket(media::BUCKET) else {
+        return;
+    };
+    if media::delete_objects(&bucket, &cut).await.is_err() {
+        http::log(crate::logline::LogLine::warn("webhook.r2_delete_failed"));
     }
 }
 
@@ -405,7 +451,7 @@ impl RelayPlan {
         writes: &mut db::ingest::Writes,
         body: &[u8],
         plan: &Plan,
-        spill_to: SpillTo,
+        spill: Spill,
         now: i64,
     ) {
         let kept = self.delivery_id.as_deref().map(|id| db::relay::Kept {
@@ -415,7 +461,7 @@ impl RelayPlan {
         });
         db::relay::keep_delivery(
             writes,
-            spill_to,
+            spill,
             kept.as_ref(),
             plan,
             (&self.events, &self.forwards),

@@ -604,6 +604,68 @@ describe("erasure and the statuses of messages sent before it", () => {
   });
 });
 
+describe("a wamid another channel already stored reaches none of that channel's bodies", () => {
+  for (const [name, r2Buckets] of [["split across rows", undefined], ["kept in R2", ["MEDIA"]]]) {
+    describe(name, () => {
+      let w;
+      useWorker({
+        r2Buckets, bindings: secrets,
+        each: async () => assert.equal((await w.send("/v1/channels", d360Channel))[0], 201),
+      }, (x) => (w = x));
+      const via360 = async (body) => {
+        const res = await w.fetch(`/webhook/360dialog/${D360_PN}`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Authorization: basic(secrets.D360_HOOK_SHOP_B) },
+          body,
+        });
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      };
+      // Every spilled body as it lies: raw_parts rows and R2 objects.
+      const stored = async () => {
+        const parts = (await w.db.prepare("SELECT owner, part, length(data) AS n FROM raw_parts ORDER BY owner, part").all()).results;
+        if (!r2Buckets) return { parts };
+        const bucket = await w.mf.getR2Bucket("MEDIA");
+        const objects = [];
+        for (const o of (await bucket.list()).objects) objects.push([o.key, await (await bucket.get(o.key)).text()]);
+        return { parts, objects: objects.sort() };
+      };
+
+      it("keeps the first channel's long message as it came, and nothing of the other's", async () => {
+        const id = "wamid.shared.long";
+        const mine = "\u00e9".repeat(400_000);
+        await posted(w, inbound({ id, body: mine }));
+        const before = await stored();
+        assert.ok(before.parts.length + (before.objects?.length ?? 0) > 0, "the body was spilled");
+        // Shop B's own number, Shop A's wamid, and a longer body (more parts
+        // than the first one has).
+        await via360(inbound({ pn: D360_PN, id, from: "447700900123", body: "x".repeat(2_000_000) }));
+        const [, m] = await w.api(`/v1/messages/${id}`);
+        assert.equal(m.phone_number_id, PNID);
+        assert.equal(m.text.body, mine, "the stored body is the first channel's");
+        assert.deepEqual(await stored(), before, "nothing added or overwritten, nothing left behind");
+        // A redelivery of the first body changes nothing either.
+        await posted(w, inbound({ id, body: mine }));
+        assert.deepEqual(await stored(), before);
+      });
+
+      it("does not let another channel's history fill in this channel's history message", async () => {
+        const id = "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA";
+        await posted(w, fixture("history_phase"));
+        const theirs = JSON.parse(fixture("history_media"));
+        theirs.entry[0].changes[0].value.metadata.phone_number_id = D360_PN;
+        await via360(Buffer.from(JSON.stringify(theirs)));
+        let [, m] = await w.api(`/v1/messages/${id}`);
+        assert.equal(m.phone_number_id, PNID);
+        assert.equal(m.image.id, undefined, "not filled in from another channel");
+        await posted(w, fixture("history_media"));
+        [, m] = await w.api(`/v1/messages/${id}`);
+        assert.equal(m.image.id, "24230790383178626", "its own channel's backfill fills it in");
+      });
+    });
+  }
+});
+
 describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
   let w;
   useWorker({ r2Buckets: ["MEDIA"] }, (x) => (w = x));
@@ -671,6 +733,30 @@ describe("migrating a deployment that already erased someone to the in-batch era
     assert.equal(await n("SELECT count(*) AS n FROM erasure_guard"), 0);
     await posted(w, inbound({ from: "447700900123", body: "after the guard" }));
     assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
+  });
+});
+
+describe("migrating split bodies to owners their rows name", () => {
+  let w;
+  useWorker({}, (x) => (w = x));
+
+  it("reads back a message and a dead letter split before the migration, byte for byte", async () => {
+    const long = "\u00e9".repeat(400_000);
+    await posted(w, inbound({ id: "wamid.split.before", body: long }));
+    const letter = Buffer.from("not json ".repeat(100_000));
+    await posted(w, letter);
+    // As a release before it wrote them: a bare 'parts', owners by row key.
+    await w.db.batch([
+      "UPDATE raw_parts SET owner = substr(owner, 1, instr(owner, '~') - 1)",
+      "UPDATE messages SET raw_ref = 'parts' WHERE raw_ref LIKE 'parts:%'",
+      "UPDATE events SET raw_ref = 'parts' WHERE raw_ref LIKE 'parts:%'",
+    ].map((sql) => w.db.prepare(sql)));
+    await w.db.batch(migrationStatements((f) => f >= "0010").map((sql) => w.db.prepare(sql)));
+    const [, m] = await w.api("/v1/messages/wamid.split.before");
+    assert.equal(m.text.body, long);
+    const [, events] = await w.api("/v1/events?kind=dead_letter");
+    const res = await w.fetch(events.data[0].raw_url, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(letter));
   });
 });
 
