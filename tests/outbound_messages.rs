@@ -462,3 +462,24 @@ fn a_template_text_parameter_must_be_a_string() {
     let e = validate(&m, true).unwrap_err();
     assert_eq!(e.field, "template.components[0].parameters[0].text");
 }
+
+#[test]
+fn a_message_names_the_uploaded_media_it_sends_and_nothing_else() {
+    use wa_edge::whatsapp::message::media_id;
+    for kind in ["image", "audio", "video", "document", "sticker"] {
+        let m = json!({"type": kind, kind: {"id": "4490709327384033"}});
+        assert_eq!(media_id(&m), Some("4490709327384033"), "{kind}");
+        let by_link = json!({"type": kind, kind: {"link": "https://example.com/a"}});
+        assert_eq!(media_id(&by_link), None, "{kind} by link");
+    }
+    for m in [
+        json!({"type": "text", "text": {"body": "hi"}, "image": {"id": "1"}}),
+        json!({"type": "template", "template": {"id": "1"}}),
+        json!({"type": "image", "image": {"id": 1}}),
+        json!({"type": "image", "image": "1"}),
+        json!({"image": {"id": "1"}}),
+        json!("image"),
+    ] {
+        assert_eq!(media_id(&m), None, "{m}");
+    }
+}

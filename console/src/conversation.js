@@ -467,7 +467,8 @@ function Unsupported({ m }) {
 
 function Lightbox({ src, alt, onClose }) {
   const close = useRef(null);
-  useEffect(() => {
+  // Before paint, so Escape works from the moment the dialog is seen.
+  useLayoutEffect(() => {
     const f = (e) => e.key === "Escape" && onClose();
     addEventListener("keydown", f);
     if (close.current) close.current.focus();

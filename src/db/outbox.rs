@@ -25,10 +25,11 @@ const INSERT_OUTBOX: &str = concat!(
 
 // The message row exists only when its outbox row won its dedupe key (ids
 // are fresh, so a lost key leaves no row with this id).
-// Row: id, channel, type, text, context id, payload, key (3).
+// Row: id, channel, type, text, context id, payload, key (3), scope,
+// media id.
 const INSERT_OUT_MESSAGES: &str = concat!(
     "INSERT INTO messages (id, wamid, direction, phone_number_id, contact_id, wa_id, user_id, ",
-    "type, timestamp, text, context_id, raw, received_at) SELECT ",
+    "type, timestamp, text, context_id, raw, media_id, received_at) SELECT ",
     cols!(0),
     ", NULL, 'out', ",
     cols!(1),
@@ -37,7 +38,7 @@ const INSERT_OUT_MESSAGES: &str = concat!(
     ", ",
     cols!(7, 8, 2),
     ", ?2 / 1000, ",
-    cols!(3, 4, 5),
+    cols!(3, 4, 5, 10),
     ", ?2 FROM json_each(?1) WHERE EXISTS (SELECT 1 FROM outbox o ",
     "WHERE o.id = json_extract(value, '$[0]')) ON CONFLICT DO NOTHING"
 );
@@ -94,7 +95,8 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
                 c,
                 w,
                 u,
-                e.contact.scope
+                e.contact.scope,
+                crate::whatsapp::message::media_id(&e.payload)
             ])
         }),
         now_ms,

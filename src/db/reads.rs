@@ -75,6 +75,16 @@ pub fn event_raw(id: &str) -> [Stmt; 2] {
     ]
 }
 
+/// The channels of the stored messages that name media `id` (in either
+/// direction): the media proxy serves only those, through one of them.
+pub fn media_channels(id: &str) -> Stmt {
+    Stmt::new(
+        "SELECT DISTINCT phone_number_id FROM messages WHERE media_id = ?1 \
+AND phone_number_id IS NOT NULL LIMIT 100",
+        vec![id.into()],
+    )
+}
+
 /// Joins the `data` of `raw_parts` rows.
 pub fn join_parts(rows: &[Value]) -> String {
     rows.iter()

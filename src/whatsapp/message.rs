@@ -48,6 +48,18 @@ pub fn is_free_form(message: &Value) -> bool {
     message.get("type").and_then(Value::as_str) != Some("template")
 }
 
+/// The uploaded media a message sends (`image.id`, `document.id`, ...;
+/// none for media sent by `link`), so the media proxy serves it and erasure
+/// finds its copy.
+pub fn media_id(message: &Value) -> Option<&str> {
+    let kind = message.get("type")?.as_str()?;
+    crate::whatsapp::media::KINDS
+        .iter()
+        .any(|(k, _)| k.as_str() == kind)
+        .then(|| message.get(kind)?.get("id")?.as_str())
+        .flatten()
+}
+
 /// The recipient, normalised to digits (Graph accepts `+` and spacing, but
 /// the digits are what identify the contact).
 pub fn recipient(message: &Value) -> Option<String> {

@@ -110,6 +110,7 @@ describe("console in Chromium", () => {
     await img.click();
     await page.locator(".lightbox img, [data-testid=lightbox] img").waitFor(WAIT);
     await page.keyboard.press("Escape");
+    await testid("lightbox").waitFor({ ...WAIT, state: "detached" });
     const panel = testid("contact-panel");
     assert.match(await panel.innerText(), /\+16505551234/);
     assert.match(await panel.innerText(), /Sheena Nelson/);

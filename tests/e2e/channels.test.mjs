@@ -385,8 +385,21 @@ describe("media", () => {
   beforeEach(() => graph.reset());
 
   const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  // A customer's document naming media `id`, received on `pn`.
+  let docs = 0;
+  const received = async (id, pn = "106540352242922") => {
+    const v = JSON.parse(fixture("document"));
+    const value = v.entry[0].changes[0].value;
+    value.metadata.phone_number_id = pn;
+    Object.assign(value.messages[0], { id: `wamid.media.${++docs}`, document: { ...value.messages[0].document, id } });
+    const res = await w.post(Buffer.from(JSON.stringify(v)));
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  };
+  const keptInR2 = async (id) => (await w.mf.getR2Bucket("MEDIA")).head(`media/${id}`);
 
   it("streams inbound media from Graph and keeps it in R2", async () => {
+    await received("1003383421387256");
     graph.on("GET", /\/v23\.0\/1003383421387256/, (r) => {
       assert.equal(r.query.phone_number_id, "106540352242922");
       return { body: { url: "http://media.test/file?sig=1", mime_type: "image/jpeg", file_size: bytes.length, id: "1003383421387256" } };
@@ -410,6 +423,7 @@ describe("media", () => {
   it("serves a document a customer sent as an attachment that runs nothing, whatever its type says", async () => {
     const hostile = "<script>alert(document.cookie)</script>";
     for (const [id, mime] of [["2000000000000001", "text/html"], ["2000000000000002", "image/svg+xml"], ["2000000000000003", "text/javascript"]]) {
+      await received(id);
       graph.on("GET", new RegExp(`/v23\\.0/${id}`), () =>
         ({ body: { url: `http://media.test/${id}`, mime_type: mime, file_size: hostile.length, id } }));
       graph.on("GET", new RegExp(`media\\.test/${id}`), () =>
@@ -427,6 +441,35 @@ describe("media", () => {
       assert.match(again.headers.get("content-security-policy"), /sandbox/);
       await again.arrayBuffer();
     }
+  });
+
+  it("serves only media a stored message names, through that message's channel", async () => {
+    graph.on("GET", /.*/, () => ({ body: { url: "http://media.test/any", mime_type: "image/jpeg", file_size: 3, id: "x" } }));
+    // An id no stored message names: 404 before Graph is asked or R2 written.
+    for (const path of ["/v1/media/3000000000000001", "/v1/media/3000000000000001?channel=106540352242922"]) {
+      const res = await w.fetch(path, { headers: auth });
+      assert.equal(res.status, 404, path);
+      assert.equal((await res.json()).error.code, "not_found");
+    }
+    assert.equal(graph.requests.length, 0);
+    assert.equal(await keptInR2("3000000000000001"), null);
+    // Named by a message on one channel: another channel cannot be asked for it.
+    await received("3000000000000002");
+    const other = await w.fetch("/v1/media/3000000000000002?channel=200000000000009", { headers: auth });
+    assert.equal(other.status, 404);
+    await other.arrayBuffer();
+    assert.equal(graph.requests.length, 0);
+    assert.equal(await keptInR2("3000000000000002"), null);
+    graph.reset();
+    graph.on("GET", /\/v23\.0\/3000000000000002/, (r) => {
+      assert.equal(r.query.phone_number_id, "106540352242922");
+      return { body: { url: "http://media.test/named", mime_type: "image/jpeg", file_size: 3, id: "3000000000000002" } };
+    });
+    graph.on("GET", /media\.test\/named/, () => new Response("abc", { headers: { "Content-Type": "image/jpeg" } }));
+    const named = await w.fetch("/v1/media/3000000000000002?channel=106540352242922", { headers: auth });
+    assert.equal(named.status, 200);
+    assert.equal(await named.text(), "abc");
+    assert.notEqual(await keptInR2("3000000000000002"), null);
   });
 
   it("refuses uploads over WhatsApp's size limit or of an unsupported type, and uploads the rest", async () => {

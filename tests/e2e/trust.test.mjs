@@ -707,6 +707,39 @@ describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
   });
 });
 
+describe("erasure takes the media a person was sent, and the proxy serves it no more", () => {
+  const graph = new FakeGraph();
+  let w;
+  useWorker({ graph, r2Buckets: ["MEDIA"] }, (x) => (w = x));
+
+  it("deletes the kept copy of an image sent to them by id, and answers 404 for it after", async () => {
+    const MEDIA = "4000000000000001";
+    await posted(w, inbound({ ts: now() - 60 }));
+    const [status, { id }] = await w.send("/v1/messages", { to: CUSTOMER, type: "image", image: { id: MEDIA } });
+    assert.equal(status, 202);
+    await settledState(w, id);
+    graph.on("GET", new RegExp(`/v23\\.0/${MEDIA}`), () =>
+      ({ body: { url: "http://media.test/sent", mime_type: "image/jpeg", file_size: 3, id: MEDIA } }));
+    graph.on("GET", /media\.test\/sent/, () => new Response("img", { headers: { "Content-Type": "image/jpeg" } }));
+    const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+    const first = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
+    assert.equal(first.status, 200);
+    assert.equal(await first.text(), "img");
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    assert.notEqual(await bucket.head(`media/${MEDIA}`), null, "kept in R2");
+
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: auth });
+    assert.equal(res.status, 204);
+    assert.equal(await bucket.head(`media/${MEDIA}`), null, "erasure deleted the copy");
+    graph.reset();
+    const after = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
+    assert.equal(after.status, 404);
+    await after.arrayBuffer();
+    assert.equal(graph.requests.length, 0, "nothing was fetched again");
+    assert.equal(await bucket.head(`media/${MEDIA}`), null);
+  });
+});
+
 describe("migrating a deployment that already erased someone to the in-batch erasure check", () => {
   const graph = new FakeGraph();
   let w;

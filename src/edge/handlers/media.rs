@@ -4,6 +4,7 @@
 
 use crate::api::router::Route;
 use crate::api::ApiError;
+use crate::db;
 use crate::edge::channels::{self, Resolved};
 use crate::edge::config::Config;
 use crate::edge::{d1, http};
@@ -69,12 +70,19 @@ pub async fn handle(
     }
 }
 
+/// `GET /v1/media/{id}`: media a stored message names, from R2 when kept
+/// there, else through the channel of that message (`?channel=` picks one
+/// when several name it). An id no stored message names is 404, so nothing
+/// is fetched or kept for media wa-edge holds no message of (an erased
+/// person's included).
 async fn download(
     id: &str,
     req: &Request,
     env: &Env,
     config: &Config,
 ) -> Result<Response, ApiError> {
+    let db = d1::database(env)?;
+    let channel = owning_channel(&db, id, http::query_value(req, "channel")).await?;
     let bucket: Option<Bucket> = env.bucket(BUCKET).ok();
     let key = format!("media/{id}");
     if let Some(b) = &bucket {
@@ -82,7 +90,9 @@ async fn download(
             return Ok(kept);
         }
     }
-    let r = resolved(req, env, config).await?;
+    let r = channels::resolve(env, &db, config, &channel)
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel with a configured credential"))?;
     let info = http::call_json(&r.endpoint.media_info(id)).await?;
     let url = info
         .get("url")
@@ -144,6 +154,26 @@ async fn download(
     }
     let stream = upstream.stream().map_err(|_| ApiError::internal())?;
     stream_response(stream, &mime)
+}
+
+/// The channel to fetch media `id` through: one of the channels of the
+/// stored messages naming it (`asked` when it is one of them); 404 when no
+/// stored message (on `asked`) names it.
+async fn owning_channel(
+    db: &worker::D1Database,
+    id: &str,
+    asked: Option<String>,
+) -> Result<String, ApiError> {
+    let channels: Vec<String> = d1::rows(db, &db::reads::media_channels(id))
+        .await?
+        .iter()
+        .filter_map(|r| r.get("phone_number_id")?.as_str().map(str::to_owned))
+        .collect();
+    match asked {
+        Some(asked) => channels.into_iter().find(|c| *c == asked),
+        None => channels.into_iter().next(),
+    }
+    .ok_or_else(|| ApiError::not_found("media"))
 }
 
 /// The object at `key`, streamed with its content type, if the bucket has it.
