@@ -83,6 +83,16 @@ pub enum Denied {
 }
 
 impl Caller {
+    /// A stable name for what the caller owns (its `Idempotency-Key`s):
+    /// `admin` for `ADMIN_TOKEN`, the key's id for a stored key.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Anonymous => "anonymous",
+            Caller::Root => "admin",
+            Caller::Key(key) => &key.id,
+        }
+    }
+
     /// Whether the caller may use a route that needs `need`.
     pub fn permits(&self, need: Need) -> Result<(), Denied> {
         let key = match self {

@@ -427,20 +427,33 @@ fn an_over_long_callback_data_is_refused_locally() {
 
 #[test]
 fn idempotency_keys_are_bounded_and_never_silently_ignored() {
-    use wa_edge::outbound::send::idempotency_key;
-    assert_eq!(idempotency_key(None, "1").unwrap(), None);
-    assert_eq!(
-        idempotency_key(Some("k-1"), "106540352242922")
+    use wa_edge::outbound::send::IdempotencyKey;
+    let key = |h: &str, caller: &str, channel: &str| {
+        IdempotencyKey::parse(Some(h), caller, channel)
             .unwrap()
-            .as_deref(),
-        Some("idem:106540352242922:k-1")
-    );
+            .unwrap()
+    };
+    assert_eq!(IdempotencyKey::parse(None, "admin", "1").unwrap(), None);
+    let k = key("k-1", "key_ab", "106540352242922");
+    assert_eq!(k.dedupe_key(), "idem.key_ab:106540352242922:k-1");
+    assert_eq!(k.shared_dedupe_key(), "idem:106540352242922:k-1");
     assert_ne!(
-        idempotency_key(Some("order-7"), "1").unwrap(),
-        idempotency_key(Some("order-7"), "2").unwrap(),
+        key("order-7", "admin", "1").dedupe_key(),
+        key("order-7", "admin", "2").dedupe_key(),
         "one channel's keys never collide with another's"
     );
-    assert!(idempotency_key(Some(&"k".repeat(255)), "1")
+    assert_ne!(
+        key("order-7", "key_a", "1").dedupe_key(),
+        key("order-7", "key_b", "1").dedupe_key(),
+        "one caller's keys never collide with another's"
+    );
+    assert!(
+        !key("order-7", "admin", "1")
+            .dedupe_key()
+            .starts_with("idem:"),
+        "no key is stored in the shared form"
+    );
+    assert!(IdempotencyKey::parse(Some(&"k".repeat(255)), "admin", "1")
         .unwrap()
         .is_some());
     for bad in [
@@ -449,7 +462,9 @@ fn idempotency_keys_are_bounded_and_never_silently_ignored() {
         "a\u{7}b".to_owned(),
         "é".to_owned(),
     ] {
-        let e = wa_edge::api::ApiError::from(idempotency_key(Some(&bad), "1").unwrap_err());
+        let e = wa_edge::api::ApiError::from(
+            IdempotencyKey::parse(Some(&bad), "admin", "1").unwrap_err(),
+        );
         assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
     }
 }

@@ -189,7 +189,10 @@ fn a_send_asks_d1_only_what_it_depends_on_and_reads_each_answer_in_its_place() {
         3,
         "contact, opt-out and window only"
     );
-    let all = send_checks(&to, "pn", Some("idem:k"), Some(("w", "t", "en")), Some(5));
+    let idem = wa_edge::outbound::send::IdempotencyKey::parse(Some("k"), "admin", "pn")
+        .unwrap()
+        .unwrap();
+    let all = send_checks(&to, "pn", Some(&idem), Some(("w", "t", "en")), Some(5));
     assert_eq!(all.statements.len(), 6);
     let rows = vec![
         vec![

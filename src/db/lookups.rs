@@ -5,6 +5,7 @@
 use super::Stmt;
 use crate::inbound::autoreply::{contact_key, Known};
 use crate::inbound::ingest::Plan;
+use crate::outbound::send::IdempotencyKey;
 use crate::whatsapp::identity::ContactRef;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -88,7 +89,7 @@ pub struct SendChecks {
 pub fn send_checks(
     to: &ContactRef,
     phone_number_id: &str,
-    dedupe_key: Option<&str>,
+    idempotency_key: Option<&IdempotencyKey>,
     template: Option<(&str, &str, &str)>,
     count_since_ms: Option<i64>,
 ) -> SendChecks {
@@ -123,7 +124,7 @@ pub fn send_checks(
             statements.len() - 1
         })
     };
-    let earlier = push(dedupe_key.map(super::outbox::by_dedupe_key));
+    let earlier = push(idempotency_key.map(super::outbox::by_idempotency_key));
     let template =
         push(template.map(|(waba, name, language)| super::templates::find(waba, name, language)));
     let count = push(

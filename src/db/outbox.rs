@@ -7,7 +7,7 @@ use crate::cols;
 use crate::outbound::outbox::{
     Attempt, Claim, Claimed, Next, Resolution, State, LEASE_MS, OPTED_OUT,
 };
-use crate::outbound::send::Enqueue;
+use crate::outbound::send::{Enqueue, IdempotencyKey};
 use serde_json::{json, Value};
 
 // One JSON row per outbox row: id, channel, recipient, kind, payload,
@@ -104,11 +104,13 @@ pub fn enqueue_statements(rows: &[Enqueue], now_ms: i64) -> Vec<Stmt> {
     out
 }
 
-/// The outbox row holding an `Idempotency-Key`.
-pub fn by_dedupe_key(key: &str) -> Stmt {
+/// The outbox row holding an `Idempotency-Key`: under its caller's dedupe
+/// key, else under the shared form rows stored before keys were per caller.
+pub fn by_idempotency_key(key: &IdempotencyKey) -> Stmt {
     Stmt::new(
-        "SELECT id, state, request_hash FROM outbox WHERE dedupe_key = ?1",
-        vec![key.into()],
+        "SELECT id, state, request_hash FROM outbox WHERE dedupe_key IN (?1, ?2) \
+ORDER BY dedupe_key = ?1 DESC LIMIT 1",
+        vec![key.dedupe_key().into(), key.shared_dedupe_key().into()],
     )
 }
 

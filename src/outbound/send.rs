@@ -156,21 +156,54 @@ pub fn parse(body: &[u8]) -> Result<SendRequest, Refusal> {
 /// Longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// The outbox dedupe key of an `Idempotency-Key` header on channel
-/// `channel`: none without the header, 400 for an empty, over-long or
-/// non-printable one (silently ignoring it would send twice). Keys are per
-/// channel, so one business's keys never collide with, or reveal, another's.
-pub fn idempotency_key(header: Option<&str>, channel: &str) -> Result<Option<String>, Refusal> {
-    let Some(key) = header else {
-        return Ok(None);
-    };
-    if key.is_empty()
-        || key.len() > MAX_IDEMPOTENCY_KEY
-        || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-    {
-        return Err(Refusal::InvalidIdempotencyKey);
+/// An `Idempotency-Key` header, as the outbox dedupes on it: per caller
+/// and per channel, so one system's keys never collide with, or reveal,
+/// another's (two systems numbering keys by order id, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    caller: String,
+    channel: String,
+    key: String,
+}
+
+impl IdempotencyKey {
+    /// The key of header `header` sent by `caller` (its stable name,
+    /// [`crate::keys::Caller::name`]) on channel `channel`: none without the
+    /// header, 400 for an empty, over-long or non-printable one (silently
+    /// ignoring it would send twice).
+    pub fn parse(
+        header: Option<&str>,
+        caller: &str,
+        channel: &str,
+    ) -> Result<Option<Self>, Refusal> {
+        let Some(key) = header else {
+            return Ok(None);
+        };
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY
+            || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(Refusal::InvalidIdempotencyKey);
+        }
+        Ok(Some(IdempotencyKey {
+            caller: caller.to_owned(),
+            channel: channel.to_owned(),
+            key: key.to_owned(),
+        }))
     }
-    Ok(Some(format!("idem:{channel}:{key}")))
+
+    /// The outbox `dedupe_key` a send with this key is stored under.
+    pub fn dedupe_key(&self) -> String {
+        format!("idem.{}:{}:{}", self.caller, self.channel, self.key)
+    }
+
+    /// The `dedupe_key` of the same key stored before keys were per caller
+    /// (`idem:<channel>:<key>`, shared by every caller). Still looked up, so
+    /// a request retried across the upgrade is not sent twice; no row is
+    /// stored under it any more.
+    pub fn shared_dedupe_key(&self) -> String {
+        format!("idem:{}:{}", self.channel, self.key)
+    }
 }
 
 /// Fingerprint of a request body, to tell a retried request from a

@@ -165,6 +165,36 @@ describe("POST /v1/messages", () => {
     assert.equal(graph.requests.length, 1);
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM messages WHERE direction = 'out'").first()).n, 1);
   });
+
+  it("keeps one caller's Idempotency-Keys apart from another's, and honours keys stored before they were", async () => {
+    await openWindow(w);
+    const keyed = async (name) => {
+      const [status, k] = await w.send("/v1/keys", { name, scopes: ["send"] });
+      assert.equal(status, 201);
+      return (h = {}) => ({ Authorization: `Bearer ${k.key}`, ...h });
+    };
+    const [a, b] = [await keyed("shop"), await keyed("crm")];
+    const order = { "Idempotency-Key": "order-1042" };
+    const [sa, first] = await w.send("/v1/messages", text("From the shop"), a(order));
+    // Another system numbering its keys the same way: its own message, sent.
+    const [sb, other] = await w.send("/v1/messages", text("From the CRM"), b(order));
+    assert.deepEqual([sa, sb], [202, 202]);
+    assert.notEqual(other.id, first.id, "nothing of the shop's send is shown to the CRM");
+    await settled(w, first.id);
+    await settled(w, other.id);
+    const [, again] = await w.send("/v1/messages", text("From the shop"), a(order));
+    assert.equal(again.id, first.id, "the shop's retry is its first send");
+    assert.deepEqual(graph.requests.map((r) => r.body.text.body).sort(), ["From the CRM", "From the shop"]);
+
+    // A send stored under the shared form a release before wrote: any
+    // caller's retry with that key still finds it, so it is not sent twice.
+    const [, old] = await w.send("/v1/messages", text("Before"), { "Idempotency-Key": "old-1" });
+    await settled(w, old.id);
+    await w.db.prepare("UPDATE outbox SET dedupe_key = ?1 WHERE id = ?2").bind(`idem:${PNID}:old-1`, old.id).run();
+    const [, retried] = await w.send("/v1/messages", text("Before"), b({ "Idempotency-Key": "old-1" }));
+    assert.equal(retried.id, old.id);
+    assert.equal(graph.requests.length, 3);
+  });
 });
 
 describe("outbox retries", () => {

@@ -61,7 +61,7 @@ pub async fn queue(
         .clone()
         .or_else(|| config.phone_number_id.clone())
         .ok_or(Refusal::NoChannel)?;
-    let idem_key = send::idempotency_key(idempotency_key, &pnid)?;
+    let idem_key = send::IdempotencyKey::parse(idempotency_key, caller.name(), &pnid)?;
     caller
         .may_use_channel(&pnid)
         .map_err(|d| ApiError::new(403, "forbidden", d.message()))?;
@@ -82,7 +82,7 @@ pub async fn queue(
         .map(|(waba, (name, language))| (waba, name, language));
     let since = send::needs_recipient_count(&request, &channel)
         .then(|| now - window::WINDOW_SECONDS * 1000);
-    let checks = db::lookups::send_checks(&request.to, &pnid, idem_key.as_deref(), template, since);
+    let checks = db::lookups::send_checks(&request.to, &pnid, idem_key.as_ref(), template, since);
     let lookups = checks.lookups(&d1::batch_rows(&db, &checks.statements).await?);
     let known_contact = lookups.contact.is_some();
     let hash = send::request_hash(body);
@@ -97,7 +97,7 @@ pub async fn queue(
         &channel,
         &lookups,
         &hash,
-        idem_key.clone(),
+        idem_key.as_ref().map(send::IdempotencyKey::dedupe_key),
         send::new_id(http::random()?),
         now,
     )? {
@@ -118,7 +118,7 @@ pub async fn queue(
     d1::batch(&db, &statements).await?;
     if let Some(key) = &idem_key {
         // A concurrent request with the same key may have won the insert.
-        let rows = d1::batch_rows(&db, &[db::outbox::by_dedupe_key(key)]).await?;
+        let rows = d1::batch_rows(&db, &[db::outbox::by_idempotency_key(key)]).await?;
         let winner = db::lookups::earlier(&rows);
         if let Some(w) = winner.filter(|w| w.id != enqueue.id) {
             return match send::replay(&w, &hash)? {
