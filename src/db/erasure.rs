@@ -96,10 +96,14 @@ macro_rules! named_relay_events {
     };
 }
 
-// The kept delivery bodies that name them.
+// The kept delivery bodies that name them: by the delivery_contacts index,
+// and text bodies that are not JSON (dead letters, with no structure to
+// read names from) by searching their text, as dead letter events are.
 macro_rules! named_deliveries {
     () => {
-        "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2))"
+        "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
+UNION SELECT id FROM deliveries WHERE raw_encoding = 'text' AND raw_ref IS NULL \
+AND EXISTS (SELECT 1 FROM json_each(?2) f WHERE instr(deliveries.raw, f.value) > 0)"
     };
 }
 

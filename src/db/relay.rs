@@ -160,8 +160,9 @@ pub struct Kept<'a> {
     pub body: &'a [u8],
 }
 
-/// Adds a delivery's relay statements to `writes`: the body kept (as
-/// text, or hex when it is not UTF-8) for `meta` forwards and replay, with
+/// Adds a delivery's relay statements to `writes`: the body kept (as JSON,
+/// as text when it is a dead letter, or hex when it is not UTF-8, the
+/// encodings its dead letter event has) for `meta` forwards and replay, with
 /// the people it names for erasure, unless `kept` is `None`; its events;
 /// its forwards.
 pub fn keep_delivery(
@@ -174,6 +175,7 @@ pub fn keep_delivery(
 ) {
     if let Some(kept) = kept {
         let (raw, encoding) = match std::str::from_utf8(kept.body) {
+            Ok(text) if plan.is_dead_letter() => (std::borrow::Cow::Borrowed(text), "text"),
             Ok(text) => (std::borrow::Cow::Borrowed(text), "json"),
             Err(_) => (std::borrow::Cow::Owned(hex::encode(kept.body)), "hex"),
         };

@@ -375,6 +375,13 @@ pub struct Plan {
     pub conflict_checks: Vec<EventRow>,
 }
 
+impl Plan {
+    /// Whether the body was not JSON: its plan is its dead letter event.
+    pub fn is_dead_letter(&self) -> bool {
+        self.events.iter().any(|e| e.kind == kinds::DEAD_LETTER)
+    }
+}
+
 /// Event kinds wa-edge itself assigns (other kinds are Meta's `field` names).
 pub mod kinds {
     /// A signed body that is not JSON.

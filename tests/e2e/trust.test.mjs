@@ -705,6 +705,25 @@ describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
     await posted(w, inbound({ id: "wamid.other.big", from: "447700900123", body: "\u00e9".repeat(400_000) }));
     assert.equal((await keys()).length, 2);
   });
+
+  it("erases the kept body of a dead letter that names them, and keeps one that does not", async () => {
+    assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
+    await posted(w, inbound({ ts: now() - 60 }));
+    await posted(w, Buffer.from(`customer ${CUSTOMER} called`));
+    await posted(w, Buffer.from("nobody named here"));
+    const kept = async (text) => (await w.db.prepare("SELECT count(*) AS n FROM deliveries WHERE instr(raw, ?1) > 0").bind(text).first()).n;
+    assert.equal(await kept(`customer ${CUSTOMER}`), 1, "the dead letter's body is kept for the relay");
+    // As a release before kept them, labelled JSON: the migration relabels them.
+    const labels = async () => (await w.db.prepare("SELECT raw_encoding AS e, count(*) AS n FROM deliveries GROUP BY e ORDER BY e").all()).results;
+    assert.deepEqual(await labels(), [{ e: "json", n: 1 }, { e: "text", n: 2 }]);
+    await w.db.prepare("UPDATE deliveries SET raw_encoding = 'json'").run();
+    await w.db.batch(migrationStatements((f) => f >= "0012").map((sql) => w.db.prepare(sql)));
+    assert.deepEqual(await labels(), [{ e: "json", n: 1 }, { e: "text", n: 2 }]);
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 204);
+    assert.equal(await kept(CUSTOMER), 0, "no kept body names them");
+    assert.equal(await kept("nobody named here"), 1, "a dead letter naming no one stays");
+  });
 });
 
 describe("erasure takes the media a person was sent, and the proxy serves it no more", () => {
