@@ -608,6 +608,24 @@ fn a_template_sync_follows_pages_until_the_last_or_the_limit() {
         .take_while(|n| endless.take(&page(*n, true)).is_some())
         .count();
     assert_eq!(taken + 1, MAX_SYNC_PAGES, "stops at the page limit");
+    assert_eq!(
+        endless.next.as_deref(),
+        Some(format!("c{}", MAX_SYNC_PAGES - 1).as_str()),
+        "and names the page to go on from"
+    );
+    assert_eq!(
+        sync.next, None,
+        "a sync that reached the last page has none"
+    );
+}
+
+#[test]
+fn a_sync_goes_on_only_from_a_cursor_shaped_like_one() {
+    use wa_edge::whatsapp::templates::{valid_cursor, MAX_CURSOR};
+    assert!(valid_cursor("QVFIUmNGa0x3T2h2dGJ4X0Zf=="));
+    for bad in ["", "a b", "a\nb", "é", &"c".repeat(MAX_CURSOR + 1)] {
+        assert!(!valid_cursor(bad), "{bad:?}");
+    }
 }
 
 #[test]

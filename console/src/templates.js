@@ -4,7 +4,7 @@
 // footer, buttons), with a live WhatsApp-bubble preview.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { api, seg, useChannels } from "./api.js";
+import { api, seg, useChannels, withQuery } from "./api.js";
 import { channelOptions, localFromMs, templateParts, templateVariables, TemplatePreview } from "./format.js";
 import { ConfirmButton, FormMessages, Input, Select, TextArea, useDebounced, useForm } from "./forms.js";
 
@@ -79,10 +79,17 @@ export function Templates() {
 
   const sync = () =>
     page.run(async () => {
-      const r = await api.post(`/v1/channels/${seg(channel)}/templates/sync`);
+      // A WABA with more templates than one request fetches goes on from
+      // `next` (WhatsApp allows at most 6,000: two requests).
+      let r = await api.post(`/v1/channels/${seg(channel)}/templates/sync`);
+      let synced = r.synced;
+      for (let i = 0; r.next && i < 10; i++) {
+        r = await api.post(withQuery(`/v1/channels/${seg(channel)}/templates/sync`, { after: r.next }));
+        synced += r.synced;
+      }
       setLastSync(r.synced_at);
       setReload((n) => n + 1);
-      page.setNotice(`Synced ${r.synced} template${r.synced === 1 ? "" : "s"} from WhatsApp.`);
+      page.setNotice(`Synced ${synced} template${synced === 1 ? "" : "s"} from WhatsApp.`);
     });
 
   const remove = async (t) => {

@@ -129,13 +129,15 @@ pub fn contact_lookup(who: &ContactRef) -> Stmt {
 }
 
 /// What must be read before erasing contact `id` (`names`: every spelling
-/// of its wa_id, and its BSUID): the media they sent (kept in R2 under
-/// `media/<id>`), and raw bodies of theirs kept in R2.
+/// of its wa_id, and its BSUID): the media they sent and were sent (kept in
+/// R2 under `media/<id>`) that no one else's message names (one upload sent
+/// to many stays theirs), and raw bodies of theirs kept in R2.
 pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 3] {
     let names = Value::from(names.to_vec()).to_string();
     [
         Stmt::new(
-            "SELECT DISTINCT media_id FROM messages WHERE contact_id = ?1 AND media_id IS NOT NULL",
+            "SELECT DISTINCT media_id FROM messages m WHERE contact_id = ?1 AND media_id IS NOT NULL \
+AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.media_id = m.media_id AND o.contact_id IS NOT ?1)",
             vec![id.into()],
         ),
         Stmt::new(

@@ -146,7 +146,7 @@ fn text(row: Option<&Value>, key: &str) -> Option<String> {
     row?.get(key)?.as_str().map(str::to_owned)
 }
 
-/// The earlier request in the rows of [`super::outbox::by_dedupe_key`].
+/// The earlier request in the rows of [`super::outbox::by_idempotency_key`].
 pub fn earlier(rows: &[Vec<Value>]) -> Option<crate::outbound::send::Earlier> {
     let row = rows.first().and_then(|r| r.first());
     Some(crate::outbound::send::Earlier {

@@ -426,8 +426,13 @@ pub fn template_page(waba_id: &str, page: &Value) -> (Vec<TemplateRow>, Option<S
     (rows, next)
 }
 
-/// Most template pages one sync follows.
-pub const MAX_SYNC_PAGES: usize = 50;
+/// Most template pages one sync request follows (a Worker on the Free plan
+/// makes at most 50 subrequests). A WABA with more answers the cursor to go
+/// on from, [`Sync::next`].
+pub const MAX_SYNC_PAGES: usize = 40;
+
+/// Longest paging cursor a sync goes on from (Graph's are ~30 characters).
+pub const MAX_CURSOR: usize = 512;
 
 /// A template sync in progress: the rows of the pages taken so far.
 #[derive(Debug, Clone, PartialEq)]
@@ -435,6 +440,9 @@ pub struct Sync {
     waba_id: String,
     pages: usize,
     pub rows: Vec<TemplateRow>,
+    /// The cursor of the next page, when the sync stopped at
+    /// [`MAX_SYNC_PAGES`] with pages left.
+    pub next: Option<String>,
 }
 
 impl Sync {
@@ -444,16 +452,28 @@ impl Sync {
             waba_id: waba_id.to_owned(),
             pages: 0,
             rows: Vec::new(),
+            next: None,
         }
     }
 
     /// Takes one page of Graph's answer; returns the cursor of the page to
-    /// fetch next, or `None` when the sync is done (no next page, or
-    /// [`MAX_SYNC_PAGES`] taken).
+    /// fetch next, or `None` when this request is done: no next page, or
+    /// [`MAX_SYNC_PAGES`] taken (then [`Sync::next`] holds the cursor).
     pub fn take(&mut self, page: &Value) -> Option<String> {
         let (rows, next) = template_page(&self.waba_id, page);
         self.rows.extend(rows);
         self.pages += 1;
-        next.filter(|_| self.pages < MAX_SYNC_PAGES)
+        if self.pages < MAX_SYNC_PAGES {
+            return next;
+        }
+        self.next = next;
+        None
     }
+}
+
+/// A paging cursor a caller gives to go on with a sync: 1 to
+/// [`MAX_CURSOR`] printable ASCII characters without spaces (it is
+/// URL-encoded on the way to Graph).
+pub fn valid_cursor(cursor: &str) -> bool {
+    !cursor.is_empty() && cursor.len() <= MAX_CURSOR && cursor.bytes().all(|b| b.is_ascii_graphic())
 }

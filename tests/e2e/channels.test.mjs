@@ -245,6 +245,7 @@ describe("channels", () => {
     const [status, sync] = await w.send(`/v1/channels/${META_PN}/templates/sync`, {});
     assert.equal(status, 200, JSON.stringify(sync));
     assert.equal(sync.synced, 3);
+    assert.equal(sync.next, null, "nothing left to fetch");
     assert.equal(graph.requests.length, 2);
     const [, all] = await w.api(`/v1/channels/${META_PN}/templates`);
     assert.deepEqual(all.data.map((t) => t.name), ["order_update", "promo_summer", "promo_winter"]);
@@ -281,6 +282,30 @@ describe("channels", () => {
     const [, after] = await w.api(`/v1/channels/${META_PN}/templates?name=promo_summer`);
     assert.equal(after.data[0].status, "REJECTED");
     assert.equal(after.data[0].rejected_reason, "INCORRECT_CATEGORY");
+  });
+
+  it("answers where to go on when a WABA has more template pages than one sync follows", async () => {
+    // 45 pages of one template each; page n+1 is after cursor `p<n>`.
+    graph.on("GET", /message_templates/, (r) => {
+      const n = r.query.after ? Number(r.query.after.slice(1)) + 1 : 1;
+      const body = { data: [{ id: `t${n}`, name: `tpl_${n}`, language: "en_US", status: "APPROVED", category: "UTILITY", components: [] }] };
+      if (n < 45) body.paging = { cursors: { after: `p${n}` }, next: "http://graph.test/next" };
+      return { body };
+    });
+    const [status, first] = await w.send(`/v1/channels/${META_PN}/templates/sync`, {});
+    assert.equal(status, 200);
+    assert.deepEqual([first.synced, first.next, graph.requests.length], [40, "p40", 40]);
+    for (const bad of ["a%20b", "x".repeat(513)]) {
+      const [s400, err] = await w.send(`/v1/channels/${META_PN}/templates/sync?after=${bad}`, {});
+      assert.equal(s400, 400);
+      assert.equal(err.error.field, "after");
+    }
+    assert.equal(graph.requests.length, 40, "a bad cursor reaches no one");
+    const [, rest] = await w.send(`/v1/channels/${META_PN}/templates/sync?after=${first.next}`, {});
+    assert.deepEqual([rest.synced, rest.next], [5, null]);
+    assert.equal(graph.requests[40].query.after, "p40");
+    const [, all] = await w.api(`/v1/channels/${META_PN}/templates`);
+    assert.equal(all.data.length, 45);
   });
 
   it("validates template submissions before Graph sees them, and deletes", async () => {

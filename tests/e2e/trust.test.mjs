@@ -731,31 +731,66 @@ describe("erasure takes the media a person was sent, and the proxy serves it no 
   let w;
   useWorker({ graph, r2Buckets: ["MEDIA"] }, (x) => (w = x));
 
-  it("deletes the kept copy of an image sent to them by id, and answers 404 for it after", async () => {
-    const MEDIA = "4000000000000001";
-    await posted(w, inbound({ ts: now() - 60 }));
-    const [status, { id }] = await w.send("/v1/messages", { to: CUSTOMER, type: "image", image: { id: MEDIA } });
+  const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const OTHER = "447700900123";
+  const sendImage = async (to, media) => {
+    await posted(w, inbound({ from: to, ts: now() - 60 }));
+    const [status, { id }] = await w.send("/v1/messages", { to, type: "image", image: { id: media } });
     assert.equal(status, 202);
     await settledState(w, id);
-    graph.on("GET", new RegExp(`/v23\\.0/${MEDIA}`), () =>
-      ({ body: { url: "http://media.test/sent", mime_type: "image/jpeg", file_size: 3, id: MEDIA } }));
+  };
+  const serves = (media, path) => {
+    graph.on("GET", new RegExp(`/v23\\.0/${media}`), () =>
+      ({ body: { url: `http://media.test/${path}`, mime_type: "image/jpeg", file_size: 3, id: media } }));
+  };
+  const erase = async (who) => {
+    const res = await w.fetch(`/v1/contacts/${who}`, { method: "DELETE", headers: auth });
+    assert.equal(res.status, 204);
+  };
+
+  it("deletes the kept copy of an image sent to them by id once no one else's message names it", async () => {
+    const MEDIA = "4000000000000001";
+    await sendImage(CUSTOMER, MEDIA);
+    await sendImage(OTHER, MEDIA);
+    serves(MEDIA, "sent");
     graph.on("GET", /media\.test\/sent/, () => new Response("img", { headers: { "Content-Type": "image/jpeg" } }));
-    const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
     const first = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
     assert.equal(first.status, 200);
     assert.equal(await first.text(), "img");
     const bucket = await w.mf.getR2Bucket("MEDIA");
     assert.notEqual(await bucket.head(`media/${MEDIA}`), null, "kept in R2");
 
-    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: auth });
-    assert.equal(res.status, 204);
-    assert.equal(await bucket.head(`media/${MEDIA}`), null, "erasure deleted the copy");
+    // One upload sent to two people: erasing one keeps the other's copy.
+    await erase(CUSTOMER);
+    assert.notEqual(await bucket.head(`media/${MEDIA}`), null, "still the other's");
     graph.reset();
+    const kept = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
+    assert.equal(await kept.text(), "img");
+    assert.equal(graph.requests.length, 0, "served from R2");
+
+    await erase(OTHER);
+    assert.equal(await bucket.head(`media/${MEDIA}`), null, "erasure deleted the copy");
     const after = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
     assert.equal(after.status, 404);
     await after.arrayBuffer();
     assert.equal(graph.requests.length, 0, "nothing was fetched again");
     assert.equal(await bucket.head(`media/${MEDIA}`), null);
+  });
+
+  it("keeps no copy of media whose person is erased while it downloads", async () => {
+    const MEDIA = "4000000000000002";
+    await sendImage(CUSTOMER, MEDIA);
+    serves(MEDIA, "slow");
+    // The person is erased after the proxy looked the media up, before the
+    // bytes are kept.
+    graph.on("GET", /media\.test\/slow/, async () => {
+      await erase(CUSTOMER);
+      return new Response("img", { headers: { "Content-Type": "image/jpeg" } });
+    });
+    const res = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
+    assert.equal(res.status, 404);
+    await res.arrayBuffer();
+    assert.equal(await (await w.mf.getR2Bucket("MEDIA")).head(`media/${MEDIA}`), null);
   });
 });
 

@@ -278,7 +278,16 @@ async fn template(
             let waba_id = waba(&r.channel)?;
             let now = http::now_ms();
             let mut sync = templates::Sync::new(&waba_id);
-            let mut after = None;
+            let mut after = match http::query_value(req, "after") {
+                Some(a) if templates::valid_cursor(&a) => Some(a),
+                Some(_) => {
+                    return Err(
+                        ApiError::invalid("after: the `next` cursor a sync answered.")
+                            .with_field("after"),
+                    )
+                }
+                None => None,
+            };
             loop {
                 let page =
                     http::call_json(&r.endpoint.list_templates(&waba_id, after.as_deref())).await?;
@@ -295,7 +304,10 @@ async fn template(
             let synced = statements.len();
             statements.push(sql::templates_synced(id, now));
             d1::batch(db, &statements).await?;
-            http::json(200, &json!({"synced": synced, "synced_at": now}))
+            http::json(
+                200,
+                &json!({"synced": synced, "synced_at": now, "next": sync.next}),
+            )
         }
         ChannelRoute::DeleteTemplate(name) => {
             let r = resolved_or_error(env, db, config, id).await?;

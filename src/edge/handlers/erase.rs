@@ -139,7 +139,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         let keys: Vec<String> =
             media_rows
                 .iter()
-                .filter_map(|r| r.get("media_id")?.as_str().map(|m| format!("media/{m}")))
+                .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key))
                 .chain(raw_rows.iter().filter_map(|r| {
                     db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)
                 }))

@@ -82,9 +82,14 @@ async fn download(
     config: &Config,
 ) -> Result<Response, ApiError> {
     let db = d1::database(env)?;
-    let channel = owning_channel(&db, id, http::query_value(req, "channel")).await?;
+    let channels = channels_naming(&db, id).await?;
+    let channel = match http::query_value(req, "channel") {
+        Some(asked) => channels.into_iter().find(|c| *c == asked),
+        None => channels.into_iter().next(),
+    }
+    .ok_or_else(|| ApiError::not_found("media"))?;
     let bucket: Option<Bucket> = env.bucket(BUCKET).ok();
-    let key = format!("media/{id}");
+    let key = object_key(id);
     if let Some(b) = &bucket {
         if let Some(kept) = from_bucket(b, &key).await? {
             return Ok(kept);
@@ -132,48 +137,60 @@ async fn download(
         .and_then(|l| l.trim().parse::<u64>().ok())
         .or_else(|| info.get("file_size").and_then(|s| s.as_u64()));
     if let (Some(b), Some(length)) = (&bucket, length) {
-        let meta = HttpMetadata {
-            content_type: Some(mime.clone()),
-            ..HttpMetadata::default()
-        };
         let body = upstream.stream().map_err(|_| ApiError::internal())?;
-        let stored = b
-            .put(&key, FixedLengthStream::wrap(body, length))
-            .http_metadata(meta)
-            .execute()
-            .await;
-        if let Err(e) = &stored {
-            http::log(crate::logline::LogLine::warn("media.r2_put_failed").error(&e.to_string()));
-            return Err(ApiError::new(
-                502,
-                "upstream_unavailable",
-                "The media could not be fetched; try again.",
-            ));
-        }
-        return from_bucket(b, &key).await?.ok_or_else(ApiError::internal);
+        return keep(b, &db, id, FixedLengthStream::wrap(body, length), mime).await;
     }
     let stream = upstream.stream().map_err(|_| ApiError::internal())?;
     stream_response(stream, &mime)
 }
 
-/// The channel to fetch media `id` through: one of the channels of the
-/// stored messages naming it (`asked` when it is one of them); 404 when no
-/// stored message (on `asked`) names it.
-async fn owning_channel(
+/// Streams media `id`'s bytes into the bucket and serves them from there.
+async fn keep(
+    bucket: &Bucket,
     db: &worker::D1Database,
     id: &str,
-    asked: Option<String>,
-) -> Result<String, ApiError> {
-    let channels: Vec<String> = d1::rows(db, &db::reads::media_channels(id))
+    body: FixedLengthStream,
+    mime: String,
+) -> Result<Response, ApiError> {
+    let key = object_key(id);
+    let meta = HttpMetadata {
+        content_type: Some(mime),
+        ..HttpMetadata::default()
+    };
+    let stored = bucket.put(&key, body).http_metadata(meta).execute().await;
+    if let Err(e) = &stored {
+        http::log(crate::logline::LogLine::warn("media.r2_put_failed").error(&e.to_string()));
+        return Err(ApiError::new(
+            502,
+            "upstream_unavailable",
+            "The media could not be fetched; try again.",
+        ));
+    }
+    // An erasure between the download's lookup and this copy took the
+    // messages naming the media: the copy goes too, as erasure would.
+    if channels_naming(db, id).await?.is_empty() {
+        delete_objects(bucket, std::slice::from_ref(&key))
+            .await
+            .map_err(|_| ApiError::internal())?;
+        return Err(ApiError::not_found("media"));
+    }
+    from_bucket(bucket, &key)
+        .await?
+        .ok_or_else(ApiError::internal)
+}
+
+/// Where media `id`'s bytes are kept in the bucket.
+pub(crate) fn object_key(id: &str) -> String {
+    format!("media/{id}")
+}
+
+/// The channels of the stored messages naming media `id`.
+async fn channels_naming(db: &worker::D1Database, id: &str) -> Result<Vec<String>, ApiError> {
+    Ok(d1::rows(db, &db::reads::media_channels(id))
         .await?
         .iter()
         .filter_map(|r| r.get("phone_number_id")?.as_str().map(str::to_owned))
-        .collect();
-    match asked {
-        Some(asked) => channels.into_iter().find(|c| *c == asked),
-        None => channels.into_iter().next(),
-    }
-    .ok_or_else(|| ApiError::not_found("media"))
+        .collect())
 }
 
 /// The object at `key`, streamed with its content type, if the bucket has it.
