@@ -569,3 +569,34 @@ fn erasure_says_it_cut_only_when_a_row_of_their_data_went() {
     assert!(forget_events(&mut p, &ids.into_iter().collect()));
     assert!(p.events.is_empty());
 }
+
+#[test]
+fn an_event_naming_more_people_than_are_listed_says_so() {
+    use wa_edge::inbound::ingest::{MAX_NAMES, UNLISTED};
+    let body = |people: Vec<String>| {
+        let items: Vec<Value> = people.iter().map(|p| json!({"wa_id": p})).collect();
+        serde_json::to_vec(
+            &json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+            "changes": [{"field": "future_field", "value": {"people": items}}]}]}),
+        )
+        .unwrap()
+    };
+    let numbers = |n: usize| (0..n).map(|i| format!("1555{i:07}")).collect::<Vec<_>>();
+    let names = |people| plan(&body(people)).events[0].names.clone();
+
+    let all = names(numbers(MAX_NAMES));
+    assert_eq!(all.len(), MAX_NAMES);
+    assert!(!all.contains(&UNLISTED.to_owned()), "every one is listed");
+    // Names already listed, repeated past the limit, leave nothing unlisted.
+    let mut repeated = numbers(MAX_NAMES);
+    repeated.extend(numbers(10));
+    assert!(!names(repeated).contains(&UNLISTED.to_owned()));
+
+    let more = names(numbers(MAX_NAMES + 1));
+    assert_eq!(more.len(), MAX_NAMES + 1);
+    assert!(
+        more.contains(&UNLISTED.to_owned()),
+        "one is not listed, and that is recorded"
+    );
+    assert!(!more.contains(&"15550001000".to_owned()));
+}

@@ -67,12 +67,16 @@ pub fn guard(keys: &[String]) -> Stmt {
 
 // The events that name any of the identifiers in ?2 (a JSON array of
 // every form of the wa_id, and the BSUID): by the event_contacts index,
-// and text dead letters by searching their text.
+// and by searching their text, text dead letters and events naming more
+// people than the index lists ('*', `crate::inbound::ingest::UNLISTED`).
 macro_rules! named_events {
     () => {
         "SELECT event_id FROM event_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
 UNION SELECT id FROM events WHERE kind = 'dead_letter' AND raw_encoding = 'text' \
 AND raw_ref IS NULL AND EXISTS (SELECT 1 FROM json_each(?2) f \
+WHERE instr(events.raw, f.value) > 0) \
+UNION SELECT id FROM events WHERE raw_ref IS NULL AND id IN (SELECT event_id \
+FROM event_contacts WHERE identifier = '*') AND EXISTS (SELECT 1 FROM json_each(?2) f \
 WHERE instr(events.raw, f.value) > 0)"
     };
 }
@@ -97,12 +101,16 @@ macro_rules! named_relay_events {
 }
 
 // The kept delivery bodies that name them: by the delivery_contacts index,
-// and text bodies that are not JSON (dead letters, with no structure to
-// read names from) by searching their text, as dead letter events are.
+// and by searching their text, bodies that are not JSON (dead letters,
+// with no structure to read names from) and bodies naming more people than
+// the index lists ('*'), as for events.
 macro_rules! named_deliveries {
     () => {
         "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
 UNION SELECT id FROM deliveries WHERE raw_encoding = 'text' AND raw_ref IS NULL \
+AND EXISTS (SELECT 1 FROM json_each(?2) f WHERE instr(deliveries.raw, f.value) > 0) \
+UNION SELECT id FROM deliveries WHERE raw_ref IS NULL AND id IN (SELECT delivery_id \
+FROM delivery_contacts WHERE identifier = '*') \
 AND EXISTS (SELECT 1 FROM json_each(?2) f WHERE instr(deliveries.raw, f.value) > 0)"
     };
 }

@@ -1639,41 +1639,58 @@ const USER_KEYS: [&str; 6] = [
     "recipient_participant_user_id",
     "previous_user_id",
 ];
-/// Most identifiers recorded for one event.
-const MAX_NAMES: usize = 1000;
+/// Most identifiers recorded for one event; one naming more records
+/// [`UNLISTED`] too.
+pub const MAX_NAMES: usize = 1000;
+
+/// Recorded among the identifiers of an event (and of the delivery that
+/// carried it) that names more people than are listed: erasure then also
+/// searches its text. No wa_id or BSUID is spelled so; the erasure SQL
+/// (`db::erasure`) spells it too.
+pub const UNLISTED: &str = "*";
 
 /// The identifiers `raw` names anywhere: canonical wa_ids under
-/// [`NUMBER_KEYS`], BSUIDs under [`USER_KEYS`].
+/// [`NUMBER_KEYS`], BSUIDs under [`USER_KEYS`]; past [`MAX_NAMES`], the
+/// first ones and [`UNLISTED`].
 fn named_identifiers(raw: &Value) -> Vec<String> {
-    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    fn name(key: &str, s: &str) -> Option<String> {
+        if USER_KEYS.contains(&key) {
+            return crate::whatsapp::identity::is_user_id(s).then(|| s.to_owned());
+        }
+        if NUMBER_KEYS.contains(&key) {
+            let wa_id = crate::whatsapp::phone::canonical_wa_id(s);
+            return (!wa_id.is_empty() && wa_id.len() <= MAX_NUMBER).then_some(wa_id);
+        }
+        None
+    }
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>, unlisted: &mut bool) {
         match v {
             Value::Object(map) => {
                 for (k, v) in map {
                     match v {
-                        Value::String(s) if out.len() >= MAX_NAMES => {
-                            let _ = s;
-                        }
-                        Value::String(s) if USER_KEYS.contains(&k.as_str()) => {
-                            if crate::whatsapp::identity::is_user_id(s) {
-                                out.insert(s.clone());
+                        Value::String(s) => {
+                            if let Some(n) = name(k, s) {
+                                if out.len() < MAX_NAMES {
+                                    out.insert(n);
+                                } else if !out.contains(&n) {
+                                    *unlisted = true;
+                                }
                             }
                         }
-                        Value::String(s) if NUMBER_KEYS.contains(&k.as_str()) => {
-                            let wa_id = crate::whatsapp::phone::canonical_wa_id(s);
-                            if !wa_id.is_empty() && wa_id.len() <= MAX_NUMBER {
-                                out.insert(wa_id);
-                            }
-                        }
-                        other => walk(other, out),
+                        other => walk(other, out, unlisted),
                     }
                 }
             }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out, unlisted)),
             _ => {}
         }
     }
     let mut out = std::collections::BTreeSet::new();
-    walk(raw, &mut out);
+    let mut unlisted = false;
+    walk(raw, &mut out, &mut unlisted);
+    if unlisted {
+        out.insert(UNLISTED.to_owned());
+    }
     out.into_iter().collect()
 }
 

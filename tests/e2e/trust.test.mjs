@@ -706,6 +706,27 @@ describe("erasure with bodies kept for the relay and raw bodies in R2", () => {
     assert.equal((await keys()).length, 2);
   });
 
+  it("erases an event, and its kept body, naming them past the people its index lists", async () => {
+    assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
+    await posted(w, inbound({ ts: now() - 60 }));
+    // 1000 other people first, then them: past the 1000 the index lists.
+    const people = Array.from({ length: 1000 }, (_, i) => ({ wa_id: `1555${String(i).padStart(7, "0")}` }));
+    people.push({ wa_id: CUSTOMER });
+    const crowd = { object: "whatsapp_business_account", entry: [{ id: "102290129340398", changes: [{ field: "future_field", value: { people } }] }] };
+    await posted(w, Buffer.from(JSON.stringify(crowd)));
+    const naming = async (table) => (await w.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE instr(raw, ?1) > 0`).bind(CUSTOMER).first()).n;
+    assert.equal(await naming("events"), 1);
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM event_contacts WHERE identifier = ?1").bind(CUSTOMER).first()).n, 0, "not listed");
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 204);
+    assert.equal(await naming("events"), 0, "the event is erased");
+    assert.equal(await naming("deliveries"), 0, "its kept body too");
+    // One that names 1001 others but not them stays.
+    people[1000] = { wa_id: "447700900123" };
+    await posted(w, Buffer.from(JSON.stringify(crowd)));
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM events WHERE kind = 'future_field'").first()).n, 1);
+  });
+
   it("erases the kept body of a dead letter that names them, and keeps one that does not", async () => {
     assert.equal((await w.send("/v1/destinations", { url: "http://127.0.0.1:9/hook", enabled: false }))[0], 201);
     await posted(w, inbound({ ts: now() - 60 }));
