@@ -494,7 +494,21 @@ fn a_message_names_the_uploaded_media_it_sends_and_nothing_else() {
         json!({"type": "image", "image": "1"}),
         json!({"image": {"id": "1"}}),
         json!("image"),
+        json!({"type": "interactive", "interactive": {"header": {"type": "text", "text": "1"}}}),
+        json!({"type": "interactive", "interactive": {"header": {"type": "image",
+            "image": {"link": "https://example.com/a"}}}}),
+        json!({"type": "template", "template": {"components": [{"type": "body",
+            "parameters": [{"type": "image", "image": {"id": "1"}}]}]}}),
     ] {
         assert_eq!(media_id(&m), None, "{m}");
     }
+    // A header's media: an interactive message's, a template's.
+    let interactive = json!({"type": "interactive", "interactive": {"type": "button",
+        "header": {"type": "document", "document": {"id": "77"}}, "body": {"text": "Invoice"}}});
+    assert_eq!(media_id(&interactive), Some("77"));
+    let template = json!({"type": "template", "template": {"name": "invoice",
+        "language": {"code": "en"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "A-1"}]},
+            {"type": "header", "parameters": [{"type": "video", "video": {"id": "88"}}]}]}});
+    assert_eq!(media_id(&template), Some("88"));
 }

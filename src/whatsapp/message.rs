@@ -48,16 +48,39 @@ pub fn is_free_form(message: &Value) -> bool {
     message.get("type").and_then(Value::as_str) != Some("template")
 }
 
-/// The uploaded media a message sends (`image.id`, `document.id`, ...;
-/// none for media sent by `link`), so the media proxy serves it and erasure
+/// The uploaded media a message sends (`image.id`, `document.id`, ...,
+/// or the media of a template's or an interactive message's header; none
+/// for media sent by `link`), so the media proxy serves it and erasure
 /// finds its copy.
 pub fn media_id(message: &Value) -> Option<&str> {
+    // `{"<kind>": {"id": ...}}` for the media kind `kind` names.
+    fn of<'a>(holder: &'a Value, kind: &str) -> Option<&'a str> {
+        crate::whatsapp::media::KINDS
+            .iter()
+            .any(|(k, _)| k.as_str() == kind)
+            .then(|| holder.get(kind)?.get("id")?.as_str())
+            .flatten()
+    }
     let kind = message.get("type")?.as_str()?;
-    crate::whatsapp::media::KINDS
-        .iter()
-        .any(|(k, _)| k.as_str() == kind)
-        .then(|| message.get(kind)?.get("id")?.as_str())
-        .flatten()
+    match kind {
+        "interactive" => {
+            let header = message.pointer("/interactive/header")?;
+            of(header, header.get("type")?.as_str()?)
+        }
+        "template" => message
+            .pointer("/template/components")?
+            .as_array()?
+            .iter()
+            .filter(|c| c.get("type").and_then(Value::as_str) == Some("header"))
+            .flat_map(|c| {
+                c.get("parameters")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .find_map(|p| of(p, p.get("type")?.as_str()?)),
+        _ => of(message, kind),
+    }
 }
 
 /// The recipient, normalised to digits (Graph accepts `+` and spacing, but

@@ -2,7 +2,7 @@
 // templates, media and messaging limits, in workerd against fake APIs.
 import { describe, it, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, fixture, FakeGraph, eventually, ADMIN_TOKEN, sign } from "./helpers.mjs";
+import { startWorker, fixture, FakeGraph, eventually, ADMIN_TOKEN, sign, migrationStatements } from "./helpers.mjs";
 
 const META_PN = "200000000000001";
 const D360_PN = "200000000000002";
@@ -495,6 +495,31 @@ describe("media", () => {
     assert.equal(named.status, 200);
     assert.equal(await named.text(), "abc");
     assert.notEqual(await keptInR2("3000000000000002"), null);
+  });
+
+  it("serves a header's media sent before outbound rows recorded it, once migrated", async () => {
+    const sent = [
+      ["out_h1", "interactive", { type: "interactive", interactive: { type: "button", header: { type: "document", document: { id: "5000000000000001" } }, body: { text: "Invoice" } } }],
+      ["out_h2", "template", { type: "template", template: { name: "t", language: { code: "en" }, components: [
+        { type: "body", parameters: [{ type: "text", text: "A" }] }, "odd",
+        { type: "header", parameters: ["odd", { type: "image", image: { id: "5000000000000002" } }] }] } }],
+      ["out_h3", "template", "not json"],
+    ];
+    for (const [id, type, raw] of sent) {
+      await w.db.prepare("INSERT INTO messages (id, direction, phone_number_id, contact_id, wa_id, type, timestamp, raw, received_at) VALUES (?1, 'out', '106540352242922', 'ct_0123456789abcdef01234567', '16505551234', ?2, 1, ?3, 1)")
+        .bind(id, type, typeof raw === "string" ? raw : JSON.stringify(raw)).run();
+    }
+    const res = await w.fetch("/v1/media/5000000000000001", { headers: auth });
+    assert.equal(res.status, 404, "not named before the migration");
+    await res.arrayBuffer();
+    await w.db.batch(migrationStatements((f) => f >= "0014").map((sql) => w.db.prepare(sql)));
+    const ids = (await w.db.prepare("SELECT id, media_id FROM messages WHERE id LIKE 'out_h%' ORDER BY id").all()).results;
+    assert.deepEqual(ids.map((r) => r.media_id), ["5000000000000001", "5000000000000002", null]);
+    graph.on("GET", /\/v23\.0\/5000000000000001/, () => ({ body: { url: "http://media.test/h1", mime_type: "application/pdf", file_size: 3, id: "5000000000000001" } }));
+    graph.on("GET", /media\.test\/h1/, () => new Response("pdf", { headers: { "Content-Type": "application/pdf" } }));
+    const served = await w.fetch("/v1/media/5000000000000001", { headers: auth });
+    assert.equal(served.status, 200);
+    assert.equal(await served.text(), "pdf");
   });
 
   it("refuses uploads over WhatsApp's size limit or of an unsupported type, and uploads the rest", async () => {
