@@ -617,6 +617,14 @@ fn a_template_sync_follows_pages_until_the_last_or_the_limit() {
         sync.next, None,
         "a sync that reached the last page has none"
     );
+    // A cursor it would refuse to go on from is not offered.
+    let mut odd = Sync::new("1");
+    for n in 0..MAX_SYNC_PAGES {
+        let mut p = page(n, true);
+        p["paging"]["cursors"]["after"] = json!("has space");
+        odd.take(&p);
+    }
+    assert_eq!(odd.next, None);
 }
 
 #[test]

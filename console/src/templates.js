@@ -89,7 +89,8 @@ export function Templates() {
       }
       setLastSync(r.synced_at);
       setReload((n) => n + 1);
-      page.setNotice(`Synced ${synced} template${synced === 1 ? "" : "s"} from WhatsApp.`);
+      const more = r.next ? " More remain: sync again to go on." : "";
+      page.setNotice(`Synced ${synced} template${synced === 1 ? "" : "s"} from WhatsApp.${more}`);
     });
 
   const remove = async (t) => {

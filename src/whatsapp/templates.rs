@@ -431,8 +431,9 @@ pub fn template_page(waba_id: &str, page: &Value) -> (Vec<TemplateRow>, Option<S
 /// on from, [`Sync::next`].
 pub const MAX_SYNC_PAGES: usize = 40;
 
-/// Longest paging cursor a sync goes on from (Graph's are ~30 characters).
-pub const MAX_CURSOR: usize = 512;
+/// Longest paging cursor a sync goes on from (Graph's are tens of
+/// characters; a longer one from Graph is not offered as `next`).
+pub const MAX_CURSOR: usize = 2048;
 
 /// A template sync in progress: the rows of the pages taken so far.
 #[derive(Debug, Clone, PartialEq)]
@@ -466,7 +467,7 @@ impl Sync {
         if self.pages < MAX_SYNC_PAGES {
             return next;
         }
-        self.next = next;
+        self.next = next.filter(|n| valid_cursor(n));
         None
     }
 }

@@ -295,7 +295,9 @@ describe("channels", () => {
     const [status, first] = await w.send(`/v1/channels/${META_PN}/templates/sync`, {});
     assert.equal(status, 200);
     assert.deepEqual([first.synced, first.next, graph.requests.length], [40, "p40", 40]);
-    for (const bad of ["a%20b", "x".repeat(513)]) {
+    const syncedAt = async () => (await w.db.prepare("SELECT templates_synced_at AS t FROM channels WHERE phone_number_id = ?1").bind(META_PN).first()).t;
+    assert.equal(await syncedAt(), null, "a partial sync is not the channel's sync");
+    for (const bad of ["a%20b", "x".repeat(2049)]) {
       const [s400, err] = await w.send(`/v1/channels/${META_PN}/templates/sync?after=${bad}`, {});
       assert.equal(s400, 400);
       assert.equal(err.error.field, "after");
@@ -303,6 +305,7 @@ describe("channels", () => {
     assert.equal(graph.requests.length, 40, "a bad cursor reaches no one");
     const [, rest] = await w.send(`/v1/channels/${META_PN}/templates/sync?after=${first.next}`, {});
     assert.deepEqual([rest.synced, rest.next], [5, null]);
+    assert.equal(await syncedAt(), rest.synced_at);
     assert.equal(graph.requests[40].query.after, "p40");
     const [, all] = await w.api(`/v1/channels/${META_PN}/templates`);
     assert.equal(all.data.length, 45);

@@ -302,7 +302,10 @@ async fn template(
                 .map(|t| template_sql::upsert(t, now))
                 .collect();
             let synced = statements.len();
-            statements.push(sql::templates_synced(id, now));
+            // The channel's sync time says every page was taken.
+            if sync.next.is_none() {
+                statements.push(sql::templates_synced(id, now));
+            }
             d1::batch(db, &statements).await?;
             http::json(
                 200,

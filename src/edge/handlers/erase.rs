@@ -135,16 +135,18 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         found.next().unwrap_or_default(),
     );
     raw_rows.extend(found.next().unwrap_or_default());
-    if let Ok(bucket) = env.bucket(media::BUCKET) {
-        let keys: Vec<String> =
-            media_rows
+    let bucket = env.bucket(media::BUCKET).ok();
+    let objects: Vec<String> = media_rows
+        .iter()
+        .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key))
+        .chain(
+            raw_rows
                 .iter()
-                .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key))
-                .chain(raw_rows.iter().filter_map(|r| {
-                    db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)
-                }))
-                .collect();
-        if media::delete_objects(&bucket, &keys).await.is_err() {
+                .filter_map(|r| db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)),
+        )
+        .collect();
+    if let Some(bucket) = &bucket {
+        if media::delete_objects(bucket, &objects).await.is_err() {
             http::log(LogLine::warn("erase.r2_delete_failed"));
             return Err(ApiError::internal());
         }
@@ -159,6 +161,14 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         &db::erasure::erase_statements(&contact_id, &names, &keys, http::now_ms()),
     )
     .await?;
+    // Again, now that no row names them: a media download that overtook the
+    // first pass may have kept a copy since (it checks for a naming row
+    // after keeping one, and may have checked before the batch).
+    if let Some(bucket) = &bucket {
+        if media::delete_objects(bucket, &objects).await.is_err() {
+            http::log(LogLine::warn("erase.r2_delete_failed"));
+        }
+    }
     http::log(LogLine::new("contact.erased"));
     Ok(Response::empty()
         .map_err(|_| ApiError::internal())?
