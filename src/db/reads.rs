@@ -76,11 +76,12 @@ pub fn event_raw(id: &str) -> [Stmt; 2] {
 }
 
 /// The channels of the stored messages that name media `id` (in either
-/// direction): the media proxy serves only those, through one of them.
+/// direction), the latest message's first: the media proxy serves only
+/// those, through one of them.
 pub fn media_channels(id: &str) -> Stmt {
     Stmt::new(
-        "SELECT DISTINCT phone_number_id FROM messages WHERE media_id = ?1 \
-AND phone_number_id IS NOT NULL LIMIT 100",
+        "SELECT phone_number_id FROM messages WHERE media_id = ?1 \
+AND phone_number_id IS NOT NULL GROUP BY phone_number_id ORDER BY max(received_at) DESC LIMIT 100",
         vec![id.into()],
     )
 }

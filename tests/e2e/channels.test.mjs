@@ -500,6 +500,25 @@ describe("media", () => {
     assert.notEqual(await keptInR2("3000000000000002"), null);
   });
 
+  it("fetches media through a channel naming it that has a credential, whichever came first", async () => {
+    // 200000000000077 is no channel of this worker: no credential to fetch with.
+    const stranger = "200000000000077";
+    for (const [id, order] of [["6000000000000001", [stranger, "106540352242922"]], ["6000000000000002", ["106540352242922", stranger]]]) {
+      for (const pn of order) await received(id, pn);
+      graph.on("GET", new RegExp(`/v23\\.0/${id}`), (r) => {
+        assert.equal(r.query.phone_number_id, "106540352242922");
+        return { body: { url: `http://media.test/${id}`, mime_type: "image/jpeg", file_size: 3, id } };
+      });
+      graph.on("GET", new RegExp(`media\\.test/${id}`), () => new Response("abc", { headers: { "Content-Type": "image/jpeg" } }));
+      const res = await w.fetch(`/v1/media/${id}`, { headers: auth });
+      assert.equal(res.status, 200, id);
+      assert.equal(await res.text(), "abc");
+    }
+    const only = await w.fetch(`/v1/media/6000000000000001?channel=${stranger}`, { headers: auth });
+    assert.equal(only.status, 200, "kept in R2 now, whichever channel is asked for among those naming it");
+    await only.arrayBuffer();
+  });
+
   it("serves a header's media sent before outbound rows recorded it, once migrated", async () => {
     const sent = [
       ["out_h1", "interactive", { type: "interactive", interactive: { type: "button", header: { type: "document", document: { id: "5000000000000001" } }, body: { text: "Invoice" } } }],

@@ -82,12 +82,13 @@ async fn download(
     config: &Config,
 ) -> Result<Response, ApiError> {
     let db = d1::database(env)?;
-    let channels = channels_naming(&db, id).await?;
-    let channel = match http::query_value(req, "channel") {
-        Some(asked) => channels.into_iter().find(|c| *c == asked),
-        None => channels.into_iter().next(),
+    let mut channels = channels_naming(&db, id).await?;
+    if let Some(asked) = http::query_value(req, "channel") {
+        channels.retain(|c| *c == asked);
     }
-    .ok_or_else(|| ApiError::not_found("media"))?;
+    if channels.is_empty() {
+        return Err(ApiError::not_found("media"));
+    }
     let bucket: Option<Bucket> = env.bucket(BUCKET).ok();
     let key = object_key(id);
     if let Some(b) = &bucket {
@@ -95,9 +96,7 @@ async fn download(
             return Ok(kept);
         }
     }
-    let r = channels::resolve(env, &db, config, &channel)
-        .await?
-        .ok_or_else(|| ApiError::not_found("channel with a configured credential"))?;
+    let r = first_with_credential(env, &db, config, &channels).await?;
     let info = http::call_json(&r.endpoint.media_info(id)).await?;
     let url = info
         .get("url")
@@ -182,6 +181,21 @@ async fn keep(
 /// Where media `id`'s bytes are kept in the bucket.
 pub(crate) fn object_key(id: &str) -> String {
     format!("media/{id}")
+}
+
+/// The first of `channels` whose credential is configured.
+async fn first_with_credential(
+    env: &Env,
+    db: &worker::D1Database,
+    config: &Config,
+    channels: &[String],
+) -> Result<Resolved, ApiError> {
+    for channel in channels {
+        if let Some(r) = channels::resolve(env, db, config, channel).await? {
+            return Ok(r);
+        }
+    }
+    Err(ApiError::not_found("channel with a configured credential"))
 }
 
 /// The channels of the stored messages naming media `id`.
