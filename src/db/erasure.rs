@@ -65,21 +65,37 @@ pub fn guard(keys: &[String]) -> Stmt {
     )
 }
 
+// Whether the JSON text in column `col` holds one of the identifiers in ?2
+// as a whole string value (`"<id>"` or `"+<id>"`), so a number inside a
+// longer one is not taken for it.
+macro_rules! whole_value_in {
+    ($col:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM json_each(?2) f WHERE instr(",
+            $col,
+            ", '\"' || f.value || '\"') > 0 OR instr(",
+            $col,
+            ", '\"+' || f.value || '\"') > 0)"
+        )
+    };
+}
+
 // The events that name any of the identifiers in ?2 (a JSON array of
 // every form of the wa_id, and the BSUID): by the event_contacts index,
 // and by searching their text, text dead letters and events naming more
-// people than the index lists ('*', `crate::inbound::ingest::UNLISTED`);
-// in those, JSON, only a whole string value matches (`"<id>"` or
-// `"+<id>"`), so a number inside a longer one is not taken for it.
+// people than the index lists ('*', `crate::inbound::ingest::UNLISTED`),
+// whose JSON is searched for whole values.
 macro_rules! named_events {
     () => {
-        "SELECT event_id FROM event_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
+        concat!(
+            "SELECT event_id FROM event_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
 UNION SELECT id FROM events WHERE kind = 'dead_letter' AND raw_encoding = 'text' \
 AND raw_ref IS NULL AND EXISTS (SELECT 1 FROM json_each(?2) f \
 WHERE instr(events.raw, f.value) > 0) \
 UNION SELECT id FROM events WHERE raw_ref IS NULL AND id IN (SELECT event_id \
-FROM event_contacts WHERE identifier = '*') AND EXISTS (SELECT 1 FROM json_each(?2) f \
-WHERE instr(events.raw, '\"' || f.value || '\"') > 0 OR instr(events.raw, '\"+' || f.value || '\"') > 0)"
+FROM event_contacts WHERE identifier = '*') AND ",
+            whole_value_in!("events.raw")
+        )
     };
 }
 
@@ -108,13 +124,14 @@ macro_rules! named_relay_events {
 // the index lists ('*'), as for events.
 macro_rules! named_deliveries {
     () => {
-        "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
+        concat!(
+            "SELECT delivery_id FROM delivery_contacts WHERE identifier IN (SELECT value FROM json_each(?2)) \
 UNION SELECT id FROM deliveries WHERE raw_encoding = 'text' AND raw_ref IS NULL \
 AND EXISTS (SELECT 1 FROM json_each(?2) f WHERE instr(deliveries.raw, f.value) > 0) \
 UNION SELECT id FROM deliveries WHERE raw_ref IS NULL AND id IN (SELECT delivery_id \
-FROM delivery_contacts WHERE identifier = '*') AND EXISTS (SELECT 1 FROM json_each(?2) f \
-WHERE instr(deliveries.raw, '\"' || f.value || '\"') > 0 \
-OR instr(deliveries.raw, '\"+' || f.value || '\"') > 0)"
+FROM delivery_contacts WHERE identifier = '*') AND ",
+            whole_value_in!("deliveries.raw")
+        )
     };
 }
 

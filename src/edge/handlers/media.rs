@@ -71,8 +71,8 @@ pub async fn handle(
 }
 
 /// `GET /v1/media/{id}`: media a stored message names, from R2 when kept
-/// there, else through the channel of that message (`?channel=` picks one
-/// when several name it). An id no stored message names is 404, so nothing
+/// there, else through the latest channel naming it that has a credential
+/// (`?channel=` picks one of them). An id no stored message names is 404, so nothing
 /// is fetched or kept for media wa-edge holds no message of (an erased
 /// person's included).
 async fn download(
