@@ -519,8 +519,11 @@ describe("media", () => {
     await only.arrayBuffer();
   });
 
-  it("serves a header's media sent before outbound rows recorded it, once migrated", async () => {
+  it("serves media sent before outbound rows recorded it, in the message or its header, once migrated", async () => {
+    // As the release before 0011 wrote them: outbound rows without media_id.
     const sent = [
+      ["out_h0", "image", { type: "image", image: { id: "5000000000000000" } }],
+      ["out_h0b", "image", { type: "image", image: { link: "https://example.com/a.jpg" } }],
       ["out_h1", "interactive", { type: "interactive", interactive: { type: "button", header: { type: "document", document: { id: "5000000000000001" } }, body: { text: "Invoice" } } }],
       ["out_h2", "template", { type: "template", template: { name: "t", language: { code: "en" }, components: [
         { type: "body", parameters: [{ type: "text", text: "A" }] }, "odd",
@@ -534,9 +537,12 @@ describe("media", () => {
     const res = await w.fetch("/v1/media/5000000000000001", { headers: auth });
     assert.equal(res.status, 404, "not named before the migration");
     await res.arrayBuffer();
-    await w.db.batch(migrationStatements((f) => f >= "0014").map((sql) => w.db.prepare(sql)));
+    await w.db.batch(migrationStatements((f) => f >= "0011").map((sql) => w.db.prepare(sql)));
     const ids = (await w.db.prepare("SELECT id, media_id FROM messages WHERE id LIKE 'out_h%' ORDER BY id").all()).results;
-    assert.deepEqual(ids.map((r) => r.media_id), ["5000000000000001", "5000000000000002", null]);
+    assert.deepEqual(ids.map((r) => [r.id, r.media_id]), [
+      ["out_h0", "5000000000000000"], ["out_h0b", null],
+      ["out_h1", "5000000000000001"], ["out_h2", "5000000000000002"], ["out_h3", null],
+    ]);
     graph.on("GET", /\/v23\.0\/5000000000000001/, () => ({ body: { url: "http://media.test/h1", mime_type: "application/pdf", file_size: 3, id: "5000000000000001" } }));
     graph.on("GET", /media\.test\/h1/, () => new Response("pdf", { headers: { "Content-Type": "application/pdf" } }));
     const served = await w.fetch("/v1/media/5000000000000001", { headers: auth });
