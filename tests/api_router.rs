@@ -394,3 +394,42 @@ fn a_send_key_for_one_channel_cannot_send_from_another() {
         .unwrap_err();
     assert_eq!(e.status, 403, "a send key does not read");
 }
+
+#[test]
+fn only_the_webhook_answers_servers_alone() {
+    let webhook = |m, p| route(m, p).is_webhook();
+    assert!(webhook("GET", "/webhook"));
+    assert!(webhook("POST", "/webhook/"));
+    assert!(webhook("POST", "/webhook/360dialog/106540352242922"));
+    for (m, p) in [
+        ("GET", "/"),
+        ("GET", "/healthz"),
+        ("GET", "/v1/contacts"),
+        ("POST", "/graph/v23.0/1/messages"),
+        ("DELETE", "/webhook"),
+        ("GET", "/webhookx"),
+        ("GET", "/v1/webhook"),
+    ] {
+        assert!(!webhook(m, p), "{m} {p}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// The page headers go only where a browser could not be shown the
+    /// answer: no path outside `/webhook` loses them, however spelled.
+    #[test]
+    fn no_other_path_goes_without_the_page_headers(
+        method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "HEAD"]),
+        path in "/[a-zA-Z0-9%./_-]{0,40}",
+    ) {
+        let r = route(method, &path);
+        if r.is_webhook() {
+            prop_assert_eq!(r.need(), Need::Nothing);
+            prop_assert!(
+                path.starts_with("/webhook") || path.starts_with("/%"),
+                "{} resolved to the webhook", path
+            );
+        }
+    }
+}

@@ -430,6 +430,15 @@ fn destination_segments(method: &str, segs: &[&str]) -> Route {
 }
 
 impl Route {
+    /// The webhook's routes: their answers are read by Meta's (or
+    /// 360dialog's) servers, never shown in a browser.
+    pub fn is_webhook(&self) -> bool {
+        matches!(
+            self,
+            Route::WebhookVerify | Route::WebhookReceive | Route::Webhook360(_)
+        )
+    }
+
     /// What a caller needs for this route behind `/v1` or `/graph`: reading
     /// conversations needs `read`, sending `send`, the rest `admin`; an
     /// unknown path or method any valid credential (so a stranger learns

@@ -117,7 +117,6 @@ pub fn text(status: u16, body: &str) -> Result<Response, ApiError> {
     let _ = response
         .headers()
         .set("Content-Type", "text/plain; charset=utf-8");
-    let _ = response.headers().set("X-Content-Type-Options", "nosniff");
     Ok(response)
 }
 
@@ -132,25 +131,37 @@ form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 pub const SANDBOXED: &str = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; \
 frame-ancestors 'none'";
 
-/// `response` with the security headers every answer carries. A response
-/// that set its own (stricter) policy keeps it.
+/// `response` with the security headers every answer a browser may show
+/// carries: the page headers (CSP, no framing, no referrer) and
+/// [`for_servers`]'s. A response that set its own (stricter) policy keeps it.
 pub fn secured(response: Response) -> Response {
+    let response = for_servers(response);
     let headers = response.headers();
     if !headers.has("Content-Security-Policy").unwrap_or(false) {
         let _ = headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     }
+    for (name, value) in [
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ] {
+        let _ = headers.set(name, value);
+    }
+    response
+}
+
+/// `response` with the headers an answer read by a server carries (the
+/// webhook's, [`crate::api::router::Route::is_webhook`]): its content type
+/// is binding (`nosniff`) and nothing caches it, unless it says how. The
+/// page headers of [`secured`] guard what a browser renders; the webhook
+/// answers only plain text and JSON, so it goes without them.
+pub fn for_servers(response: Response) -> Response {
+    let headers = response.headers();
     // Conversations are not for shared caches or the browser's history;
     // media and the console's files say how they may be cached.
     if !headers.has("Cache-Control").unwrap_or(false) {
         let _ = headers.set("Cache-Control", "no-store");
     }
-    for (name, value) in [
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Content-Type-Options", "nosniff"),
-    ] {
-        let _ = headers.set(name, value);
-    }
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
     response
 }
 

@@ -53,6 +53,11 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(route) => route,
         Err(e) => return answer(&e).map(http::secured),
     };
+    let headers = if route.is_webhook() {
+        http::for_servers
+    } else {
+        http::secured
+    };
     // A public route's handlers act for nobody.
     let caller = caller.unwrap_or(Caller::Anonymous);
     let outcome = match route {
@@ -94,7 +99,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(response) => Ok(response),
         Err(e) => answer(&e),
     }
-    .map(http::secured)
+    .map(headers)
 }
 
 /// The cron trigger: sends what is due in the outbox, sweeps the relay.

@@ -25,6 +25,27 @@ describe("GET /webhook verification", () => {
     assert.equal(await res.text(), "1158201444");
   });
 
+  it("answers as text for a server: nosniff, no-store, never HTML, even for a hostile challenge", async () => {
+    const hostile = encodeURIComponent("<script>alert(1)</script>");
+    const answers = [
+      await w.fetch(`/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=${hostile}`),
+      await w.fetch(`/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=${hostile}`),
+      await w.post(fixture("text"), { signature: null }),
+      await w.post(fixture("text")),
+      await w.fetch("/webhook/360dialog/106540352242922", { method: "POST", body: "{}" }),
+    ];
+    for (const res of answers) {
+      const body = await res.text();
+      const where = `${res.status} ${body.slice(0, 40)}`;
+      assert.match(res.headers.get("content-type"), /^(text\/plain|application\/json)/, where);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff", where);
+      assert.equal(res.headers.get("cache-control"), "no-store", where);
+      // The page headers guard what a browser renders; these answers are plain text and JSON.
+      assert.equal(res.headers.get("content-security-policy"), null, where);
+    }
+    assert.deepEqual(answers.map((r) => r.status), [200, 403, 401, 200, 401]);
+  });
+
   it("answers 403 for a wrong token, a wrong mode or a missing part", async () => {
     for (const q of [
       `hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`,

@@ -126,7 +126,6 @@ async fn event_raw(db: &worker::D1Database, env: &Env, id: &str) -> Result<Respo
     let (mime, bytes) = api::raw_body(row.raw_encoding.as_deref(), text);
     let response = Response::from_bytes(bytes).map_err(|_| ApiError::internal())?;
     let _ = response.headers().set("Content-Type", mime);
-    let _ = response.headers().set("X-Content-Type-Options", "nosniff");
     Ok(response)
 }
 
