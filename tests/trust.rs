@@ -421,7 +421,7 @@ fn erasure_forgets_later_statuses_of_messages_it_erased_and_keeps_those_of_new_o
 
 #[test]
 fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
-    use wa_edge::db::erasure::{ensure_salt, erase_lookups, erase_statements};
+    use wa_edge::db::erasure::{ensure_salt, erase_lookups, erase_statements, unnamed_media};
     let forms = vec!["5511987654321".to_owned(), "551187654321".to_owned()];
     let stmts = erase_statements(
         "ct_0123456789abcdef01234567",
@@ -449,6 +449,7 @@ fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
     let mut all = stmts;
     all.extend(erase_lookups("ct_0123456789abcdef01234567", &forms));
     all.extend(ensure_salt("s"));
+    all.push(unnamed_media(&["4000000000000003".to_owned()]));
     for s in all {
         assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
     }

@@ -158,14 +158,15 @@ pub fn contact_lookup(who: &ContactRef) -> Stmt {
 
 /// What must be read before erasing contact `id` (`names`: every spelling
 /// of its wa_id, and its BSUID): the media they sent and were sent (kept in
-/// R2 under `media/<id>`) that no one else's message names (one upload sent
-/// to many stays theirs), and raw bodies of theirs kept in R2.
+/// R2 under `media/<id>`), each with whether someone else's message names
+/// it too (`shared`: one upload sent to many stays while it does), and raw
+/// bodies of theirs kept in R2.
 pub fn erase_lookups(id: &str, names: &[String]) -> [Stmt; 3] {
     let names = Value::from(names.to_vec()).to_string();
     [
         Stmt::new(
-            "SELECT DISTINCT media_id FROM messages m WHERE contact_id = ?1 AND media_id IS NOT NULL \
-AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.media_id = m.media_id AND o.contact_id IS NOT ?1)",
+            "SELECT DISTINCT media_id, EXISTS (SELECT 1 FROM messages o WHERE o.media_id = m.media_id \
+AND o.contact_id IS NOT ?1) AS shared FROM messages m WHERE contact_id = ?1 AND media_id IS NOT NULL",
             vec![id.into()],
         ),
         Stmt::new(
@@ -190,6 +191,17 @@ AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.media_id = m.media_id AND o.con
             vec![id.into(), names.into()],
         ),
     ]
+}
+
+/// Which of `media_ids` no stored message names: read after an erasure's
+/// batch for the media it kept as shared, since the others who shared it
+/// may have been erased meanwhile.
+pub fn unnamed_media(media_ids: &[String]) -> Stmt {
+    Stmt::new(
+        "SELECT value AS media_id FROM json_each(?1) \
+WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = json_each.value)",
+        vec![Value::from(media_ids.to_vec()).to_string().into()],
+    )
 }
 
 /// The statements that erase contact `id` at `now_ms`, as one batch.

@@ -801,6 +801,23 @@ describe("erasure takes the media a person was sent, and the proxy serves it no 
     assert.equal(await bucket.head(`media/${MEDIA}`), null);
   });
 
+  it("deletes the copy when everyone a shared upload was sent to is erased at once", async () => {
+    const MEDIA = "4000000000000003";
+    const people = ["447700900124", "447700900125", "447700900126", "447700900127", "447700900128", "447700900129"];
+    for (const p of people) await sendImage(p, MEDIA);
+    serves(MEDIA, "both");
+    graph.on("GET", /media\.test\/both/, () => new Response("img", { headers: { "Content-Type": "image/jpeg" } }));
+    const first = await w.fetch(`/v1/media/${MEDIA}`, { headers: auth });
+    assert.equal(await first.text(), "img");
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    assert.notEqual(await bucket.head(`media/${MEDIA}`), null, "kept in R2");
+    // Each erasure reads the others' messages as still naming the media.
+    await Promise.all(people.map(erase));
+    const left = await w.db.prepare("SELECT count(*) AS n FROM messages WHERE media_id = ?").bind(MEDIA).first();
+    assert.equal(left.n, 0, "no message names it");
+    assert.equal(await bucket.head(`media/${MEDIA}`), null, "and no copy is left");
+  });
+
   it("keeps no copy of media whose person is erased while it downloads", async () => {
     const MEDIA = "4000000000000002";
     await sendImage(CUSTOMER, MEDIA);

@@ -136,9 +136,21 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     );
     raw_rows.extend(found.next().unwrap_or_default());
     let bucket = env.bucket(media::BUCKET).ok();
-    let objects: Vec<String> = media_rows
+    let media_of = |shared: bool| -> Vec<String> {
+        media_rows
+            .iter()
+            .filter(|r| {
+                r.get("shared")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|s| (s != 0) == shared)
+            })
+            .filter_map(|r| Some(r.get("media_id")?.as_str()?.to_owned()))
+            .collect()
+    };
+    let shared = media_of(true);
+    let mut objects: Vec<String> = media_of(false)
         .iter()
-        .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key))
+        .map(|m| super::media::object_key(m))
         .chain(
             raw_rows
                 .iter()
@@ -163,8 +175,21 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     .await?;
     // Again, now that no row names them: a media download that overtook the
     // first pass may have kept a copy since (it checks for a naming row
-    // after keeping one, and may have checked before the batch).
+    // after keeping one, and may have checked before the batch). With them
+    // goes the shared media that no message names any more: the others it
+    // was shared with may have been erased at the same time, each erasure
+    // reading the other's message as still naming it.
     if let Some(bucket) = &bucket {
+        if !shared.is_empty() {
+            // A failed read leaves the copy, as a failed delete below does.
+            if let Ok(unnamed) = d1::rows(&db, &db::erasure::unnamed_media(&shared)).await {
+                objects.extend(
+                    unnamed
+                        .iter()
+                        .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key)),
+                );
+            }
+        }
         if media::delete_objects(bucket, &objects).await.is_err() {
             http::log(LogLine::warn("erase.r2_delete_failed"));
         }
