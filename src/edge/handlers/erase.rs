@@ -12,7 +12,7 @@ use crate::logline::LogLine;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use worker::{D1Database, Env, Response};
+use worker::{Bucket, D1Database, Env, Response};
 
 thread_local! {
     // The salt never changes once created, so an isolate keeps it.
@@ -136,27 +136,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     );
     raw_rows.extend(found.next().unwrap_or_default());
     let bucket = env.bucket(media::BUCKET).ok();
-    let media_of = |shared: bool| -> Vec<String> {
-        media_rows
-            .iter()
-            .filter(|r| {
-                r.get("shared")
-                    .and_then(Value::as_i64)
-                    .is_some_and(|s| (s != 0) == shared)
-            })
-            .filter_map(|r| Some(r.get("media_id")?.as_str()?.to_owned()))
-            .collect()
-    };
-    let shared = media_of(true);
-    let mut objects: Vec<String> = media_of(false)
-        .iter()
-        .map(|m| super::media::object_key(m))
-        .chain(
-            raw_rows
-                .iter()
-                .filter_map(|r| db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)),
-        )
-        .collect();
+    let (objects, shared) = objects_of(&media_rows, &raw_rows);
     if let Some(bucket) = &bucket {
         if media::delete_objects(bucket, &objects).await.is_err() {
             http::log(LogLine::warn("erase.r2_delete_failed"));
@@ -173,29 +153,65 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         &db::erasure::erase_statements(&contact_id, &names, &keys, http::now_ms()),
     )
     .await?;
-    // Again, now that no row names them: a media download that overtook the
-    // first pass may have kept a copy since (it checks for a naming row
-    // after keeping one, and may have checked before the batch). With them
-    // goes the shared media that no message names any more: the others it
-    // was shared with may have been erased at the same time, each erasure
-    // reading the other's message as still naming it.
     if let Some(bucket) = &bucket {
-        if !shared.is_empty() {
-            // A failed read leaves the copy, as a failed delete below does.
-            if let Ok(unnamed) = d1::rows(&db, &db::erasure::unnamed_media(&shared)).await {
-                objects.extend(
-                    unnamed
-                        .iter()
-                        .filter_map(|r| r.get("media_id")?.as_str().map(super::media::object_key)),
-                );
-            }
-        }
-        if media::delete_objects(bucket, &objects).await.is_err() {
-            http::log(LogLine::warn("erase.r2_delete_failed"));
-        }
+        delete_again(bucket, &db, objects, &shared).await;
     }
     http::log(LogLine::new("contact.erased"));
     Ok(Response::empty()
         .map_err(|_| ApiError::internal())?
         .with_status(204))
+}
+
+/// The R2 objects an erasure deletes before its batch, from its lookups
+/// ([`db::erasure::erase_lookups`]): the copies of media no one else's
+/// message names and the raw bodies; and the ids of the media someone
+/// else's message also names, checked again after the batch.
+fn objects_of(media_rows: &[Value], raw_rows: &[Value]) -> (Vec<String>, Vec<String>) {
+    let (mut objects, mut shared) = (Vec::new(), Vec::new());
+    for row in media_rows {
+        let Some(id) = row.get("media_id").and_then(Value::as_str) else {
+            continue;
+        };
+        // Anything but a plain "not shared" waits for the check after the batch.
+        if row.get("shared").and_then(Value::as_f64) == Some(0.0) {
+            objects.push(media::object_key(id));
+        } else {
+            shared.push(id.to_owned());
+        }
+    }
+    objects.extend(
+        raw_rows
+            .iter()
+            .filter_map(|r| db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)),
+    );
+    (objects, shared)
+}
+
+/// After an erasure's batch: deletes `objects` again, now that no row
+/// names them (a media download that overtook the first pass may have
+/// kept a copy since: it checks for a naming row after keeping one, and
+/// may have checked before the batch), with the `shared` media no message
+/// names any more (the others it was shared with may have been erased at
+/// the same time, each erasure reading the other's message as still
+/// naming it). Failures are logged: the rows are gone, so the answer stays
+/// 204.
+async fn delete_again(
+    bucket: &Bucket,
+    db: &D1Database,
+    mut objects: Vec<String>,
+    shared: &[String],
+) {
+    if !shared.is_empty() {
+        match d1::rows(db, &db::erasure::unnamed_media(shared)).await {
+            Ok(unnamed) => objects.extend(
+                unnamed
+                    .iter()
+                    .filter_map(|r| r.get("media_id")?.as_str().map(media::object_key)),
+            ),
+            Err(_) => http::log(LogLine::warn("erase.media_recheck_failed")),
+        }
+    }
+    if media::delete_objects(bucket, &objects).await.is_err() {
+        http::log(LogLine::warn("erase.r2_delete_failed"));
+    }
 }
