@@ -450,6 +450,9 @@ fn erasure_statements_bind_their_placeholders_and_leave_a_tombstone() {
     all.extend(erase_lookups("ct_0123456789abcdef01234567", &forms));
     all.extend(ensure_salt("s"));
     all.push(unnamed_media(&["4000000000000003".to_owned()]));
+    all.push(wa_edge::db::guard::delivery(&["k".to_owned()], Some("3")));
+    all.push(wa_edge::db::guard::delivery(&[], None));
+    all.push(wa_edge::db::guard::destinations_version());
     for s in all {
         assert_eq!(placeholder_max(s.sql), s.args.len(), "{}", s.sql);
     }

@@ -50,21 +50,6 @@ pub fn known_messages(wamids: &[String]) -> Stmt {
     )
 }
 
-/// The constraint [`guard`] trips: its name in D1's error says the batch
-/// named an erased person.
-pub const GUARD: &str = "names_an_erased_person";
-
-/// The first statement of a delivery's batch: fails it (a CHECK on
-/// `erasure_guard`, so the batch rolls back and nothing is stored) when any
-/// of `keys` has a tombstone, and writes nothing otherwise.
-pub fn guard(keys: &[String]) -> Stmt {
-    Stmt::new(
-        "INSERT INTO erasure_guard (ok) SELECT 0 WHERE EXISTS \
-         (SELECT 1 FROM erased WHERE key IN (SELECT value FROM json_each(?1)))",
-        vec![Value::from(keys.to_vec()).to_string().into()],
-    )
-}
-
 // Whether the JSON text in column `col` holds one of the identifiers in ?2
 // as a whole string value (`"<id>"` or `"+<id>"`), so a number inside a
 // longer one is not taken for it.

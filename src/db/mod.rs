@@ -8,6 +8,7 @@ pub mod channels;
 pub mod console;
 pub mod contacts;
 pub mod erasure;
+pub mod guard;
 pub mod ingest;
 pub mod keys;
 pub mod lookups;

@@ -72,33 +72,62 @@ pub const TTL_MS: i64 = 15_000;
 thread_local! {
     static CHANNELS: Slot<Channel> = const { RefCell::new(None) };
     static RULES: Slot<Rule> = const { RefCell::new(None) };
-    static DESTINATIONS: Slot<Destination> = const { RefCell::new(None) };
+    static DESTINATIONS: RefCell<Option<(i64, Destinations)>> = const { RefCell::new(None) };
 }
 
-/// Every destination (without secrets), from the isolate cache when fresh.
-pub async fn destinations(db: &D1Database) -> Result<Vec<Destination>, ApiError> {
+/// Every destination (without secrets) and the version they were read at
+/// ([`crate::db::guard::destinations_version`]), which a delivery's guard
+/// checks.
+#[derive(Clone, Default)]
+pub struct Destinations {
+    pub version: Option<String>,
+    pub all: Vec<Destination>,
+}
+
+/// The destinations, from the isolate cache when fresh. A delivery's guard
+/// refuses a batch planned with a version that is no longer D1's, so a
+/// change made through another isolate reaches the next delivery, not the
+/// one after the cache expires.
+pub async fn destinations(db: &D1Database) -> Result<Destinations, ApiError> {
     let now = http::now_ms();
     let fresh = DESTINATIONS.with(|s| {
         s.borrow()
             .as_ref()
             .filter(|(at, _)| now - at < TTL_MS)
-            .map(|(_, rows)| rows.clone())
+            .map(|(_, d)| d.clone())
     });
-    if let Some(rows) = fresh {
-        return Ok(rows);
+    if let Some(d) = fresh {
+        return Ok(d);
     }
-    let rows: Vec<Destination> = d1::rows(db, &crate::db::relay::list())
-        .await?
+    let mut read = d1::batch_rows(
+        db,
+        &[
+            crate::db::relay::list(),
+            crate::db::guard::destinations_version(),
+        ],
+    )
+    .await?
+    .into_iter();
+    let all = read
+        .next()
+        .unwrap_or_default()
         .iter()
         .filter_map(crate::db::relay::destination_from_row)
         .collect();
-    DESTINATIONS.with(|s| *s.borrow_mut() = Some((now, rows.clone())));
-    Ok(rows)
+    let version = read
+        .next()
+        .unwrap_or_default()
+        .first()
+        .and_then(|r| r.get("value")?.as_str().map(str::to_owned));
+    let d = Destinations { version, all };
+    DESTINATIONS.with(|s| *s.borrow_mut() = Some((now, d.clone())));
+    Ok(d)
 }
 
-/// Forgets the cached destinations (after an edit).
+/// Forgets the cached destinations (after an edit, or when a delivery's
+/// guard found them changed).
 pub fn forget_destinations() {
-    clear(&DESTINATIONS);
+    DESTINATIONS.with(|s| *s.borrow_mut() = None);
 }
 
 /// Every channel row, from the isolate cache when it is fresh.

@@ -69,16 +69,17 @@ pub async fn batch(db: &D1Database, stmts: &[Stmt]) -> Result<(), ApiError> {
 pub enum Guarded {
     /// Every statement ran and the transaction committed.
     Done,
-    /// The constraint named `constraint` refused a row: nothing was written.
-    Tripped,
+    /// The CHECK constraint it names refused a row: nothing was written.
+    Tripped(&'static str),
 }
 
-/// Runs `stmts` as one transaction; a refusal by the CHECK constraint
-/// `constraint` is an answer ([`Guarded::Tripped`]), any other failure an error.
+/// Runs `stmts` as one transaction; a refusal by one of the CHECK
+/// constraints `constraints` is an answer ([`Guarded::Tripped`]), any
+/// other failure an error.
 pub async fn batch_guarded(
     db: &D1Database,
     stmts: &[&Stmt],
-    constraint: &str,
+    constraints: &[&'static str],
 ) -> Result<Guarded, ApiError> {
     if stmts.is_empty() {
         return Ok(Guarded::Done);
@@ -87,8 +88,13 @@ pub async fn batch_guarded(
     count_trip();
     match db.batch(prepared).await {
         Ok(_) => Ok(Guarded::Done),
-        Err(e) if e.to_string().contains(constraint) => Ok(Guarded::Tripped),
-        Err(e) => Err(fail("batch", e)),
+        Err(e) => {
+            let message = e.to_string();
+            match constraints.iter().find(|c| message.contains(*c)) {
+                Some(c) => Ok(Guarded::Tripped(c)),
+                None => Err(fail("batch", e)),
+            }
+        }
     }
 }
 

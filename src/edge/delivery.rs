@@ -209,7 +209,7 @@ async fn sent_events(
     if sent.is_empty() {
         return Ok(Vec::new());
     }
-    let destinations = super::cache::destinations(db).await?;
+    let destinations = super::cache::destinations(db).await?.all;
     if !crate::relay::route::keeps(&destinations) {
         return Ok(Vec::new());
     }

@@ -3,9 +3,11 @@
 //! shard in one batch ([`group`], called by [`super::writer`]).
 //!
 //! A delivery that needs no lookup (no rules to match, caches warm) costs
-//! one D1 round trip: the batch itself checks that it names nobody erased
-//! ([`erase::guard`]); only when that check trips are the tombstones read,
-//! the plan cut and the batch built again.
+//! one D1 round trip: the batch itself checks ([`db::guard::delivery`])
+//! that it names nobody erased and that the destinations it was planned
+//! with are still D1's. Only when that check trips are the tombstones read
+//! and the plan cut, or the destinations reloaded, and the batch built
+//! again.
 
 use crate::api::ApiError;
 use crate::db;
@@ -91,10 +93,9 @@ async fn planned(
 ) -> Result<Stored, ApiError> {
     let channel = job.channel();
     let at = Batch::new(env, db, config, job, &channel);
-    let guard = erase::guard(db, plan).await?;
-    let mut prepared = at.prepare(plan, guard, Body::Whole).await?;
-    at.settle(plan, &mut prepared).await;
-    if run(at.db, &[&prepared]).await? {
+    let keys = erase::guard_keys(db, plan).await?;
+    let (prepared, ran) = run_fresh(&at, plan, &keys, Body::Whole).await?;
+    if ran == Ran::Done {
         drop_unnamed(env, db, &[&prepared], Vec::new()).await;
         return Ok(prepared.stored(plan, trips_before, 1));
     }
@@ -117,9 +118,8 @@ async fn without_erased(
     } else {
         Body::Whole
     };
-    let mut prepared = at.prepare(plan, None, body).await?;
-    at.settle(plan, &mut prepared).await;
-    if !run(at.db, &[&prepared]).await? {
+    let (prepared, ran) = run_fresh(at, plan, &[], body).await?;
+    if ran != Ran::Done {
         return Err(ApiError::internal());
     }
     let kept = |key: &String| prepared.writes.blobs.iter().any(|b| &b.key == key);
@@ -170,8 +170,8 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             break;
         }
         let at = Batch::new(env, &db, config, job, channel);
-        let prepared = match erase::guard(&db, &plan).await {
-            Ok(guard) => at.prepare(&plan, guard, Body::Whole).await,
+        let prepared = match erase::guard_keys(&db, &plan).await {
+            Ok(keys) => at.prepare(&plan, &keys, Body::Whole).await,
             Err(e) => Err(e),
         };
         let prepared = match prepared {
@@ -197,22 +197,26 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
     }
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
     match run(&db, &all).await {
-        Ok(true) => {
+        Ok(Ran::Done) => {
             drop_unnamed(env, &db, &all, Vec::new()).await;
             members
                 .iter()
                 .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
                 .collect()
         }
-        Ok(false) => match members.as_mut_slice() {
-            [(plan, tripped)] => {
+        Ok(ran) => match members.as_mut_slice() {
+            [(plan, tripped)] if ran == Ran::Erased => {
                 let own = first.channel();
                 let at = Batch::new(env, &db, config, first, &own);
                 vec![without_erased(&at, plan, tripped, trips_before).await]
             }
-            // Someone in the group was erased: each delivery on its own,
-            // in order, so only theirs is cut.
+            // Someone in the group was erased, or the destinations changed:
+            // each delivery on its own, in order, so only the erased
+            // person's is cut, each planned with the destinations D1 has.
             _ => {
+                if ran == Ran::Changed {
+                    cache::forget_destinations();
+                }
                 http::log(crate::logline::LogLine::new("shard.group_split").count("deliveries", n));
                 let mut out = Vec::with_capacity(n);
                 for ((plan, _), job) in members.iter_mut().zip(jobs) {
@@ -260,7 +264,7 @@ struct Batch<'a> {
 struct Prepared {
     effects: Effects,
     relay: Option<RelayPlan>,
-    guard: Option<db::Stmt>,
+    guard: db::Stmt,
     /// The tag of its spilled bodies ([`Spill::tag`]); empty when its body
     /// is too short for any to spill.
     tag: String,
@@ -304,11 +308,12 @@ impl<'a> Batch<'a> {
     }
 
     /// Decides `plan`'s effects and relay part and builds its statements,
-    /// `guard` first, with long bodies meant for R2 when there is a bucket.
+    /// its guard first (checking tombstone `keys` and the destinations'
+    /// version), with long bodies meant for R2 when there is a bucket.
     async fn prepare(
         &self,
         plan: &Plan,
-        guard: Option<db::Stmt>,
+        keys: &[String],
         body: Body,
     ) -> Result<Prepared, ApiError> {
         let effects = effects(self.db, plan, self.config).await?;
@@ -316,7 +321,9 @@ impl<'a> Batch<'a> {
             Body::Whole => Some(self.body),
             Body::NamesErased => None,
         };
-        let relay = relay_plan(self.db, kept, plan, self.channel).await?;
+        let destinations = cache::destinations(self.db).await?;
+        let guard = db::guard::delivery(keys, destinations.version.as_deref());
+        let relay = relay_plan(&destinations.all, kept, plan, self.channel).await?;
         let spill_to = if self.env.bucket(media::BUCKET).is_ok() {
             SpillTo::R2
         } else {
@@ -349,8 +356,9 @@ impl<'a> Batch<'a> {
         if let Some(relay) = &p.relay {
             relay.writes(&mut writes, self.body, plan, spill, self.now);
         }
-        if let Some(guard) = &p.guard {
-            writes.statements.insert(0, guard.clone());
+        // Nothing to write needs no check (and no round trip).
+        if !writes.statements.is_empty() {
+            writes.statements.insert(0, p.guard.clone());
         }
         writes
     }
@@ -414,14 +422,55 @@ async fn drop_unnamed(env: &Env, db: &D1Database, parts: &[&Prepared], mut cut: 
     }
 }
 
-/// Runs the parts as one transaction: false when the erasure guard tripped
-/// and nothing was written.
-async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<bool, ApiError> {
+/// How a batch of deliveries ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Done,
+    /// One names an erased person ([`db::guard::ERASED`]): nothing was written.
+    Erased,
+    /// The destinations changed since the batch was planned
+    /// ([`db::guard::DESTINATIONS_CHANGED`]): nothing was written.
+    Changed,
+}
+
+/// Runs the parts as one transaction.
+async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<Ran, ApiError> {
     let statements: Vec<&db::Stmt> = parts.iter().flat_map(|p| &p.writes.statements).collect();
-    match d1::batch_guarded(db, &statements, db::erasure::GUARD).await? {
-        d1::Guarded::Tripped => Ok(false),
-        d1::Guarded::Done => Ok(true),
+    let guards = [db::guard::ERASED, db::guard::DESTINATIONS_CHANGED];
+    Ok(match d1::batch_guarded(db, &statements, &guards).await? {
+        d1::Guarded::Done => Ran::Done,
+        d1::Guarded::Tripped(c) if c == db::guard::ERASED => Ran::Erased,
+        d1::Guarded::Tripped(_) => Ran::Changed,
+    })
+}
+
+/// How many times a delivery is planned with reloaded destinations before
+/// its write fails (and Meta delivers it again): each try follows a change
+/// to the destinations made while it was being planned.
+const FRESH_TRIES: usize = 3;
+
+/// Prepares `plan` alone (tombstone `keys` in its guard) and runs it; when
+/// the guard finds the destinations changed, reloads them and does it
+/// again. The bodies a refused try put in R2 are put again under the same
+/// keys by the next.
+async fn run_fresh(
+    at: &Batch<'_>,
+    plan: &Plan,
+    keys: &[String],
+    body: Body,
+) -> Result<(Prepared, Ran), ApiError> {
+    for _ in 0..FRESH_TRIES {
+        let mut prepared = at.prepare(plan, keys, body).await?;
+        at.settle(plan, &mut prepared).await;
+        match run(at.db, &[&prepared]).await? {
+            Ran::Changed => cache::forget_destinations(),
+            ran => return Ok((prepared, ran)),
+        }
     }
+    http::log(crate::logline::LogLine::warn(
+        "webhook.destinations_unsettled",
+    ));
+    Err(ApiError::internal())
 }
 
 /// Whether the relay may keep and forward a delivery's body as it arrived.
@@ -475,17 +524,17 @@ impl RelayPlan {
 }
 
 /// The relay's part of a delivery (its body when `body` is given), with
-/// the destinations from the isolate's cache; none while there is no
+/// `destinations` (from the isolate's cache, whose version the delivery's
+/// guard checks); none while there is no
 /// destination ([`crate::relay::route::keeps`]): then the body is not
 /// hashed, no events are made and the batch has no relay statements.
 async fn relay_plan(
-    db: &D1Database,
+    destinations: &[crate::relay::destination::Destination],
     body: Option<&[u8]>,
     plan: &Plan,
     channel: &Option<String>,
 ) -> Result<Option<RelayPlan>, ApiError> {
-    let destinations = cache::destinations(db).await?;
-    if !crate::relay::route::keeps(&destinations) {
+    if !crate::relay::route::keeps(destinations) {
         return Ok(None);
     }
     let events = crate::relay::events::of_plan(plan);
@@ -494,7 +543,7 @@ async fn relay_plan(
         None => None,
     };
     let kept = delivery_id.as_deref().zip(body);
-    let forwards = crate::relay::route::for_delivery(kept, &events, &destinations);
+    let forwards = crate::relay::route::for_delivery(kept, &events, destinations);
     Ok(Some(RelayPlan {
         delivery_id,
         events,

@@ -401,12 +401,14 @@ describe("rules: try it", () => {
 
 describe("migrating to the console", () => {
   let w;
-  useWorker({ migrations: (f) => f < "0008", reset: false }, (x) => (w = x));
+  // 0015 is there from the start: this release writes a delivery only with
+  // the guard it adds.
+  useWorker({ migrations: (f) => f < "0008" || f >= "0015", reset: false }, (x) => (w = x));
 
   it("adds sessions and read marks over a database written before them, which keeps everything it held", async () => {
     await (await w.post(text(1, { body: "written before the console" }))).arrayBuffer();
     assert.equal((await signIn(w)).status, 500, "no sessions table yet");
-    await w.db.batch(migrationStatements((f) => f >= "0008").map((sql) => w.db.prepare(sql)));
+    await w.db.batch(migrationStatements((f) => f >= "0008" && f < "0015").map((sql) => w.db.prepare(sql)));
     const s = await signIn(w);
     assert.equal(s.status, 201);
     const [status, inbox] = await asConsole(w, "/v1/conversations", { cookie: s.cookie });

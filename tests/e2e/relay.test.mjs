@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
-import { fixture, FakeGraph, eventually, useWorker } from "./helpers.mjs";
+import { fixture, FakeGraph, eventually, useWorker, migrationStatements } from "./helpers.mjs";
 
 /** A receiver on loopback that records what it gets and answers from a script. */
 async function receiver(listenOn = 0) {
@@ -324,6 +324,39 @@ describe("the relay", () => {
     assert.deepEqual(ids, ["wamid.relay.kept"]);
   });
 
+  it("forwards the next delivery after another isolate adds a destination, not once the cache expires", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "events" });
+    const row = await w.db.prepare("SELECT * FROM destinations WHERE id = ?").bind(d.id).first();
+    const version = async () =>
+      (await w.db.prepare("SELECT value FROM settings WHERE name = 'destinations_version'").first()).value;
+    // As another isolate would see it: the destination gone, and this
+    // isolate's cache, loaded by the next delivery, holding none.
+    await w.db.prepare("DELETE FROM destinations WHERE id = ?").bind(d.id).run();
+    await post(w, text("wamid.relay.unseen"));
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0, "no one to keep it for");
+    // Added again through another isolate: this one's cache still says none.
+    const cols = Object.keys(row);
+    await w.db
+      .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
+      .bind(...cols.map((c) => row[c]))
+      .run();
+    await post(w, text("wamid.relay.seen"));
+    await eventually(() => r.got.length >= 1);
+    const wh = new Webhook(d.secret);
+    const ids = r.got.map((g) => wh.verify(g.body.toString(), g.headers)).filter((e) => e.type === "message.received").map((e) => e.data.id);
+    assert.deepEqual(ids, ["wamid.relay.seen"]);
+    assert.equal((await w.counts()).messages, 2, "each stored once");
+
+    // A forward's outcome moves no version, so it trips no delivery; what
+    // a destination is sent, or whether it is, does.
+    const before = await version();
+    await w.db.prepare("UPDATE destinations SET failing_since = 1, updated_at = 2 WHERE id = ?").bind(d.id).run();
+    assert.equal(await version(), before);
+    await w.db.prepare("UPDATE destinations SET enabled = 0 WHERE id = ?").bind(d.id).run();
+    assert.notEqual(await version(), before);
+  });
+
   it("never keeps or forwards the bytes of a redelivery that names an erased person", async () => {
     const meta = await open();
     const evs = await open();
@@ -399,6 +432,38 @@ describe("the relay", () => {
     const [, list] = await w.api("/v1/destinations");
     assert.equal(list.data.length, 0, "nothing was stored");
     assert.equal((await w.send("/v1/destinations/dst_nope/replay", { since: 0 }))[0], 404);
+  });
+});
+
+describe("migrating a deployment that has destinations to versioned destinations", () => {
+  let w;
+  useWorker({ outboundService: outbound, migrations: (f) => f < "0015", reset: false }, (x) => (w = x));
+  const receivers = [];
+  after(() => Promise.all(receivers.map((r) => r.close())));
+
+  it("forwards to the destinations it had, and a change made through another isolate holds at once", async () => {
+    const r = await receiver();
+    receivers.push(r);
+    const d = await destination(w, { url: r.url, format: "events" });
+    await w.db.batch(migrationStatements((f) => f >= "0015").map((sql) => w.db.prepare(sql)));
+    const version = async () =>
+      (await w.db.prepare("SELECT value FROM settings WHERE name = 'destinations_version'").first()).value;
+    assert.equal(await version(), "0");
+
+    await post(w, text("wamid.migrated.1"));
+    await eventually(() => r.got.length >= 1);
+    const wh = new Webhook(d.secret);
+    const ids = r.got.map((g) => wh.verify(g.body.toString(), g.headers)).filter((e) => e.type === "message.received").map((e) => e.data.id);
+    assert.deepEqual(ids, ["wamid.migrated.1"]);
+
+    // Disabled as another isolate would: this one's cache still has it on.
+    const forwards = async () => (await w.db.prepare("SELECT count(*) AS n FROM forwards").first()).n;
+    const before = await forwards();
+    await w.db.prepare("UPDATE destinations SET enabled = 0, disabled_reason = 'paused' WHERE id = ?").bind(d.id).run();
+    assert.equal(await version(), "1");
+    await post(w, text("wamid.migrated.2"));
+    assert.equal(await forwards(), before, "a disabled destination gets no forwards");
+    assert.equal((await w.counts()).messages, 2);
   });
 });
 

@@ -110,7 +110,7 @@ describe("sharded write path", () => {
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505559999'"), 0);
       assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505559999'"), 0);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.kept.%'"), 15);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM erasure_guard"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
       // Its batch tripped the guard: either a group's, written again one
       // by one, or its own when it reached the shard alone (which depends
       // on timing), then cut and written again without them.

@@ -841,8 +841,10 @@ describe("migrating a deployment that already erased someone to the in-batch era
   useWorker({ graph, migrations: (f) => f < "0009", reset: false }, (x) => (w = x));
 
   it("keeps the salt it had, so the old tombstones still keep redeliveries out", async () => {
+    // Erased before the guard existed; the message comes back after the
+    // migration (this release's deliveries need the schema it ships with,
+    // so none is posted before).
     const old = inbound({ ts: now() - 120, body: "before the guard" });
-    await posted(w, old);
     const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, {
       method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
     });
@@ -858,7 +860,7 @@ describe("migrating a deployment that already erased someone to the in-batch era
     assert.equal((await w.api(`/v1/contacts/${CUSTOMER}`))[0], 404, "the redelivery is still kept out");
     const n = async (sql) => (await w.db.prepare(sql).first()).n;
     assert.equal(await n(`SELECT count(*) AS n FROM messages WHERE wa_id = '${CUSTOMER}'`), 0);
-    assert.equal(await n("SELECT count(*) AS n FROM erasure_guard"), 0);
+    assert.equal(await n("SELECT count(*) AS n FROM delivery_guard"), 0);
     await posted(w, inbound({ from: "447700900123", body: "after the guard" }));
     assert.equal((await w.api("/v1/contacts/447700900123"))[0], 200);
   });

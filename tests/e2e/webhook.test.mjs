@@ -515,7 +515,7 @@ describe("D1 round trips per delivery", () => {
       assert.deepEqual(tripsOf(w.logs).slice(before), [2, 1]);
       const n = async (sql) => (await w.db.prepare(sql).first()).n;
       assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '16505551234'"), 0);
-      assert.equal(await n("SELECT count(*) AS n FROM erasure_guard"), 0);
+      assert.equal(await n("SELECT count(*) AS n FROM delivery_guard"), 0);
       assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '447700900123'"), 2);
     } finally {
       await w.close();

@@ -43,19 +43,18 @@ fn keyed(salt: &str, named: impl IntoIterator<Item = String>) -> HashMap<String,
         .collect()
 }
 
-/// The guard statement for a delivery's batch ([`db::erasure::guard`]):
+/// The tombstone keys a delivery's guard checks ([`db::guard::delivery`]):
 /// none when it names nobody, or when no salt exists (nobody was ever
 /// erased). The salt is read once per isolate.
-pub async fn guard(db: &D1Database, plan: &Plan) -> Result<Option<crate::db::Stmt>, ApiError> {
+pub async fn guard_keys(db: &D1Database, plan: &Plan) -> Result<Vec<String>, ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let Some(salt) = salt(db).await? else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let keys: Vec<String> = keyed(&salt, named).into_keys().collect();
-    Ok(Some(db::erasure::guard(&keys)))
+    Ok(keyed(&salt, named).into_keys().collect())
 }
 
 /// Drops from `plan` what a redelivery says about erased contacts: the
