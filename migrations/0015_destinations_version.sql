@@ -1,5 +1,6 @@
 -- A delivery's batch checks that the destinations it was planned with are
--- still the ones in D1. `destinations_version` moves whenever a destination
+-- still the ones in D1. `destinations_version` takes a new random value (so
+-- a restored database never repeats one an isolate holds) whenever a destination
 -- is added, removed, or changes what it is sent (its body: URL, filters,
 -- format) or whether it is enabled; not on a forward's success or failure.
 -- The batch's first statement inserts a row `delivery_guard` refuses when
@@ -12,18 +13,18 @@ INSERT INTO settings (name, value)
 
 CREATE TRIGGER IF NOT EXISTS destinations_version_on_insert AFTER INSERT ON destinations
 BEGIN
-  UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = 'destinations_version';
+  UPDATE settings SET value = lower(hex(randomblob(8))) WHERE name = 'destinations_version';
 END;
 
 CREATE TRIGGER IF NOT EXISTS destinations_version_on_delete AFTER DELETE ON destinations
 BEGIN
-  UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = 'destinations_version';
+  UPDATE settings SET value = lower(hex(randomblob(8))) WHERE name = 'destinations_version';
 END;
 
 CREATE TRIGGER IF NOT EXISTS destinations_version_on_change AFTER UPDATE OF body, enabled ON destinations
 WHEN OLD.body IS NOT NEW.body OR OLD.enabled IS NOT NEW.enabled
 BEGIN
-  UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = 'destinations_version';
+  UPDATE settings SET value = lower(hex(randomblob(8))) WHERE name = 'destinations_version';
 END;
 
 CREATE TABLE IF NOT EXISTS delivery_guard (

@@ -79,10 +79,12 @@ pub async fn one(env: &Env, config: &Config, job: &Job) -> Result<Stored, ApiErr
     let trips_before = d1::round_trips();
     let db = d1::database(env)?;
     let mut plan = job.plan(config);
-    planned(env, &db, config, job, &mut plan, trips_before).await
+    planned(env, &db, config, job, &mut plan, trips_before, Vec::new()).await
 }
 
-/// Writes `plan`, already made of `job`, on its own.
+/// Writes `plan`, already made of `job`, on its own. `refused`: what an
+/// earlier, refused batch of it put in R2 (a group's), deleted unless the
+/// write names it.
 async fn planned(
     env: &Env,
     db: &D1Database,
@@ -90,16 +92,17 @@ async fn planned(
     job: &Job,
     plan: &mut Plan,
     trips_before: u64,
+    mut refused: Vec<db::ingest::Blob>,
 ) -> Result<Stored, ApiError> {
     let channel = job.channel();
     let at = Batch::new(env, db, config, job, &channel);
     let keys = erase::guard_keys(db, plan).await?;
-    let (prepared, ran) = run_fresh(&at, plan, &keys, Body::Whole).await?;
+    let (prepared, ran) = run_fresh(&at, plan, &keys, Body::Whole, &mut refused).await?;
     if ran == Ran::Done {
-        drop_unnamed(env, db, &[&prepared], Vec::new()).await;
+        drop_unnamed(env, db, blobs_of(&[&prepared], refused), Vec::new()).await;
         return Ok(prepared.stored(plan, trips_before, 1));
     }
-    without_erased(&at, plan, &prepared, trips_before).await
+    without_erased(&at, plan, &prepared, trips_before, refused).await
 }
 
 /// Writes `plan` once its batch (`tripped`) tripped the erasure guard: the
@@ -112,13 +115,14 @@ async fn without_erased(
     plan: &mut Plan,
     tripped: &Prepared,
     trips_before: u64,
+    mut refused: Vec<db::ingest::Blob>,
 ) -> Result<Stored, ApiError> {
     let body = if erase::forget_erased(at.db, plan).await? {
         Body::NamesErased
     } else {
         Body::Whole
     };
-    let (prepared, ran) = run_fresh(at, plan, &[], body).await?;
+    let (prepared, ran) = run_fresh(at, plan, &[], body, &mut refused).await?;
     if ran != Ran::Done {
         return Err(ApiError::internal());
     }
@@ -130,7 +134,7 @@ async fn without_erased(
         .map(|b| b.key.clone())
         .filter(|k| !kept(k))
         .collect();
-    drop_unnamed(at.env, at.db, &[&prepared], cut).await;
+    drop_unnamed(at.env, at.db, blobs_of(&[&prepared], refused), cut).await;
     Ok(prepared.stored(plan, trips_before, 1))
 }
 
@@ -164,7 +168,9 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             Err(_) => break,
         };
         if alone && members.is_empty() {
-            return vec![planned(env, &db, config, first, &mut plan, trips_before).await];
+            return vec![
+                planned(env, &db, config, first, &mut plan, trips_before, Vec::new()).await,
+            ];
         }
         if alone {
             break;
@@ -198,7 +204,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
     match run(&db, &all).await {
         Ok(Ran::Done) => {
-            drop_unnamed(env, &db, &all, Vec::new()).await;
+            drop_unnamed(env, &db, blobs_of(&all, Vec::new()), Vec::new()).await;
             members
                 .iter()
                 .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
@@ -208,7 +214,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             [(plan, tripped)] if ran == Ran::Erased => {
                 let own = first.channel();
                 let at = Batch::new(env, &db, config, first, &own);
-                vec![without_erased(&at, plan, tripped, trips_before).await]
+                vec![without_erased(&at, plan, tripped, trips_before, Vec::new()).await]
             }
             // Someone in the group was erased, or the destinations changed:
             // each delivery on its own, in order, so only the erased
@@ -219,8 +225,9 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
                 }
                 http::log(crate::logline::LogLine::new("shard.group_split").count("deliveries", n));
                 let mut out = Vec::with_capacity(n);
-                for ((plan, _), job) in members.iter_mut().zip(jobs) {
-                    out.push(planned(env, &db, config, job, plan, trips_before).await);
+                for ((plan, refused), job) in members.iter_mut().zip(jobs) {
+                    let refused = refused.writes.blobs.clone();
+                    out.push(planned(env, &db, config, job, plan, trips_before, refused).await);
                 }
                 out
             }
@@ -265,6 +272,8 @@ struct Prepared {
     effects: Effects,
     relay: Option<RelayPlan>,
     guard: db::Stmt,
+    /// Its whole body could be kept, and is not: no destination was cached.
+    unkept: bool,
     /// The tag of its spilled bodies ([`Spill::tag`]); empty when its body
     /// is too short for any to spill.
     tag: String,
@@ -339,6 +348,7 @@ impl<'a> Batch<'a> {
         };
         let mut prepared = Prepared {
             effects,
+            unkept: kept.is_some() && relay.is_none(),
             relay,
             guard,
             tag,
@@ -356,8 +366,9 @@ impl<'a> Batch<'a> {
         if let Some(relay) = &p.relay {
             relay.writes(&mut writes, self.body, plan, spill, self.now);
         }
-        // Nothing to write needs no check (and no round trip).
-        if !writes.statements.is_empty() {
+        // Nothing to write needs no check (and no round trip), unless the
+        // relay, with no destination cached, might have kept the body.
+        if !writes.statements.is_empty() || p.unkept {
             writes.statements.insert(0, p.guard.clone());
         }
         writes
@@ -397,11 +408,12 @@ impl<'a> Batch<'a> {
 /// names ([`db::ingest::unnamed_blobs`]: their rows already existed), and
 /// `cut` (objects of an attempt the erasure guard rolled back). Best
 /// effort: what stays behind is named by no row, and a failure is logged.
-async fn drop_unnamed(env: &Env, db: &D1Database, parts: &[&Prepared], mut cut: Vec<String>) {
-    let blobs: Vec<db::ingest::Blob> = parts
-        .iter()
-        .flat_map(|p| p.writes.blobs.iter().cloned())
-        .collect();
+async fn drop_unnamed(
+    env: &Env,
+    db: &D1Database,
+    blobs: Vec<db::ingest::Blob>,
+    mut cut: Vec<String>,
+) {
     if !blobs.is_empty() {
         match d1::rows(db, &db::ingest::unnamed_blobs(&blobs)).await {
             Ok(rows) => cut.extend(
@@ -433,6 +445,12 @@ enum Ran {
     Changed,
 }
 
+/// The R2 objects `parts` put, and `refused` (put by refused batches).
+fn blobs_of(parts: &[&Prepared], mut refused: Vec<db::ingest::Blob>) -> Vec<db::ingest::Blob> {
+    refused.extend(parts.iter().flat_map(|p| p.writes.blobs.iter().cloned()));
+    refused
+}
+
 /// Runs the parts as one transaction.
 async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<Ran, ApiError> {
     let statements: Vec<&db::Stmt> = parts.iter().flat_map(|p| &p.writes.statements).collect();
@@ -451,25 +469,32 @@ const FRESH_TRIES: usize = 3;
 
 /// Prepares `plan` alone (tombstone `keys` in its guard) and runs it; when
 /// the guard finds the destinations changed, reloads them and does it
-/// again. The bodies a refused try put in R2 are put again under the same
-/// keys by the next.
+/// again. What a refused try put in R2 goes in `refused`, for the caller
+/// to delete unless the write names it (a try may keep a body the next,
+/// with no destination left, does not); when no try is written, it is
+/// deleted here.
 async fn run_fresh(
     at: &Batch<'_>,
     plan: &Plan,
     keys: &[String],
     body: Body,
+    refused: &mut Vec<db::ingest::Blob>,
 ) -> Result<(Prepared, Ran), ApiError> {
     for _ in 0..FRESH_TRIES {
         let mut prepared = at.prepare(plan, keys, body).await?;
         at.settle(plan, &mut prepared).await;
         match run(at.db, &[&prepared]).await? {
-            Ran::Changed => cache::forget_destinations(),
+            Ran::Changed => {
+                cache::forget_destinations();
+                refused.extend(prepared.writes.blobs);
+            }
             ran => return Ok((prepared, ran)),
         }
     }
     http::log(crate::logline::LogLine::warn(
         "webhook.destinations_unsettled",
     ));
+    drop_unnamed(at.env, at.db, std::mem::take(refused), Vec::new()).await;
     Err(ApiError::internal())
 }
 

@@ -341,6 +341,9 @@ describe("the relay", () => {
       .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
       .bind(...cols.map((c) => row[c]))
       .run();
+    // A delivery that writes nothing of its own is kept for it too.
+    await post(w, Buffer.from(JSON.stringify({ object: "whatsapp_business_account", entry: [] })));
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 1, "kept");
     await post(w, text("wamid.relay.seen"));
     await eventually(() => r.got.length >= 1);
     const wh = new Webhook(d.secret);
@@ -460,10 +463,39 @@ describe("migrating a deployment that has destinations to versioned destinations
     const forwards = async () => (await w.db.prepare("SELECT count(*) AS n FROM forwards").first()).n;
     const before = await forwards();
     await w.db.prepare("UPDATE destinations SET enabled = 0, disabled_reason = 'paused' WHERE id = ?").bind(d.id).run();
-    assert.equal(await version(), "1");
+    assert.notEqual(await version(), "0");
     await post(w, text("wamid.migrated.2"));
     assert.equal(await forwards(), before, "a disabled destination gets no forwards");
     assert.equal((await w.counts()).messages, 2);
+  });
+});
+
+describe("a delivery refused for changed destinations leaves nothing behind in R2", () => {
+  let w;
+  useWorker({ outboundService: outbound, r2Buckets: ["MEDIA"] }, (x) => (w = x));
+  const receivers = [];
+  after(() => Promise.all(receivers.map((r) => r.close())));
+
+  it("deletes the body a refused try kept when the next, with the destination gone, does not", async () => {
+    const r = await receiver();
+    receivers.push(r);
+    const d = await destination(w, { url: r.url, format: "meta" });
+    await post(w, text("wamid.r2.warm"));
+    await eventually(() => r.got.length === 1);
+    // Deleted through another isolate: this one's cache still has it.
+    await w.db.prepare("DELETE FROM destinations WHERE id = ?").bind(d.id).run();
+    await post(w, text("wamid.r2.big", "x".repeat(600 * 1024)));
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    const keys = (await bucket.list()).objects.map((o) => o.key);
+    assert.ok(keys.length >= 1, "the message's own long body is in R2");
+    for (const k of keys) {
+      let named = 0;
+      for (const t of ["messages", "statuses", "events", "deliveries"]) {
+        named += (await w.db.prepare(`SELECT count(*) AS n FROM ${t} WHERE raw_ref = ?`).bind(`r2:${k}`).first()).n;
+      }
+      assert.equal(named, 1, `${k} is named by a row`);
+    }
+    assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 1, "only the first was kept");
   });
 });
 
