@@ -16,8 +16,8 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 use worker::D1Database;
 
-/// One cached table: when it was loaded and its rows.
-type Slot<T> = RefCell<Option<(i64, Vec<T>)>>;
+/// One cached table: when it was loaded and what was read.
+type Slot<T> = RefCell<Option<(i64, T)>>;
 
 /// Parses the `body` column of each row. Stored types read leniently, so a
 /// row fails only when it is damaged; it is then skipped and logged, never
@@ -37,25 +37,34 @@ pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
         .collect()
 }
 
+/// What `slot` holds, when it was loaded less than `ttl_ms` before `now`.
+fn fresh<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>, now: i64, ttl_ms: i64) -> Option<T> {
+    slot.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|(at, _)| now - at < ttl_ms)
+            .map(|(_, kept)| kept.clone())
+    })
+}
+
+/// Keeps `value` in `slot` as loaded at `now`.
+fn keep<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>, now: i64, value: &T) {
+    slot.with(|s| *s.borrow_mut() = Some((now, value.clone())));
+}
+
 /// The rows of `stmt`, from `slot` when loaded less than `ttl_ms` ago.
 async fn load<T: Clone + DeserializeOwned + 'static>(
-    slot: &'static LocalKey<Slot<T>>,
+    slot: &'static LocalKey<Slot<Vec<T>>>,
     db: &D1Database,
     stmt: &Stmt,
     ttl_ms: i64,
 ) -> Result<Vec<T>, ApiError> {
     let now = http::now_ms();
-    let fresh = slot.with(|s| {
-        s.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < ttl_ms)
-            .map(|(_, rows)| rows.clone())
-    });
-    if let Some(rows) = fresh {
+    if let Some(rows) = fresh(slot, now, ttl_ms) {
         return Ok(rows);
     }
     let rows: Vec<T> = body_rows(&d1::rows(db, stmt).await?);
-    slot.with(|s| *s.borrow_mut() = Some((now, rows.clone())));
+    keep(slot, now, &rows);
     Ok(rows)
 }
 
@@ -70,9 +79,9 @@ fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
 pub const TTL_MS: i64 = 15_000;
 
 thread_local! {
-    static CHANNELS: Slot<Channel> = const { RefCell::new(None) };
-    static RULES: Slot<Rule> = const { RefCell::new(None) };
-    static DESTINATIONS: RefCell<Option<(i64, Destinations)>> = const { RefCell::new(None) };
+    static CHANNELS: Slot<Vec<Channel>> = const { RefCell::new(None) };
+    static RULES: Slot<Vec<Rule>> = const { RefCell::new(None) };
+    static DESTINATIONS: Slot<Destinations> = const { RefCell::new(None) };
 }
 
 /// Every destination (without secrets) and the version they were read at
@@ -90,13 +99,7 @@ pub struct Destinations {
 /// one after the cache expires.
 pub async fn destinations(db: &D1Database) -> Result<Destinations, ApiError> {
     let now = http::now_ms();
-    let fresh = DESTINATIONS.with(|s| {
-        s.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < TTL_MS)
-            .map(|(_, d)| d.clone())
-    });
-    if let Some(d) = fresh {
+    if let Some(d) = fresh(&DESTINATIONS, now, TTL_MS) {
         return Ok(d);
     }
     let mut read = d1::batch_rows(
@@ -120,14 +123,14 @@ pub async fn destinations(db: &D1Database) -> Result<Destinations, ApiError> {
         .first()
         .and_then(|r| r.get("value")?.as_str().map(str::to_owned));
     let d = Destinations { version, all };
-    DESTINATIONS.with(|s| *s.borrow_mut() = Some((now, d.clone())));
+    keep(&DESTINATIONS, now, &d);
     Ok(d)
 }
 
 /// Forgets the cached destinations (after an edit, or when a delivery's
 /// guard found them changed).
 pub fn forget_destinations() {
-    DESTINATIONS.with(|s| *s.borrow_mut() = None);
+    clear(&DESTINATIONS);
 }
 
 /// Every channel row, from the isolate cache when it is fresh.

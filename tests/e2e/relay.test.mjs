@@ -41,6 +41,17 @@ async function receiver(listenOn = 0) {
   };
 }
 
+/** A suite's receivers: `open()` starts one; all are closed after the suite. */
+function useReceivers() {
+  const opened = [];
+  after(() => Promise.all(opened.map((r) => r.close())));
+  return async (port) => {
+    const r = await receiver(port);
+    opened.push(r);
+    return r;
+  };
+}
+
 const graph = new FakeGraph();
 /** The worker's outbound fetch: receivers on loopback are real, Graph is fake. */
 const outbound = async (req) => {
@@ -75,13 +86,7 @@ function text(id, body = "hello", { pnid, at = Math.floor(Date.now() / 1000) } =
 describe("the relay", () => {
   let w;
   useWorker({ outboundService: outbound, each: () => graph.reset() }, (x) => (w = x));
-  const receivers = [];
-  const open = async (port) => {
-    const r = await receiver(port);
-    receivers.push(r);
-    return r;
-  };
-  after(() => Promise.all(receivers.map((r) => r.close())));
+  const open = useReceivers();
 
   it("forwards Meta's exact bytes, signed so a Meta webhook consumer verifies them", async () => {
     const r = await open();
@@ -441,12 +446,10 @@ describe("the relay", () => {
 describe("migrating a deployment that has destinations to versioned destinations", () => {
   let w;
   useWorker({ outboundService: outbound, migrations: (f) => f < "0015", reset: false }, (x) => (w = x));
-  const receivers = [];
-  after(() => Promise.all(receivers.map((r) => r.close())));
+  const open = useReceivers();
 
   it("forwards to the destinations it had, and a change made through another isolate holds at once", async () => {
-    const r = await receiver();
-    receivers.push(r);
+    const r = await open();
     const d = await destination(w, { url: r.url, format: "events" });
     await w.db.batch(migrationStatements((f) => f >= "0015").map((sql) => w.db.prepare(sql)));
     const version = async () =>
@@ -473,12 +476,10 @@ describe("migrating a deployment that has destinations to versioned destinations
 describe("a delivery refused for changed destinations leaves nothing behind in R2", () => {
   let w;
   useWorker({ outboundService: outbound, r2Buckets: ["MEDIA"] }, (x) => (w = x));
-  const receivers = [];
-  after(() => Promise.all(receivers.map((r) => r.close())));
+  const open = useReceivers();
 
   it("deletes the body a refused try kept when the next, with the destination gone, does not", async () => {
-    const r = await receiver();
-    receivers.push(r);
+    const r = await open();
     const d = await destination(w, { url: r.url, format: "meta" });
     await post(w, text("wamid.r2.warm"));
     await eventually(() => r.got.length === 1);
