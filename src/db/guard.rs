@@ -1,5 +1,6 @@
-//! The first statement of a delivery's batch: it writes nothing, or it
-//! rolls the whole batch back (a CHECK on `delivery_guard`, migration
+//! The first statement of a delivery's batch (and of the batch that
+//! records a send's outcome with its relay events): it writes nothing, or
+//! it rolls the whole batch back (a CHECK on `delivery_guard`, migration
 //! 0015) when the delivery names an erased person ([`ERASED`]) or when the
 //! destinations it was planned with are no longer D1's
 //! ([`DESTINATIONS_CHANGED`]). One statement for both, so a delivery's
@@ -14,6 +15,11 @@ pub const ERASED: &str = "names_an_erased_person";
 /// The constraint refusing a batch planned with destinations that have
 /// changed since.
 pub const DESTINATIONS_CHANGED: &str = "destinations_changed";
+
+/// How many times a write is planned with reloaded destinations before it
+/// gives up (a delivery then fails and Meta delivers it again): each try
+/// follows a change to the destinations made while it was being planned.
+pub const FRESH_TRIES: usize = 3;
 
 /// The guard of a delivery whose tombstone keys are `keys` (none when it
 /// names nobody), planned with the destinations of `destinations_version`

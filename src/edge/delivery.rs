@@ -159,9 +159,7 @@ pub async fn run(
             ),
         })
         .unzip();
-    let mut statements = db::outbox::record(&attempts, started);
-    let forwards = sent_events(db, &rows, &attempts, &mut statements, started).await?;
-    d1::batch(db, &statements).await?;
+    let forwards = record(db, &rows, &attempts, started).await?;
     super::relay::enqueue(env, &forwards, 0).await;
     // A retry is sent when it is due, not at the next minute's cron.
     let now = http::now_ms();
@@ -179,17 +177,9 @@ pub async fn run(
 }
 
 /// The relay sees wa-edge's own sends: `message.sent` / `message.failed`
-/// events for a run's settled messages, added to the run's `statements`;
-/// returns the forwards to queue once they commit.
-async fn sent_events(
-    db: &D1Database,
-    rows: &[Claimed],
-    attempts: &[Attempt],
-    statements: &mut Vec<crate::db::Stmt>,
-    started: i64,
-) -> Result<Vec<String>, ApiError> {
-    let sent: Vec<crate::relay::events::Event> = rows
-        .iter()
+/// events for a run's settled messages.
+fn sent_events(rows: &[Claimed], attempts: &[Attempt]) -> Vec<crate::relay::events::Event> {
+    rows.iter()
         .zip(attempts)
         .filter(|(row, _)| row.kind == "message")
         .filter_map(|(_, a)| {
@@ -205,18 +195,47 @@ async fn sent_events(
                 a.decided / 1000,
             ))
         })
-        .collect();
-    if sent.is_empty() {
-        return Ok(Vec::new());
+        .collect()
+}
+
+/// Records a run's `attempts` in one batch with the relay's events of its
+/// settled messages, and returns the forwards to queue now they are
+/// committed. The batch is guarded as a delivery's is ([`db::guard`]):
+/// when the destinations changed after this isolate read them, it
+/// reloads them and records again, so a destination added, removed or
+/// refiltered through another isolate holds for the next send. The sends
+/// are done, so the last try records them unguarded rather than not at all.
+async fn record(
+    db: &D1Database,
+    rows: &[Claimed],
+    attempts: &[Attempt],
+    started: i64,
+) -> Result<Vec<String>, ApiError> {
+    let sent = sent_events(rows, attempts);
+    let mut tries = 1;
+    loop {
+        let mut statements = db::outbox::record(attempts, started);
+        if sent.is_empty() {
+            d1::batch(db, &statements).await?;
+            return Ok(Vec::new());
+        }
+        let destinations = super::cache::destinations(db).await?;
+        let forwards = crate::relay::route::for_events(&sent, &destinations.all);
+        if crate::relay::route::keeps(&destinations.all) {
+            db::relay::store_events(&mut statements, &sent, started);
+            db::relay::create_forwards(&mut statements, &forwards, false, started);
+        }
+        let guard = (tries < db::guard::FRESH_TRIES)
+            .then(|| db::guard::delivery(&[], destinations.version.as_deref()));
+        let batch: Vec<&db::Stmt> = guard.iter().chain(&statements).collect();
+        match d1::batch_guarded(db, &batch, &[db::guard::DESTINATIONS_CHANGED]).await? {
+            d1::Guarded::Done => return Ok(forwards.into_iter().map(|f| f.id).collect()),
+            d1::Guarded::Tripped(_) => {
+                super::cache::forget_destinations();
+                tries += 1;
+            }
+        }
     }
-    let destinations = super::cache::destinations(db).await?.all;
-    if !crate::relay::route::keeps(&destinations) {
-        return Ok(Vec::new());
-    }
-    let forwards = crate::relay::route::for_events(&sent, &destinations);
-    db::relay::store_events(statements, &sent, started);
-    db::relay::create_forwards(statements, &forwards, false, started);
-    Ok(forwards.into_iter().map(|f| f.id).collect())
 }
 
 /// The queue that carries outbox rows due later.

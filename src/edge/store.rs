@@ -462,11 +462,6 @@ async fn run(db: &D1Database, parts: &[&Prepared]) -> Result<Ran, ApiError> {
     })
 }
 
-/// How many times a delivery is planned with reloaded destinations before
-/// its write fails (and Meta delivers it again): each try follows a change
-/// to the destinations made while it was being planned.
-const FRESH_TRIES: usize = 3;
-
 /// Prepares `plan` alone (tombstone `keys` in its guard) and runs it; when
 /// the guard finds the destinations changed, reloads them and does it
 /// again. What a refused try put in R2 goes in `refused`, for the caller
@@ -480,7 +475,7 @@ async fn run_fresh(
     body: Body,
     refused: &mut Vec<db::ingest::Blob>,
 ) -> Result<(Prepared, Ran), ApiError> {
-    for _ in 0..FRESH_TRIES {
+    for _ in 0..db::guard::FRESH_TRIES {
         let mut prepared = at.prepare(plan, keys, body).await?;
         at.settle(plan, &mut prepared).await;
         match run(at.db, &[&prepared]).await? {

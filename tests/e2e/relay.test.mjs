@@ -365,6 +365,30 @@ describe("the relay", () => {
     assert.notEqual(await version(), before);
   });
 
+  it("sends the events of wa-edge's own sends to a destination another isolate added, at once", async () => {
+    const r = await open();
+    const d = await destination(w, { url: r.url, format: "events" });
+    const row = await w.db.prepare("SELECT * FROM destinations WHERE id = ?").bind(d.id).first();
+    // Gone through another isolate; the next delivery loads this isolate's
+    // cache with no destination (and opens the customer's window).
+    await w.db.prepare("DELETE FROM destinations WHERE id = ?").bind(d.id).run();
+    await post(w, text("wamid.relay.before_send"));
+    const cols = Object.keys(row);
+    await w.db
+      .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
+      .bind(...cols.map((c) => row[c]))
+      .run();
+    const sentBefore = graph.sent;
+    const [status, sent] = await w.send("/v1/messages", { to: "16505551234", type: "text", text: { body: "reply" } });
+    assert.equal(status, 202);
+    const wh = new Webhook(d.secret);
+    await eventually(() => r.got.length >= 1);
+    const events = r.got.map((g) => wh.verify(g.body.toString(), g.headers));
+    assert.deepEqual(events.map((e) => [e.type, e.data.id]), [["message.sent", sent.id]]);
+    assert.equal(graph.sent, sentBefore + 1, "sent once, however often its record was refused");
+    assert.equal((await w.outbox(sent.id)).state, "sent");
+  });
+
   it("never keeps or forwards the bytes of a redelivery that names an erased person", async () => {
     const meta = await open();
     const evs = await open();
