@@ -16,9 +16,10 @@ pub const ERASED: &str = "names_an_erased_person";
 /// changed since.
 pub const DESTINATIONS_CHANGED: &str = "destinations_changed";
 
-/// How many times a write is planned with reloaded destinations before it
-/// gives up (a delivery then fails and Meta delivers it again): each try
+/// How many times a write is planned with reloaded destinations: each try
 /// follows a change to the destinations made while it was being planned.
+/// A delivery refused that often fails (Meta delivers it again); a send's
+/// record takes its last try unguarded, since the send is done.
 pub const FRESH_TRIES: usize = 3;
 
 /// The guard of a delivery whose tombstone keys are `keys` (none when it

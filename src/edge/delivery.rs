@@ -103,7 +103,8 @@ async fn attempt(env: &Env, db: &D1Database, config: &Config, row: &Claimed) -> 
 }
 
 /// Claims up to `limit` rows of `which` due at `now`, sends them and records
-/// the results: two D1 batches whatever the number of rows. Returns every
+/// the results: two D1 batches whatever the number of rows (more only when
+/// the destinations change meanwhile, [`record`]). Returns every
 /// claimed row's result (`Released` for those not attempted in time).
 pub async fn run(
     env: &Env,
@@ -203,8 +204,12 @@ fn sent_events(rows: &[Claimed], attempts: &[Attempt]) -> Vec<crate::relay::even
 /// committed. The batch is guarded as a delivery's is ([`db::guard`]):
 /// when the destinations changed after this isolate read them, it
 /// reloads them and records again, so a destination added, removed or
-/// refiltered through another isolate holds for the next send. The sends
-/// are done, so the last try records them unguarded rather than not at all.
+/// refiltered through another isolate holds for the next send.
+///
+/// The sends are done, so their outcomes are recorded whatever the guard
+/// says: after [`db::guard::FRESH_TRIES`]` - 1` refusals, or when a guarded
+/// try fails, unguarded with the destinations D1 has; when even that
+/// fails, the outcomes alone, without their events.
 async fn record(
     db: &D1Database,
     rows: &[Claimed],
@@ -212,30 +217,43 @@ async fn record(
     started: i64,
 ) -> Result<Vec<String>, ApiError> {
     let sent = sent_events(rows, attempts);
-    let mut tries = 1;
-    loop {
+    if sent.is_empty() {
+        d1::batch(db, &db::outbox::record(attempts, started)).await?;
+        return Ok(Vec::new());
+    }
+    let with_events = |destinations: &[crate::relay::destination::Destination]| {
         let mut statements = db::outbox::record(attempts, started);
-        if sent.is_empty() {
-            d1::batch(db, &statements).await?;
-            return Ok(Vec::new());
-        }
-        let destinations = super::cache::destinations(db).await?;
-        let forwards = crate::relay::route::for_events(&sent, &destinations.all);
-        if crate::relay::route::keeps(&destinations.all) {
+        let forwards = crate::relay::route::for_events(&sent, destinations);
+        if crate::relay::route::keeps(destinations) {
             db::relay::store_events(&mut statements, &sent, started);
             db::relay::create_forwards(&mut statements, &forwards, false, started);
         }
-        let guard = (tries < db::guard::FRESH_TRIES)
-            .then(|| db::guard::delivery(&[], destinations.version.as_deref()));
-        let batch: Vec<&db::Stmt> = guard.iter().chain(&statements).collect();
-        match d1::batch_guarded(db, &batch, &[db::guard::DESTINATIONS_CHANGED]).await? {
-            d1::Guarded::Done => return Ok(forwards.into_iter().map(|f| f.id).collect()),
-            d1::Guarded::Tripped(_) => {
-                super::cache::forget_destinations();
-                tries += 1;
-            }
+        let ids: Vec<String> = forwards.into_iter().map(|f| f.id).collect();
+        (statements, ids)
+    };
+    for _ in 1..db::guard::FRESH_TRIES {
+        let Ok(destinations) = super::cache::destinations(db).await else {
+            break;
+        };
+        let (statements, forwards) = with_events(&destinations.all);
+        let guard = db::guard::delivery(&[], destinations.version.as_deref());
+        let batch: Vec<&db::Stmt> = std::iter::once(&guard).chain(&statements).collect();
+        match d1::batch_guarded(db, &batch, &[db::guard::DESTINATIONS_CHANGED]).await {
+            Ok(d1::Guarded::Done) => return Ok(forwards),
+            Ok(d1::Guarded::Tripped(_)) => super::cache::forget_destinations(),
+            Err(_) => break,
         }
     }
+    http::log(LogLine::warn("outbox.record_unguarded"));
+    if let Ok(destinations) = super::cache::destinations(db).await {
+        let (statements, forwards) = with_events(&destinations.all);
+        if d1::batch(db, &statements).await.is_ok() {
+            return Ok(forwards);
+        }
+    }
+    http::log(LogLine::warn("outbox.events_dropped"));
+    d1::batch(db, &db::outbox::record(attempts, started)).await?;
+    Ok(Vec::new())
 }
 
 /// The queue that carries outbox rows due later.
