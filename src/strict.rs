@@ -49,5 +49,5 @@ pub fn whole_number(v: &Value) -> Option<i64> {
                 .filter(|f| f.fract() == 0.0 && f.abs() <= MAX as f64)
                 .map(|f| f as i64)
         })
-        .filter(|i| i.abs() <= MAX)
+        .filter(|i| i.unsigned_abs() <= MAX.unsigned_abs())
 }

@@ -1,8 +1,38 @@
 //! API input is strict, stored configuration lenient.
 
+use proptest::prelude::*;
 use serde_json::json;
 use wa_edge::channels::Channel;
 use wa_edge::inbound::rules::Rule;
+use wa_edge::strict::whole_number;
+
+/// The largest magnitude D1 stores exactly.
+const EXACT: u64 = (1 << 53) - 1;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Every integer is taken as itself within ±(2^53 - 1) and refused
+    /// beyond, whichever way JSON spells it.
+    #[test]
+    fn a_whole_number_is_taken_exactly_when_d1_stores_it_exactly(
+        i in prop_oneof![any::<i64>(), -(EXACT as i64 + 2)..=(EXACT as i64 + 2)],
+    ) {
+        let exact = (i.unsigned_abs() <= EXACT).then_some(i);
+        prop_assert_eq!(whole_number(&json!(i)), exact);
+        prop_assert_eq!(whole_number(&json!(i as f64)), exact);
+    }
+}
+
+#[test]
+fn the_extremes_of_a_64_bit_integer_are_refused() {
+    for i in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        assert_eq!(whole_number(&json!(i)), None, "{i}");
+    }
+    assert_eq!(whole_number(&json!(u64::MAX)), None);
+    let body = json!({"priority": i64::MIN, "match": {"any": true}, "mark_read": true});
+    assert!(Rule::parse(body.to_string().as_bytes()).is_err());
+}
 
 #[test]
 fn a_rule_from_the_api_with_an_unknown_field_is_refused_naming_it() {
