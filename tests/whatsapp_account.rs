@@ -712,3 +712,12 @@ fn the_limits_shown_to_clients_are_the_ones_uploads_are_checked_against() {
         }
     }
 }
+
+#[test]
+fn the_largest_media_is_the_largest_kind_s_limit() {
+    let largest = wa_edge::whatsapp::media::KINDS
+        .iter()
+        .map(|(kind, _)| kind.limit())
+        .max();
+    assert_eq!(largest, Some(wa_edge::whatsapp::media::LARGEST));
+}

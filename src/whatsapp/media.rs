@@ -12,6 +12,9 @@ pub enum MediaKind {
     Sticker,
 }
 
+/// The largest media of any kind WhatsApp carries, in bytes.
+pub const LARGEST: usize = 100 * 1024 * 1024;
+
 impl MediaKind {
     /// Largest upload WhatsApp accepts for this kind, in bytes.
     pub fn limit(self) -> usize {
@@ -19,7 +22,7 @@ impl MediaKind {
         match self {
             MediaKind::Image => 5 * MB,
             MediaKind::Audio | MediaKind::Video => 16 * MB,
-            MediaKind::Document => 100 * MB,
+            MediaKind::Document => LARGEST,
             MediaKind::Sticker => 100 * 1024,
         }
     }

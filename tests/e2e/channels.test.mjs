@@ -448,6 +448,24 @@ describe("media", () => {
     assert.deepEqual(Buffer.from(await again.arrayBuffer()), bytes);
   });
 
+  it("streams media whose size Graph gives past any WhatsApp carries without keeping it, and goes on serving", async () => {
+    const id = "1003383421387299";
+    await received(id);
+    // 2^53: past what a runtime's stream length can be, and past 100 MB.
+    graph.on("GET", new RegExp(`/v23\\.0/${id}`), () =>
+      ({ body: { url: `http://media.test/${id}`, mime_type: "image/jpeg", file_size: 9007199254740992, id } }));
+    // Chunked: no Content-Length, so Graph's size is all there is.
+    const chunked = () => new Response(new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } }), { headers: { "Content-Type": "image/jpeg" } });
+    graph.on("GET", new RegExp(`media\\.test/${id}`), chunked);
+    for (let i = 0; i < 2; i++) {
+      const res = await w.fetch(`/v1/media/${id}`, { headers: auth });
+      assert.equal(res.status, 200);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+      assert.equal(await keptInR2(id), null, "not kept under a length it does not have");
+    }
+    assert.equal((await w.fetch("/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")).status, 403);
+  });
+
   it("serves a document a customer sent as an attachment that runs nothing, whatever its type says", async () => {
     const hostile = "<script>alert(document.cookie)</script>";
     for (const [id, mime] of [["2000000000000001", "text/html"], ["2000000000000002", "image/svg+xml"], ["2000000000000003", "text/javascript"]]) {

@@ -126,15 +126,18 @@ async fn download(
     // Media reaches 100 MB, near an isolate's memory: it is streamed, never
     // buffered. R2 takes a stream of known length, so a body whose length is
     // known is streamed into the bucket and served back from it.
-    // The length: the download's Content-Length, else Graph's `file_size`.
-    // Without either the bytes are streamed to the caller but not kept.
+    // The length: the download's Content-Length, else Graph's `file_size`,
+    // if no larger than any media WhatsApp carries (a stream's length must
+    // also stay under 2^53). Without one the bytes are streamed to the
+    // caller but not kept.
     let length = upstream
         .headers()
         .get("Content-Length")
         .ok()
         .flatten()
         .and_then(|l| l.trim().parse::<u64>().ok())
-        .or_else(|| info.get("file_size").and_then(|s| s.as_u64()));
+        .or_else(|| info.get("file_size").and_then(|s| s.as_u64()))
+        .filter(|&n| n <= crate::whatsapp::media::LARGEST as u64);
     if let (Some(b), Some(length)) = (&bucket, length) {
         let body = upstream.stream().map_err(|_| ApiError::internal())?;
         return keep(b, &db, id, FixedLengthStream::wrap(body, length), mime).await;
