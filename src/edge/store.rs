@@ -138,20 +138,30 @@ async fn without_erased(
     Ok(prepared.stored(plan, trips_before, 1))
 }
 
+/// A group member's outcome ([`group`]).
+pub enum Grouped {
+    Written(Result<Stored, ApiError>),
+    /// The group's batch was refused (its guard tripped, or D1 failed it):
+    /// the delivery is to be written on its own ([`one`]), by its own
+    /// request, so one member's fault or erased person costs the others
+    /// one more batch and no request more than its own queries.
+    Alone,
+}
+
 /// Writes the longest front of `jobs` that fits one batch
 /// ([`Group::admit`]) and returns their outcomes, in order: at least one,
 /// at most `jobs.len()`. A delivery whose auto-replies need a lookup is
-/// written alone; when the group's batch trips the erasure guard, its
-/// deliveries are written one by one.
+/// written alone; when a batch of several is refused, each is
+/// [`Grouped::Alone`].
 // Long because it is one pass over the queue: plan, admit, prepare, run.
-pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stored, ApiError>> {
+pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
     let trips_before = d1::round_trips();
     let Some(first) = jobs.first() else {
         return Vec::new();
     };
     let db = match d1::database(env) {
         Ok(db) => db,
-        Err(e) => return vec![Err(e)],
+        Err(e) => return vec![Grouped::Written(Err(e))],
     };
     let mut rules: Option<Vec<Rule>> = None;
     let mut group = Group::default();
@@ -164,13 +174,12 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
         let mut plan = job.plan(config);
         let alone = match needs_lookup(&db, config, &plan, &mut rules).await {
             Ok(alone) => alone,
-            Err(e) if members.is_empty() => return vec![Err(e)],
+            Err(e) if members.is_empty() => return vec![Grouped::Written(Err(e))],
             Err(_) => break,
         };
         if alone && members.is_empty() {
-            return vec![
-                planned(env, &db, config, first, &mut plan, trips_before, Vec::new()).await,
-            ];
+            let stored = planned(env, &db, config, first, &mut plan, trips_before, Vec::new());
+            return vec![Grouped::Written(stored.await)];
         }
         if alone {
             break;
@@ -182,7 +191,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
         };
         let prepared = match prepared {
             Ok(p) => p,
-            Err(e) if members.is_empty() => return vec![Err(e)],
+            Err(e) if members.is_empty() => return vec![Grouped::Written(Err(e))],
             Err(_) => break,
         };
         let fits = group.admit(Candidate {
@@ -202,37 +211,51 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Result<Stor
             .await;
     }
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
-    match run(&db, &all).await {
-        Ok(Ran::Done) => {
-            drop_unnamed(env, &db, blobs_of(&all, Vec::new()), Vec::new()).await;
+    let ran = run(&db, &all).await;
+    let put = blobs_of(&all, Vec::new());
+    if let Ok(Ran::Changed) = ran {
+        cache::forget_destinations();
+    }
+    match (ran, members.as_mut_slice()) {
+        (Ok(Ran::Done), _) => {
+            drop_unnamed(env, &db, put, Vec::new()).await;
             members
                 .iter()
-                .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)))
+                .map(|(plan, p)| Grouped::Written(Ok(p.stored(plan, trips_before, n))))
                 .collect()
         }
-        Ok(ran) => match members.as_mut_slice() {
-            [(plan, tripped)] if ran == Ran::Erased => {
-                let own = first.channel();
-                let at = Batch::new(env, &db, config, first, &own);
-                vec![without_erased(&at, plan, tripped, trips_before, Vec::new()).await]
-            }
-            // Someone in the group was erased, or the destinations changed:
-            // each delivery on its own, in order, so only the erased
-            // person's is cut, each planned with the destinations D1 has.
-            _ => {
-                if ran == Ran::Changed {
-                    cache::forget_destinations();
-                }
-                http::log(crate::logline::LogLine::new("shard.group_split").count("deliveries", n));
-                let mut out = Vec::with_capacity(n);
-                for ((plan, refused), job) in members.iter_mut().zip(jobs) {
-                    let refused = refused.writes.blobs.clone();
-                    out.push(planned(env, &db, config, job, plan, trips_before, refused).await);
-                }
-                out
-            }
-        },
-        Err(_) => (0..n).map(|_| Err(ApiError::internal())).collect(),
+        (Ok(Ran::Erased), [(plan, tripped)]) => {
+            let own = first.channel();
+            let at = Batch::new(env, &db, config, first, &own);
+            let stored = without_erased(&at, plan, tripped, trips_before, Vec::new());
+            vec![Grouped::Written(stored.await)]
+        }
+        (Ok(Ran::Changed), [(plan, refused)]) => {
+            let refused = refused.writes.blobs.clone();
+            let stored = planned(env, &db, config, first, plan, trips_before, refused);
+            vec![Grouped::Written(stored.await)]
+        }
+        (Err(e), [_]) => vec![Grouped::Written(Err(e))],
+        // Someone in the group was erased, the destinations changed, or D1
+        // failed the batch: each delivery on its own, so only the erased
+        // person's is cut, each is planned with the destinations D1 has,
+        // and only a delivery D1 cannot take fails.
+        (ran, _) => {
+            let why = match ran {
+                Ok(Ran::Erased) => "erased",
+                Ok(_) => "destinations_changed",
+                Err(_) => "d1_error",
+            };
+            http::log(
+                crate::logline::LogLine::new("shard.group_split")
+                    .kind("why", why)
+                    .count("deliveries", n),
+            );
+            // What the refused batch put in R2 and no row names goes; the
+            // members' own writes put theirs again.
+            drop_unnamed(env, &db, put, Vec::new()).await;
+            (0..n).map(|_| Grouped::Alone).collect()
+        }
     }
 }
 

@@ -8,12 +8,15 @@
 //! delivery is in D1, so reads, exactly-once and auto-replies are as on the
 //! direct path. Each request writes at most one batch: when a batch is done,
 //! the request of the first delivery still waiting writes the next, so every
-//! invocation stays within D1's queries per invocation.
+//! invocation stays within D1's queries per invocation. When a batch of
+//! several is refused (it names someone erased, its destinations changed,
+//! or D1 failed it), each request writes its own delivery on its own, as
+//! the direct path would.
 
 use crate::api::ApiError;
 use crate::edge::config::Config;
 use crate::edge::http;
-use crate::edge::store::{self, Job, Stored};
+use crate::edge::store::{self, Grouped, Job, Stored};
 use crate::ids::PhoneNumberId;
 use crate::inbound::ingest::Scope;
 use crate::inbound::shards;
@@ -96,11 +99,22 @@ async fn read_job(req: &mut Request) -> Option<Job> {
     Some(Job { body, scope, now })
 }
 
-/// What a waiting request is told: its delivery's outcome, or that it
+/// What a waiting request is told: its delivery's outcome, that it writes
+/// its delivery on its own (its group's batch was refused), or that it
 /// writes the next batch.
 enum Turn {
     Done(Result<Stored, ApiError>),
+    Alone,
     Lead,
+}
+
+impl From<Grouped> for Turn {
+    fn from(outcome: Grouped) -> Turn {
+        match outcome {
+            Grouped::Written(outcome) => Turn::Done(outcome),
+            Grouped::Alone => Turn::Alone,
+        }
+    }
 }
 
 struct Waiting {
@@ -134,8 +148,9 @@ impl DurableObject for Writer {
             return Response::error("", 400);
         };
         let (tell, told) = oneshot::channel();
+        let job = Rc::new(job);
         self.waiting.borrow_mut().push_back(Waiting {
-            job: Rc::new(job),
+            job: job.clone(),
             tell: Some(tell),
         });
         if !self.busy.replace(true) {
@@ -143,7 +158,8 @@ impl DurableObject for Writer {
         }
         let outcome = match told.await {
             Ok(Turn::Done(outcome)) => outcome,
-            Ok(Turn::Lead) => self.lead(&config).await,
+            Ok(Turn::Alone) => store::one(&self.env, &config, &job).await,
+            Ok(Turn::Lead) => self.lead(&config, &job).await,
             Err(_) => Err(ApiError::internal()),
         };
         match outcome {
@@ -155,8 +171,9 @@ impl DurableObject for Writer {
 
 impl Writer {
     /// Writes the batch at the front of the queue, whose first delivery is
-    /// the caller's, tells the others theirs, and passes the turn on.
-    async fn lead(&self, config: &Config) -> Result<Stored, ApiError> {
+    /// the caller's (`own`), tells the others theirs, and passes the turn
+    /// on; then, if the batch was refused, writes `own` on its own.
+    async fn lead(&self, config: &Config, own: &Job) -> Result<Stored, ApiError> {
         let jobs: Vec<Rc<Job>> = self
             .waiting
             .borrow()
@@ -166,19 +183,24 @@ impl Writer {
             .collect();
         let refs: Vec<&Job> = jobs.iter().map(Rc::as_ref).collect();
         let mut outcomes = store::group(&self.env, config, &refs).await.into_iter();
-        let mine = outcomes.next().unwrap_or_else(|| Err(ApiError::internal()));
+        let mine = outcomes
+            .next()
+            .unwrap_or_else(|| Grouped::Written(Err(ApiError::internal())));
         {
             let mut waiting = self.waiting.borrow_mut();
             waiting.pop_front();
             for outcome in outcomes {
                 if let Some(tell) = waiting.pop_front().and_then(|w| w.tell) {
                     // A request that is gone has nobody to tell.
-                    let _ = tell.send(Turn::Done(outcome));
+                    let _ = tell.send(outcome.into());
                 }
             }
         }
         self.pass_turn();
-        mine
+        match mine {
+            Grouped::Written(outcome) => outcome,
+            Grouped::Alone => store::one(&self.env, config, own).await,
+        }
     }
 
     /// Tells the first waiting request that it writes the next batch, or

@@ -124,6 +124,44 @@ describe("sharded write path", () => {
     }
   });
 
+  it("fails only the delivery D1 cannot take when it shares a batch with other channels' deliveries", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      // Four channels of one shard, so their deliveries wait for each other.
+      const mates = [];
+      for (let i = 0n; mates.length < 4; i++) {
+        const c = String(BigInt(CHANNELS[0]) + i);
+        if (shardOf(c, 4) === shardOf(CHANNELS[0], 4)) mates.push(c);
+      }
+      // A delivery D1 refuses whatever batch it is in.
+      await w.db.prepare(
+        "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.id LIKE 'wamid.poison.%' BEGIN SELECT RAISE(ABORT, 'poison'); END",
+      ).run();
+      const splits = () => w.logs.join("").split("\n").filter((l) => l.includes('"event":"shard.group_split"') && l.includes('"why":"d1_error"')).length;
+      let rounds = 0;
+      for (; rounds < 10 && splits() === 0; rounds++) {
+        const others = Array.from({ length: 15 }, (_, i) =>
+          bytes(item(mates[1 + (i % 3)], `wamid.mate.${rounds}.${i}`, `1650556${rounds}${String(i).padStart(3, "0")}`)));
+        const poison = bytes(item(mates[0], `wamid.poison.${rounds}`, "16505558888"));
+        const answers = await Promise.all([others[0], poison, ...others.slice(1)].map((b) => w.post(b)));
+        const statuses = await Promise.all(answers.map(async (r) => (await r.arrayBuffer(), r.status)));
+        assert.equal(statuses[1], 500, "the delivery D1 refuses fails");
+        assert.deepEqual(statuses.filter((_, i) => i !== 1), Array(15).fill(200), `round ${rounds}`);
+        assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE ?", `wamid.mate.${rounds}.%`), 15);
+      }
+      assert.ok(splits() > 0, "a refused batch held several deliveries");
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505558888'"), 0);
+      // Once D1 takes it, Meta's redelivery is stored, once.
+      await w.db.prepare("DROP TRIGGER poison").run();
+      const again = bytes(item(mates[0], "wamid.poison.0", "16505558888"));
+      assert.equal((await w.post(again)).status, 200);
+      assert.equal((await w.post(again)).status, 200);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.poison.0'"), 1);
+    } finally {
+      await w.close();
+    }
+  });
+
   it("answers 500 and stores nothing when D1 refuses the batch, and the redelivery is stored once", async () => {
     const w = await startWorker({ bindings: { SHARDS: "4" } });
     try {
