@@ -61,8 +61,16 @@ pub async fn through_shard(env: &Env, config: &Config, job: Job) -> Result<Store
         .fetch_with_request(job_request(&job).map_err(failed("request"))?)
         .await
         .map_err(failed("fetch"))?;
-    if res.status_code() != 200 {
-        return Err(ApiError::internal());
+    match res.status_code() {
+        200 => {}
+        503 => {
+            return Err(ApiError::new(
+                503,
+                "busy",
+                "The delivery was not taken; deliver it again later.",
+            ))
+        }
+        _ => return Err(ApiError::internal()),
     }
     let mut stored: Stored = res.json().await.map_err(failed("answer"))?;
     stored.shard = Some(shard);
@@ -123,12 +131,13 @@ struct Waiting {
     tell: Option<oneshot::Sender<Turn>>,
 }
 
-/// One write shard: its deliveries in arrival order, and whether a batch
-/// of them is in D1.
+/// One write shard: its deliveries in arrival order, their bodies' bytes,
+/// and whether a batch of them is in D1.
 #[durable_object(fetch)]
 pub struct Writer {
     env: Env,
     waiting: RefCell<VecDeque<Waiting>>,
+    queued: Cell<usize>,
     busy: Cell<bool>,
 }
 
@@ -137,6 +146,7 @@ impl DurableObject for Writer {
         Writer {
             env,
             waiting: RefCell::new(VecDeque::new()),
+            queued: Cell::new(0),
             busy: Cell::new(false),
         }
     }
@@ -147,6 +157,11 @@ impl DurableObject for Writer {
         let Some(job) = read_job(&mut req).await else {
             return Response::error("", 400);
         };
+        if !shards::takes(self.queued.get(), job.body.len()) {
+            http::log(LogLine::warn("shard.full").count("bytes", self.queued.get()));
+            return Response::error("", 503);
+        }
+        self.queued.set(self.queued.get() + job.body.len());
         let (tell, told) = oneshot::channel();
         let job = Rc::new(job);
         self.waiting.borrow_mut().push_back(Waiting {
@@ -188,9 +203,9 @@ impl Writer {
             .unwrap_or_else(|| Grouped::Written(Err(ApiError::internal())));
         {
             let mut waiting = self.waiting.borrow_mut();
-            waiting.pop_front();
+            self.pop(&mut waiting);
             for outcome in outcomes {
-                if let Some(tell) = waiting.pop_front().and_then(|w| w.tell) {
+                if let Some(tell) = self.pop(&mut waiting).and_then(|w| w.tell) {
                     // A request that is gone has nobody to tell.
                     let _ = tell.send(outcome.into());
                 }
@@ -213,10 +228,19 @@ impl Writer {
                 // Its request is gone: its delivery was never answered, so
                 // Meta sends it again.
                 _ => {
-                    waiting.pop_front();
+                    self.pop(&mut waiting);
                 }
             }
         }
         self.busy.set(false);
+    }
+
+    /// Takes the first waiting delivery off the queue and its bytes off
+    /// the count.
+    fn pop(&self, waiting: &mut VecDeque<Waiting>) -> Option<Waiting> {
+        let front = waiting.pop_front()?;
+        self.queued
+            .set(self.queued.get().saturating_sub(front.job.body.len()));
+        Some(front)
     }
 }

@@ -24,6 +24,20 @@ pub const GROUP_BYTES: usize = 512 * 1024;
 /// The most deliveries one group prepares and writes.
 pub const GROUP_DELIVERIES: usize = 16;
 
+/// The most bytes of bodies a shard holds waiting, the batch in D1
+/// included: a shard's isolate has 128 MB, and a burst of big deliveries
+/// (history, backfills) must not take it past that, which would fail
+/// every delivery waiting there.
+pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Whether a shard holding `queued` bytes of waiting bodies takes a
+/// delivery of `body` bytes: always when none waits, so any delivery the
+/// webhook accepts is taken by an idle shard. One it does not take is not
+/// acknowledged, and Meta delivers it again.
+pub fn takes(queued: usize, body: usize) -> bool {
+    queued == 0 || queued.saturating_add(body) <= QUEUE_BYTES
+}
+
 /// `SHARDS` as set: unset or empty is 1 (the direct path); a number from 1
 /// to [`MAX_SHARDS`] is that many; anything else is `None`, which the
 /// caller reports and treats as 1.
@@ -151,6 +165,15 @@ impl Group {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_shard_takes_deliveries_up_to_its_queue_s_bytes_and_any_one_when_idle() {
+        assert!(takes(0, usize::MAX));
+        assert!(takes(QUEUE_BYTES - 10, 10));
+        assert!(!takes(QUEUE_BYTES - 10, 11));
+        assert!(!takes(usize::MAX, 1));
+        assert!(takes(1, 0));
+    }
 
     #[test]
     fn shards_are_one_unless_set_to_a_number_in_range() {

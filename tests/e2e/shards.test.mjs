@@ -162,6 +162,42 @@ describe("sharded write path", () => {
     }
   });
 
+  it("takes no more big deliveries than its queue holds, answers 503 for the rest, and stores them when Meta delivers them again", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      // ~3.9 MB each, one channel, all at once: past the 32 MB a shard holds.
+      const big = (n) => {
+        const body = item(CHANNELS[0], `wamid.big.${n}.0`, "16505554444");
+        const value = body.entry[0].changes[0].value;
+        const first = value.messages[0];
+        value.messages = Array.from({ length: 8 }, (_, i) => ({ ...first, id: `wamid.big.${n}.${i}`, text: { body: "x".repeat(490_000) } }));
+        return bytes(body);
+      };
+      const bodies = Array.from({ length: 20 }, (_, n) => big(n));
+      const answers = await Promise.all(bodies.map((b) => w.post(b)));
+      const statuses = await Promise.all(answers.map(async (r) => {
+        const text = await r.text();
+        if (r.status === 503) assert.doesNotMatch(text, /shard|D1|sqlite|queue/i);
+        return r.status;
+      }));
+      assert.ok(statuses.every((s) => s === 200 || s === 503), JSON.stringify(statuses));
+      assert.ok(statuses.includes(503), "some were refused");
+      assert.ok(statuses.includes(200), "the shard went on taking them");
+      assert.match(w.logs.join(""), /"event":"shard.full"/);
+      for (const [n, s] of statuses.entries()) {
+        const stored = await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE ?", `wamid.big.${n}.%`);
+        assert.equal(stored, s === 200 ? 8 : 0, `delivery ${n} answered ${s}`);
+      }
+      // Meta delivers the refused ones again, one at a time: each is taken.
+      for (const [n, s] of statuses.entries()) {
+        if (s === 503) assert.equal((await w.post(bodies[n])).status, 200);
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.big.%'"), 160);
+    } finally {
+      await w.close();
+    }
+  });
+
   it("answers 500 and stores nothing when D1 refuses the batch, and the redelivery is stored once", async () => {
     const w = await startWorker({ bindings: { SHARDS: "4" } });
     try {
