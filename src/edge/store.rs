@@ -138,30 +138,31 @@ async fn without_erased(
     Ok(prepared.stored(plan, trips_before, 1))
 }
 
-/// A group member's outcome ([`group`]).
+/// What became of a group ([`group`]).
 pub enum Grouped {
-    Written(Result<Stored, ApiError>),
-    /// The group's batch was refused (its guard tripped, or D1 failed it):
-    /// the delivery is to be written on its own ([`one`]), by its own
-    /// request, so one member's fault or erased person costs the others
-    /// one more batch and no request more than its own queries.
-    Alone,
+    /// Its members' outcomes, in order: at least one.
+    Written(Vec<Result<Stored, ApiError>>),
+    /// The batch of the first `n` deliveries was refused (its guard
+    /// tripped, or D1 failed it) and nothing of it was written: each is to
+    /// be written on its own ([`one`]), in order, by its own request, so
+    /// one member's fault or erased person costs the others one more batch
+    /// and no request more than its own queries.
+    Refused(usize),
 }
 
 /// Writes the longest front of `jobs` that fits one batch
-/// ([`Group::admit`]) and returns their outcomes, in order: at least one,
-/// at most `jobs.len()`. A delivery whose auto-replies need a lookup is
-/// written alone; when a batch of several is refused, each is
-/// [`Grouped::Alone`].
+/// ([`Group::admit`]): at least one delivery, at most `jobs.len()`. A
+/// delivery whose auto-replies need a lookup is written alone; a batch of
+/// one that is refused is written again at once, as [`one`] would.
 // Long because it is one pass over the queue: plan, admit, prepare, run.
-pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
+pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
     let trips_before = d1::round_trips();
     let Some(first) = jobs.first() else {
-        return Vec::new();
+        return Grouped::Written(Vec::new());
     };
     let db = match d1::database(env) {
         Ok(db) => db,
-        Err(e) => return vec![Grouped::Written(Err(e))],
+        Err(e) => return Grouped::Written(vec![Err(e)]),
     };
     let mut rules: Option<Vec<Rule>> = None;
     let mut group = Group::default();
@@ -174,12 +175,12 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
         let mut plan = job.plan(config);
         let alone = match needs_lookup(&db, config, &plan, &mut rules).await {
             Ok(alone) => alone,
-            Err(e) if members.is_empty() => return vec![Grouped::Written(Err(e))],
+            Err(e) if members.is_empty() => return Grouped::Written(vec![Err(e)]),
             Err(_) => break,
         };
         if alone && members.is_empty() {
             let stored = planned(env, &db, config, first, &mut plan, trips_before, Vec::new());
-            return vec![Grouped::Written(stored.await)];
+            return Grouped::Written(vec![stored.await]);
         }
         if alone {
             break;
@@ -191,7 +192,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
         };
         let prepared = match prepared {
             Ok(p) => p,
-            Err(e) if members.is_empty() => return vec![Grouped::Written(Err(e))],
+            Err(e) if members.is_empty() => return Grouped::Written(vec![Err(e)]),
             Err(_) => break,
         };
         let fits = group.admit(Candidate {
@@ -219,23 +220,23 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
     match (ran, members.as_mut_slice()) {
         (Ok(Ran::Done), _) => {
             drop_unnamed(env, &db, put, Vec::new()).await;
-            members
+            let stored = members
                 .iter()
-                .map(|(plan, p)| Grouped::Written(Ok(p.stored(plan, trips_before, n))))
-                .collect()
+                .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)));
+            Grouped::Written(stored.collect())
         }
         (Ok(Ran::Erased), [(plan, tripped)]) => {
             let own = first.channel();
             let at = Batch::new(env, &db, config, first, &own);
             let stored = without_erased(&at, plan, tripped, trips_before, Vec::new());
-            vec![Grouped::Written(stored.await)]
+            Grouped::Written(vec![stored.await])
         }
         (Ok(Ran::Changed), [(plan, refused)]) => {
             let refused = refused.writes.blobs.clone();
             let stored = planned(env, &db, config, first, plan, trips_before, refused);
-            vec![Grouped::Written(stored.await)]
+            Grouped::Written(vec![stored.await])
         }
-        (Err(e), [_]) => vec![Grouped::Written(Err(e))],
+        (Err(e), [_]) => Grouped::Written(vec![Err(e)]),
         // Someone in the group was erased, the destinations changed, or D1
         // failed the batch: each delivery on its own, so only the erased
         // person's is cut, each is planned with the destinations D1 has,
@@ -251,10 +252,10 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Vec<Grouped> {
                     .kind("why", why)
                     .count("deliveries", n),
             );
-            // What the refused batch put in R2 and no row names goes; the
-            // members' own writes put theirs again.
+            // What the refused batch put in R2 and no row names goes, before
+            // any member's own write puts its objects again.
             drop_unnamed(env, &db, put, Vec::new()).await;
-            (0..n).map(|_| Grouped::Alone).collect()
+            Grouped::Refused(n)
         }
     }
 }

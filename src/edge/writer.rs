@@ -10,8 +10,8 @@
 //! the request of the first delivery still waiting writes the next, so every
 //! invocation stays within D1's queries per invocation. When a batch of
 //! several is refused (it names someone erased, its destinations changed,
-//! or D1 failed it), each request writes its own delivery on its own, as
-//! the direct path would.
+//! or D1 failed it), each of its requests in turn writes its own delivery
+//! on its own, as the direct path would, before the next batch.
 
 use crate::api::ApiError;
 use crate::edge::config::Config;
@@ -107,37 +107,36 @@ async fn read_job(req: &mut Request) -> Option<Job> {
     Some(Job { body, scope, now })
 }
 
-/// What a waiting request is told: its delivery's outcome, that it writes
-/// its delivery on its own (its group's batch was refused), or that it
-/// writes the next batch.
+thread_local! {
+    /// Bytes of bodies waiting in every shard of this isolate, which share
+    /// its memory ([`shards::takes`]).
+    static QUEUED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What a waiting request is told: its delivery's outcome, that it is the
+/// shard's turn to write its delivery on its own (its group's batch was
+/// refused), or to write the next batch.
 enum Turn {
     Done(Result<Stored, ApiError>),
     Alone,
     Lead,
 }
 
-impl From<Grouped> for Turn {
-    fn from(outcome: Grouped) -> Turn {
-        match outcome {
-            Grouped::Written(outcome) => Turn::Done(outcome),
-            Grouped::Alone => Turn::Alone,
-        }
-    }
-}
-
 struct Waiting {
     job: Rc<Job>,
     /// Taken when the request is told its turn.
     tell: Option<oneshot::Sender<Turn>>,
+    /// Its group's batch was refused: its turn is to write it on its own.
+    alone: bool,
 }
 
-/// One write shard: its deliveries in arrival order, their bodies' bytes,
-/// and whether a batch of them is in D1.
+/// One write shard: its deliveries in arrival order, and whether one of
+/// them is being written. One write at a time, in order: the request told
+/// its turn writes, then passes the turn on ([`Writer::pass_turn`]).
 #[durable_object(fetch)]
 pub struct Writer {
     env: Env,
     waiting: RefCell<VecDeque<Waiting>>,
-    queued: Cell<usize>,
     busy: Cell<bool>,
 }
 
@@ -146,7 +145,6 @@ impl DurableObject for Writer {
         Writer {
             env,
             waiting: RefCell::new(VecDeque::new()),
-            queued: Cell::new(0),
             busy: Cell::new(false),
         }
     }
@@ -157,23 +155,31 @@ impl DurableObject for Writer {
         let Some(job) = read_job(&mut req).await else {
             return Response::error("", 400);
         };
-        if !shards::takes(self.queued.get(), job.body.len()) {
-            http::log(LogLine::warn("shard.full").count("bytes", self.queued.get()));
+        let queued = QUEUED.with(Cell::get);
+        let idle = self.waiting.borrow().is_empty();
+        if !shards::takes(idle, queued, job.body.len()) {
+            http::log(LogLine::warn("shard.full").count("bytes", queued));
             return Response::error("", 503);
         }
-        self.queued.set(self.queued.get() + job.body.len());
+        QUEUED.with(|q| q.set(queued + job.body.len()));
         let (tell, told) = oneshot::channel();
         let job = Rc::new(job);
         self.waiting.borrow_mut().push_back(Waiting {
             job: job.clone(),
             tell: Some(tell),
+            alone: false,
         });
         if !self.busy.replace(true) {
             self.pass_turn();
         }
         let outcome = match told.await {
             Ok(Turn::Done(outcome)) => outcome,
-            Ok(Turn::Alone) => store::one(&self.env, &config, &job).await,
+            Ok(Turn::Alone) => {
+                let outcome = store::one(&self.env, &config, &job).await;
+                self.pop(&mut self.waiting.borrow_mut());
+                self.pass_turn();
+                outcome
+            }
             Ok(Turn::Lead) => self.lead(&config, &job).await,
             Err(_) => Err(ApiError::internal()),
         };
@@ -187,7 +193,8 @@ impl DurableObject for Writer {
 impl Writer {
     /// Writes the batch at the front of the queue, whose first delivery is
     /// the caller's (`own`), tells the others theirs, and passes the turn
-    /// on; then, if the batch was refused, writes `own` on its own.
+    /// on. When the batch was refused, its deliveries are each written on
+    /// their own, in order, starting with `own`, before the next batch.
     async fn lead(&self, config: &Config, own: &Job) -> Result<Stored, ApiError> {
         let jobs: Vec<Rc<Job>> = self
             .waiting
@@ -197,33 +204,41 @@ impl Writer {
             .map(|w| w.job.clone())
             .collect();
         let refs: Vec<&Job> = jobs.iter().map(Rc::as_ref).collect();
-        let mut outcomes = store::group(&self.env, config, &refs).await.into_iter();
-        let mine = outcomes
-            .next()
-            .unwrap_or_else(|| Grouped::Written(Err(ApiError::internal())));
+        let outcomes = match store::group(&self.env, config, &refs).await {
+            Grouped::Written(outcomes) => outcomes,
+            Grouped::Refused(n) => {
+                for refused in self.waiting.borrow_mut().iter_mut().take(n).skip(1) {
+                    refused.alone = true;
+                }
+                let mine = store::one(&self.env, config, own).await;
+                self.pop(&mut self.waiting.borrow_mut());
+                self.pass_turn();
+                return mine;
+            }
+        };
+        let mut outcomes = outcomes.into_iter();
+        let mine = outcomes.next().unwrap_or_else(|| Err(ApiError::internal()));
         {
             let mut waiting = self.waiting.borrow_mut();
             self.pop(&mut waiting);
             for outcome in outcomes {
                 if let Some(tell) = self.pop(&mut waiting).and_then(|w| w.tell) {
                     // A request that is gone has nobody to tell.
-                    let _ = tell.send(outcome.into());
+                    let _ = tell.send(Turn::Done(outcome));
                 }
             }
         }
         self.pass_turn();
-        match mine {
-            Grouped::Written(outcome) => outcome,
-            Grouped::Alone => store::one(&self.env, config, own).await,
-        }
+        mine
     }
 
-    /// Tells the first waiting request that it writes the next batch, or
-    /// marks the shard idle when none waits.
+    /// Tells the first waiting request that it writes next (its delivery
+    /// alone, or the next batch), or marks the shard idle when none waits.
     fn pass_turn(&self) {
         let mut waiting = self.waiting.borrow_mut();
         while let Some(front) = waiting.front_mut() {
-            match front.tell.take().map(|tell| tell.send(Turn::Lead)) {
+            let turn = if front.alone { Turn::Alone } else { Turn::Lead };
+            match front.tell.take().map(|tell| tell.send(turn)) {
                 Some(Ok(())) => return,
                 // Its request is gone: its delivery was never answered, so
                 // Meta sends it again.
@@ -236,11 +251,10 @@ impl Writer {
     }
 
     /// Takes the first waiting delivery off the queue and its bytes off
-    /// the count.
+    /// the isolate's count.
     fn pop(&self, waiting: &mut VecDeque<Waiting>) -> Option<Waiting> {
         let front = waiting.pop_front()?;
-        self.queued
-            .set(self.queued.get().saturating_sub(front.job.body.len()));
+        QUEUED.with(|q| q.set(q.get().saturating_sub(front.job.body.len())));
         Some(front)
     }
 }

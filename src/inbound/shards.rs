@@ -24,18 +24,19 @@ pub const GROUP_BYTES: usize = 512 * 1024;
 /// The most deliveries one group prepares and writes.
 pub const GROUP_DELIVERIES: usize = 16;
 
-/// The most bytes of bodies a shard holds waiting, the batch in D1
-/// included: a shard's isolate has 128 MB, and a burst of big deliveries
-/// (history, backfills) must not take it past that, which would fail
-/// every delivery waiting there.
+/// The most bytes of bodies the shards of one isolate hold waiting, those
+/// being written included: the isolate has 128 MB, shared by the shards it
+/// runs, and a burst of big deliveries (history, backfills) must not take
+/// it past that, which would fail every delivery waiting there.
 pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Whether a shard holding `queued` bytes of waiting bodies takes a
-/// delivery of `body` bytes: always when none waits, so any delivery the
-/// webhook accepts is taken by an idle shard. One it does not take is not
-/// acknowledged, and Meta delivers it again.
-pub fn takes(queued: usize, body: usize) -> bool {
-    queued == 0 || queued.saturating_add(body) <= QUEUE_BYTES
+/// Whether a shard takes a delivery of `body` bytes while its isolate's
+/// shards hold `queued` bytes waiting: always when it is `idle` (nothing
+/// waits in it), so any delivery the webhook accepts is taken by an idle
+/// shard. One it does not take is not acknowledged, and Meta delivers it
+/// again.
+pub fn takes(idle: bool, queued: usize, body: usize) -> bool {
+    idle || queued.saturating_add(body) <= QUEUE_BYTES
 }
 
 /// `SHARDS` as set: unset or empty is 1 (the direct path); a number from 1
@@ -167,12 +168,13 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn a_shard_takes_deliveries_up_to_its_queue_s_bytes_and_any_one_when_idle() {
-        assert!(takes(0, usize::MAX));
-        assert!(takes(QUEUE_BYTES - 10, 10));
-        assert!(!takes(QUEUE_BYTES - 10, 11));
-        assert!(!takes(usize::MAX, 1));
-        assert!(takes(1, 0));
+    fn a_shard_takes_deliveries_up_to_its_isolate_s_bytes_and_any_one_when_idle() {
+        assert!(takes(true, 0, usize::MAX));
+        assert!(takes(true, usize::MAX, usize::MAX));
+        assert!(takes(false, QUEUE_BYTES - 10, 10));
+        assert!(!takes(false, QUEUE_BYTES - 10, 11));
+        assert!(!takes(false, usize::MAX, 1));
+        assert!(takes(false, 1, 0));
     }
 
     #[test]
