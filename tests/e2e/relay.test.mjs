@@ -79,6 +79,15 @@ function receivedIds(r, secret) {
   return eventsOf(r, secret, "message.received").map((e) => e.data.id);
 }
 
+/** Writes destination `row` back to D1 as another isolate would, behind this isolate's cache. */
+async function putBack(w, row) {
+  const cols = Object.keys(row);
+  await w.db
+    .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
+    .bind(...cols.map((c) => row[c]))
+    .run();
+}
+
 async function post(w, body) {
   const res = await w.post(body);
   assert.equal(res.status, 200, await res.text());
@@ -349,11 +358,7 @@ describe("the relay", () => {
     await post(w, text("wamid.relay.unseen"));
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0, "no one to keep it for");
     // Added again through another isolate: this one's cache still says none.
-    const cols = Object.keys(row);
-    await w.db
-      .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
-      .bind(...cols.map((c) => row[c]))
-      .run();
+    await putBack(w, row);
     // A delivery that writes nothing of its own is kept for it too.
     await post(w, Buffer.from(JSON.stringify({ object: "whatsapp_business_account", entry: [] })));
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 1, "kept");
@@ -382,11 +387,7 @@ describe("the relay", () => {
     await w.db.prepare("DELETE FROM destinations WHERE id = ?").bind(d.id).run();
     await post(w, text("wamid.relay.before_send"));
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM deliveries").first()).n, 0, "the cache holds none");
-    const cols = Object.keys(row);
-    await w.db
-      .prepare(`INSERT INTO destinations (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
-      .bind(...cols.map((c) => row[c]))
-      .run();
+    await putBack(w, row);
     const sentBefore = graph.sent;
     const [status, sent] = await w.send("/v1/messages", { to: "16505551234", type: "text", text: { body: "reply" } });
     assert.equal(status, 202);
