@@ -169,7 +169,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
     let mut members: Vec<(Plan, Prepared)> = Vec::new();
     let channels: Vec<Option<String>> = jobs.iter().map(|j| j.channel()).collect();
     for (job, channel) in jobs.iter().zip(&channels) {
-        if group.is_closed() {
+        if !group.has_room(job.body.len()) {
             break;
         }
         let mut plan = job.plan(config);

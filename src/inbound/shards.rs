@@ -146,6 +146,12 @@ impl Group {
         fits
     }
 
+    /// Whether a delivery of `bytes` could still join, whatever it holds:
+    /// when not, it need not be planned to be left for the next group.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.members == 0 || (!self.is_closed() && self.bytes.saturating_add(bytes) <= GROUP_BYTES)
+    }
+
     /// Whether nothing more can join.
     pub fn is_closed(&self) -> bool {
         self.closed || self.members >= GROUP_DELIVERIES
@@ -265,6 +271,13 @@ mod tests {
             }
             prop_assert_eq!(&queue[..taken.len()], &taken[..]);
             prop_assert!(!taken.is_empty());
+            // A delivery without room would not have been admitted.
+            let mut g = Group::default();
+            for c in &queue {
+                let room = g.has_room(c.bytes);
+                let admitted = g.admit(*c);
+                prop_assert!(room || !admitted, "{:?} admitted without room", c);
+            }
             if taken.len() > 1 {
                 prop_assert!(taken.iter().all(|c| !c.alone));
                 prop_assert!(taken.len() <= GROUP_DELIVERIES);
