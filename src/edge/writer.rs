@@ -174,12 +174,7 @@ impl DurableObject for Writer {
         }
         let outcome = match told.await {
             Ok(Turn::Done(outcome)) => outcome,
-            Ok(Turn::Alone) => {
-                let outcome = store::one(&self.env, &config, &job).await;
-                self.pop(&mut self.waiting.borrow_mut());
-                self.pass_turn();
-                outcome
-            }
+            Ok(Turn::Alone) => self.alone(&config, &job).await,
             Ok(Turn::Lead) => self.lead(&config, &job).await,
             Err(_) => Err(ApiError::internal()),
         };
@@ -210,10 +205,7 @@ impl Writer {
                 for refused in self.waiting.borrow_mut().iter_mut().take(n).skip(1) {
                     refused.alone = true;
                 }
-                let mine = store::one(&self.env, config, own).await;
-                self.pop(&mut self.waiting.borrow_mut());
-                self.pass_turn();
-                return mine;
+                return self.alone(config, own).await;
             }
         };
         let mut outcomes = outcomes.into_iter();
@@ -230,6 +222,15 @@ impl Writer {
         }
         self.pass_turn();
         mine
+    }
+
+    /// Writes `own`, the delivery at the front of the queue, on its own,
+    /// takes it off the queue and passes the turn on.
+    async fn alone(&self, config: &Config, own: &Job) -> Result<Stored, ApiError> {
+        let outcome = store::one(&self.env, config, own).await;
+        self.pop(&mut self.waiting.borrow_mut());
+        self.pass_turn();
+        outcome
     }
 
     /// Tells the first waiting request that it writes next (its delivery
