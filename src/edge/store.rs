@@ -213,13 +213,12 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
     }
     let all: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
     let ran = run(&db, &all).await;
-    let put = blobs_of(&all, Vec::new());
     if let Ok(Ran::Changed) = ran {
         cache::forget_destinations();
     }
     match (ran, members.as_mut_slice()) {
         (Ok(Ran::Done), _) => {
-            drop_unnamed(env, &db, put, Vec::new()).await;
+            drop_unnamed(env, &db, put_by(&members), Vec::new()).await;
             let stored = members
                 .iter()
                 .map(|(plan, p)| Ok(p.stored(plan, trips_before, n)));
@@ -254,10 +253,16 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
             );
             // What the refused batch put in R2 and no row names goes, before
             // any member's own write puts its objects again.
-            drop_unnamed(env, &db, put, Vec::new()).await;
+            drop_unnamed(env, &db, put_by(&members), Vec::new()).await;
             Grouped::Refused(n)
         }
     }
+}
+
+/// What a group's members put in R2 ([`blobs_of`]).
+fn put_by(members: &[(Plan, Prepared)]) -> Vec<db::ingest::Blob> {
+    let parts: Vec<&Prepared> = members.iter().map(|(_, p)| p).collect();
+    blobs_of(&parts, Vec::new())
 }
 
 /// Whether `plan`'s auto-replies are decided from D1 (its rules, read
