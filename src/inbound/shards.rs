@@ -129,12 +129,9 @@ impl Group {
     /// candidate does not fit, the group is closed, so no later delivery
     /// overtakes it.
     pub fn admit(&mut self, next: Candidate) -> bool {
-        let fits = self.members == 0
-            || (!self.closed
-                && !next.alone
-                && self.members < GROUP_DELIVERIES
-                && self.statements + next.statements <= GROUP_STATEMENTS
-                && self.bytes + next.bytes <= GROUP_BYTES);
+        let fits = self.has_room(next.bytes)
+            && (self.members == 0
+                || (!next.alone && self.statements + next.statements <= GROUP_STATEMENTS));
         if fits {
             self.members += 1;
             self.statements += next.statements;
