@@ -53,9 +53,18 @@ pub fn parse_count(value: Option<&str>) -> Option<u32> {
 }
 
 /// The channel a delivery is sharded by: the `phone_number_id` of its first
-/// change that names one. Only that field is read; the rest of the body is
-/// skipped, not built.
+/// change that names one, as a string or a number (the webhook reads both).
+/// In Meta's shape only that field is read and the rest of the body is
+/// skipped, not built; any other shape the webhook still ingests change by
+/// change (`changes: null` in one entry, a non-string id in another) is
+/// walked as a [`serde_json::Value`], so the shard is the one its channel's
+/// other deliveries go to.
 pub fn channel_of(body: &[u8]) -> Option<String> {
+    channel_in_shape(body).or_else(|| channel_in_value(body))
+}
+
+/// [`channel_of`] for a body in Meta's exact shape; `None` for any other.
+fn channel_in_shape(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Body {
         #[serde(default)]
@@ -83,6 +92,22 @@ pub fn channel_of(body: &[u8]) -> Option<String> {
         .into_iter()
         .flat_map(|e| e.changes)
         .find_map(|c| c.value?.metadata?.phone_number_id)
+}
+
+/// [`channel_of`] for a body of any JSON shape.
+fn channel_in_value(body: &[u8]) -> Option<String> {
+    use serde_json::Value;
+    let body: Value = serde_json::from_slice(body).ok()?;
+    body.get("entry")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("changes")?.as_array())
+        .flatten()
+        .find_map(|c| match c.pointer("/value/metadata/phone_number_id")? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
 }
 
 /// The shard (0 to `shards - 1`) that takes deliveries of `channel`; a
@@ -202,10 +227,32 @@ mod tests {
         assert_eq!(channel_of(b"not json"), None);
         assert_eq!(
             channel_of(
-                br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":7}}}]}]}"#
+                br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":[7]}}}]}]}"#
             ),
             None
         );
+    }
+
+    #[test]
+    fn an_odd_shape_still_finds_the_channel_the_webhook_ingests() {
+        // Each of these fails the exact shape; the webhook still ingests
+        // the valid change, so the shard must be that change's channel's.
+        for body in [
+            &br#"{"entry":[{"changes":null},{"changes":[{"value":{"metadata":{"phone_number_id":"333"}}}]}]}"#[..],
+            br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":false}}},{"value":{"metadata":{"phone_number_id":"333"}}}]}]}"#,
+            br#"{"entry":[{"changes":[{"value":"text"},{"value":{"metadata":{"phone_number_id":"333"}}}]}]}"#,
+            br#"{"entry":[7,{"changes":[{"value":{"metadata":{"phone_number_id":"333"}}}]}]}"#,
+            br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":333}}}]}]}"#,
+        ] {
+            assert_eq!(
+                channel_of(body).as_deref(),
+                Some("333"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(channel_of(br#"{"entry":{"changes":[]}}"#), None);
+        assert_eq!(channel_of(br#"[1,2]"#), None);
     }
 
     #[test]
@@ -253,6 +300,28 @@ mod tests {
         #[test]
         fn channel_of_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = channel_of(&body);
+        }
+
+        /// Whatever else a delivery holds around it, the first change that
+        /// names a channel decides the shard.
+        #[test]
+        fn the_first_named_channel_wins_in_any_shape(
+            noise in proptest::collection::vec(prop_oneof![
+                Just("null".to_owned()),
+                Just(r#"{"value":null}"#.to_owned()),
+                Just(r#"{"value":{"metadata":{}}}"#.to_owned()),
+                Just(r#"{"value":{"metadata":{"phone_number_id":null}}}"#.to_owned()),
+                Just(r#"{"value":{"metadata":{"phone_number_id":{"a":1}}}}"#.to_owned()),
+                "[a-z]{0,8}".prop_map(|s| format!(r#"{{"field":"{s}"}}"#)),
+            ], 0..6),
+            channel in "[0-9]{1,20}",
+            later in "[0-9]{1,20}",
+        ) {
+            let mut changes = noise.clone();
+            changes.push(format!(r#"{{"value":{{"metadata":{{"phone_number_id":"{channel}"}}}}}}"#));
+            changes.push(format!(r#"{{"value":{{"metadata":{{"phone_number_id":"{later}"}}}}}}"#));
+            let body = format!(r#"{{"entry":[{{"changes":[{}]}}]}}"#, changes.join(","));
+            prop_assert_eq!(channel_of(body.as_bytes()), Some(channel));
         }
 
         /// Groups are a prefix in queue order; a group of several holds no
