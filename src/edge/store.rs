@@ -187,7 +187,10 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
         }
         let at = Batch::new(env, &db, config, job, channel);
         let prepared = match erase::guard_keys(&db, &plan).await {
-            Ok(keys) => at.prepare(&plan, &keys, Body::Whole).await,
+            Ok(keys) => {
+                at.prepare(&plan, &keys, Body::Whole, rules.as_deref())
+                    .await
+            }
             Err(e) => Err(e),
         };
         let prepared = match prepared {
@@ -348,13 +351,16 @@ impl<'a> Batch<'a> {
     /// Decides `plan`'s effects and relay part and builds its statements,
     /// its guard first (checking tombstone `keys` and the destinations'
     /// version), with long bodies meant for R2 when there is a bucket.
+    /// Its auto-replies are decided with `rules` when given (a group's,
+    /// the ones it was admitted by), else with the isolate's cached rules.
     async fn prepare(
         &self,
         plan: &Plan,
         keys: &[String],
         body: Body,
+        rules: Option<&[Rule]>,
     ) -> Result<Prepared, ApiError> {
-        let effects = effects(self.db, plan, self.config).await?;
+        let effects = effects(self.db, plan, self.config, rules).await?;
         let kept = match body {
             Body::Whole => Some(self.body),
             Body::NamesErased => None,
@@ -505,7 +511,7 @@ async fn run_fresh(
     refused: &mut Vec<db::ingest::Blob>,
 ) -> Result<(Prepared, Ran), ApiError> {
     for _ in 0..db::guard::FRESH_TRIES {
-        let mut prepared = at.prepare(plan, keys, body).await?;
+        let mut prepared = at.prepare(plan, keys, body, None).await?;
         at.settle(plan, &mut prepared).await;
         match run(at.db, &[&prepared]).await? {
             Ran::Changed => {
@@ -602,14 +608,29 @@ async fn relay_plan(
 }
 
 /// What the delivery's new messages make us send: opt-out handling and rule
-/// replies. Reads D1 only when there are rules or an opt keyword arrived.
-async fn effects(db: &D1Database, plan: &Plan, config: &Config) -> Result<Effects, ApiError> {
-    let rules = if plan.messages.is_empty() {
-        Vec::new()
-    } else {
-        cache::rules(db).await?
+/// replies, with `rules` when given, else the isolate's cached rules. Reads
+/// D1 only when there are rules or an opt keyword arrived.
+///
+/// A group's members are decided with the rules the group admitted them
+/// by: were they read again, a refresh of the cache in between could give
+/// two members of one batch a rule that looks up D1, each without the
+/// other's rows, and the rule would answer twice.
+async fn effects(
+    db: &D1Database,
+    plan: &Plan,
+    config: &Config,
+    rules: Option<&[Rule]>,
+) -> Result<Effects, ApiError> {
+    let cached;
+    let rules = match rules {
+        Some(rules) => rules,
+        None if plan.messages.is_empty() => &[],
+        None => {
+            cached = cache::rules(db).await?;
+            &cached[..]
+        }
     };
-    if !autoreply::needs_lookup(plan, &rules, &config.opt) {
+    if !autoreply::needs_lookup(plan, rules, &config.opt) {
         return Ok(Effects::default());
     }
     let known = db::lookups::known_from_rows(
@@ -625,7 +646,7 @@ async fn effects(db: &D1Database, plan: &Plan, config: &Config) -> Result<Effect
     };
     let effects = autoreply::decide(
         plan,
-        &rules,
+        rules,
         &known,
         &config.opt,
         &clock::local_time,

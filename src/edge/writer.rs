@@ -161,7 +161,7 @@ impl DurableObject for Writer {
             http::log(LogLine::warn("shard.full").count("bytes", queued));
             return Response::error("", 503);
         }
-        QUEUED.with(|q| q.set(queued + job.body.len()));
+        QUEUED.with(|q| q.set(queued + shards::charge(job.body.len())));
         let (tell, told) = oneshot::channel();
         let job = Rc::new(job);
         self.waiting.borrow_mut().push_back(Waiting {
@@ -255,7 +255,7 @@ impl Writer {
     /// the isolate's count.
     fn pop(&self, waiting: &mut VecDeque<Waiting>) -> Option<Waiting> {
         let front = waiting.pop_front()?;
-        QUEUED.with(|q| q.set(q.get().saturating_sub(front.job.body.len())));
+        QUEUED.with(|q| q.set(q.get().saturating_sub(shards::charge(front.job.body.len()))));
         Some(front)
     }
 }

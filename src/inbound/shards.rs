@@ -30,13 +30,23 @@ pub const GROUP_DELIVERIES: usize = 16;
 /// it past that, which would fail every delivery waiting there.
 pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
+/// The least a waiting delivery counts against [`QUEUE_BYTES`]: it holds
+/// more than its body (its request, its place in the queue), so a flood of
+/// tiny deliveries is bounded too (at most 8,192 waiting per isolate).
+pub const ENTRY_BYTES: usize = 4 * 1024;
+
+/// What a waiting delivery of `body` bytes counts against [`QUEUE_BYTES`].
+pub fn charge(body: usize) -> usize {
+    body.max(ENTRY_BYTES)
+}
+
 /// Whether a shard takes a delivery of `body` bytes while its isolate's
-/// shards hold `queued` bytes waiting: always when it is `idle` (nothing
-/// waits in it), so any delivery the webhook accepts is taken by an idle
-/// shard. One it does not take is not acknowledged, and Meta delivers it
-/// again.
+/// shards hold `queued` bytes waiting (their [`charge`]s): always when it
+/// is `idle` (nothing waits in it), so any delivery the webhook accepts is
+/// taken by an idle shard. One it does not take is not acknowledged, and
+/// Meta delivers it again.
 pub fn takes(idle: bool, queued: usize, body: usize) -> bool {
-    idle || queued.saturating_add(body) <= QUEUE_BYTES
+    idle || queued.saturating_add(charge(body)) <= QUEUE_BYTES
 }
 
 /// `SHARDS` as set: unset or empty is 1 (the direct path); a number from 1
@@ -199,10 +209,26 @@ mod tests {
     fn a_shard_takes_deliveries_up_to_its_isolate_s_bytes_and_any_one_when_idle() {
         assert!(takes(true, 0, usize::MAX));
         assert!(takes(true, usize::MAX, usize::MAX));
-        assert!(takes(false, QUEUE_BYTES - 10, 10));
-        assert!(!takes(false, QUEUE_BYTES - 10, 11));
+        let big = ENTRY_BYTES * 2;
+        assert!(takes(false, QUEUE_BYTES - big, big));
+        assert!(!takes(false, QUEUE_BYTES - big, big + 1));
         assert!(!takes(false, usize::MAX, 1));
         assert!(takes(false, 1, 0));
+    }
+
+    #[test]
+    fn a_tiny_delivery_counts_as_an_entry_s_least() {
+        assert_eq!(charge(0), ENTRY_BYTES);
+        assert_eq!(charge(10), ENTRY_BYTES);
+        assert_eq!(charge(ENTRY_BYTES + 1), ENTRY_BYTES + 1);
+        // A queue of tiny deliveries fills at QUEUE_BYTES / ENTRY_BYTES.
+        let mut queued = 0;
+        let mut waiting = 0;
+        while takes(waiting == 0, queued, 2) {
+            queued += charge(2);
+            waiting += 1;
+        }
+        assert_eq!(waiting, QUEUE_BYTES / ENTRY_BYTES);
     }
 
     #[test]

@@ -96,6 +96,23 @@ describe("sharded write path", () => {
     }
   });
 
+  it("shards a delivery of an odd shape by the channel it is stored for, not shard 0", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const channel = CHANNELS.find((c) => shardOf(c, 4) !== 0);
+      const body = item(channel, "wamid.odd.1", "16505550003");
+      // An entry before it with no changes list, and a change with no value:
+      // not Meta's exact shape, but the message is still ingested.
+      body.entry.unshift({ id: "0", changes: null });
+      body.entry[1].changes.unshift({ field: "messages", value: "not an object" });
+      assert.equal((await w.post(bytes(body))).status, 200);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.odd.1' AND phone_number_id = ?", channel), 1);
+      assert.deepEqual(stored(w.logs).map((l) => l.shard), [shardOf(channel, 4)]);
+    } finally {
+      await w.close();
+    }
+  });
+
   it("writes everyone else of a batch that names an erased person, and not them", async () => {
     const w = await startWorker({ bindings: { SHARDS: "4" } });
     try {
