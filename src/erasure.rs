@@ -29,6 +29,36 @@ pub fn tombstone_key(salt: &str, wa_id: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Tombstone keys an isolate has seen erased, so the next delivery naming
+/// them is cut before its first batch instead of having that batch refused
+/// by its guard. Tombstones have no end, so a key stays true; the set is
+/// bounded ([`KnownErased::MAX`]) and starts over when full, which costs
+/// only that round trip again: what is not remembered, the guard catches.
+#[derive(Debug, Default)]
+pub struct KnownErased {
+    keys: std::collections::HashSet<String>,
+}
+
+impl KnownErased {
+    /// The most keys kept (~100 KB).
+    pub const MAX: usize = 1024;
+
+    /// Remembers `keys` as erased.
+    pub fn remember(&mut self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            if self.keys.len() >= Self::MAX {
+                self.keys.clear();
+            }
+            self.keys.insert(key);
+        }
+    }
+
+    /// Whether one of `keys` is known erased.
+    pub fn names_any(&self, keys: &[String]) -> bool {
+        keys.iter().any(|k| self.keys.contains(k))
+    }
+}
+
 /// The identifiers a plan names (canonical wa_ids and BSUIDs of senders,
 /// contacts, opt changes, status recipients, and those named in events):
 /// the ones to look up among the tombstones.

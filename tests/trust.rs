@@ -604,3 +604,29 @@ fn an_event_naming_more_people_than_are_listed_says_so() {
     );
     assert!(!more.contains(&"15550001000".to_owned()));
 }
+
+#[test]
+fn an_isolate_remembers_erased_keys_within_its_bound() {
+    use wa_edge::erasure::KnownErased;
+    let mut known = KnownErased::default();
+    let key = |i: usize| format!("{i:064x}");
+    assert!(!known.names_any(&[key(1)]));
+    assert!(!known.names_any(&[]));
+    known.remember([key(1), key(2)]);
+    assert!(known.names_any(&[key(9), key(2)]));
+    assert!(!known.names_any(&[key(3)]));
+    // Full, it starts over: what it forgot, the batch's guard still catches.
+    known.remember((3..=KnownErased::MAX).map(key));
+    assert!(known.names_any(&[key(1)]), "holds MAX keys");
+    known.remember([key(KnownErased::MAX + 1)]);
+    assert!(known.names_any(&[key(KnownErased::MAX + 1)]));
+    assert!(
+        !known.names_any(&[key(1)]),
+        "the oldest went when it filled"
+    );
+    known.remember((0..10 * KnownErased::MAX).map(key));
+    let kept = (0..10 * KnownErased::MAX)
+        .filter(|i| known.names_any(&[key(*i)]))
+        .count();
+    assert!((1..=KnownErased::MAX).contains(&kept), "{kept}");
+}

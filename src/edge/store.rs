@@ -97,23 +97,28 @@ async fn planned(
     let channel = job.channel();
     let at = Batch::new(env, db, config, job, &channel);
     let keys = erase::guard_keys(db, plan).await?;
+    if erase::names_erased(&keys) {
+        return without_erased(&at, plan, &[], trips_before, refused).await;
+    }
     let (prepared, ran) = run_fresh(&at, plan, &keys, Body::Whole, &mut refused).await?;
     if ran == Ran::Done {
         drop_unnamed(env, db, blobs_of(&[&prepared], refused), Vec::new()).await;
         return Ok(prepared.stored(plan, trips_before, 1));
     }
-    without_erased(&at, plan, &prepared, trips_before, refused).await
+    without_erased(&at, plan, &prepared.writes.blobs, trips_before, refused).await
 }
 
-/// Writes `plan` once its batch (`tripped`) tripped the erasure guard: the
-/// tombstones are read, the plan cut, and the rest written. What the
-/// tripped attempt put in R2 and the cut plan does not name (an erased
-/// person's raw bodies) has no row pointing at it, so it is removed
+/// Writes `plan`, which names someone erased: the tombstones are read, the
+/// plan cut, and the rest written. Run once its batch tripped the erasure
+/// guard (`tripped`: what that attempt put in R2), or before any batch when
+/// the isolate already knows ([`erase::names_erased`]). What the tripped
+/// attempt put in R2 and the cut plan does not name (an erased person's
+/// raw bodies) has no row pointing at it, so it is removed
 /// ([`drop_unnamed`]).
 async fn without_erased(
     at: &Batch<'_>,
     plan: &mut Plan,
-    tripped: &Prepared,
+    tripped: &[db::ingest::Blob],
     trips_before: u64,
     mut refused: Vec<db::ingest::Blob>,
 ) -> Result<Stored, ApiError> {
@@ -128,8 +133,6 @@ async fn without_erased(
     }
     let kept = |key: &String| prepared.writes.blobs.iter().any(|b| &b.key == key);
     let cut: Vec<String> = tripped
-        .writes
-        .blobs
         .iter()
         .map(|b| b.key.clone())
         .filter(|k| !kept(k))
@@ -173,8 +176,17 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
             break;
         }
         let mut plan = job.plan(config);
-        let alone = match needs_lookup(&db, config, &plan, &mut rules).await {
-            Ok(alone) => alone,
+        // A delivery known to name someone erased is cut and written
+        // alone, rather than refusing the group's batch.
+        let looked_up = match erase::guard_keys(&db, &plan).await {
+            Ok(keys) if erase::names_erased(&keys) => Ok((true, keys)),
+            Ok(keys) => needs_lookup(&db, config, &plan, &mut rules)
+                .await
+                .map(|alone| (alone, keys)),
+            Err(e) => Err(e),
+        };
+        let (alone, keys) = match looked_up {
+            Ok(found) => found,
             Err(e) if members.is_empty() => return Grouped::Written(vec![Err(e)]),
             Err(_) => break,
         };
@@ -186,14 +198,10 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
             break;
         }
         let at = Batch::new(env, &db, config, job, channel);
-        let prepared = match erase::guard_keys(&db, &plan).await {
-            Ok(keys) => {
-                at.prepare(&plan, &keys, Body::Whole, rules.as_deref())
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let prepared = match prepared {
+        let prepared = match at
+            .prepare(&plan, &keys, Body::Whole, rules.as_deref())
+            .await
+        {
             Ok(p) => p,
             Err(e) if members.is_empty() => return Grouped::Written(vec![Err(e)]),
             Err(_) => break,
@@ -230,7 +238,7 @@ pub async fn group(env: &Env, config: &Config, jobs: &[&Job]) -> Grouped {
         (Ok(Ran::Erased), [(plan, tripped)]) => {
             let own = first.channel();
             let at = Batch::new(env, &db, config, first, &own);
-            let stored = without_erased(&at, plan, tripped, trips_before, Vec::new());
+            let stored = without_erased(&at, plan, &tripped.writes.blobs, trips_before, Vec::new());
             Grouped::Written(vec![stored.await])
         }
         (Ok(Ran::Changed), [(plan, refused)]) => {

@@ -4,7 +4,7 @@
 // tests pin what only the sharded path has.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { startWorker, fixture } from "./helpers.mjs";
 
 const CHANNELS = ["106540352242922", "106540352242923", "106540352242924", "106540352242925"];
@@ -135,6 +135,41 @@ describe("sharded write path", () => {
       assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505559999'"), 0);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.kept.%'"), 15);
       assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
+      // The isolate that erased them knows their tombstones: their
+      // delivery is written alone, cut before any batch (the tombstones
+      // read, nothing left to write), and no group's batch is refused.
+      const gone = stored(w.logs).filter((l) => l.messages === 0);
+      assert.equal(gone.length, 1, JSON.stringify(gone));
+      assert.equal(gone[0].statements, 0);
+      assert.equal(gone[0].grouped, 1, JSON.stringify(gone[0]));
+      assert.equal(gone[0].d1_round_trips, 1, JSON.stringify(gone[0]));
+      assert.ok(!/"event":"shard.group_split"/.test(w.logs.join("")), "no batch was refused");
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("writes everyone else of a batch that names someone another isolate erased, and not them", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const channel = CHANNELS[0];
+      // An erasure this isolate did not run: only D1's tombstone says so,
+      // and only the batch's guard can find it.
+      const salt = (await w.db.prepare("SELECT value FROM settings WHERE name = 'erasure_salt'").first()).value;
+      const key = createHmac("sha256", salt).update("16505557777").digest("hex");
+      await w.db.prepare("INSERT INTO erased (key, erased_at) VALUES (?, ?)").bind(key, 4102444800).run();
+      const erased = bytes(item(channel, "wamid.elsewhere.1", "16505557777"));
+      const others = Array.from({ length: 15 }, (_, i) =>
+        bytes(item(channel, `wamid.near.${i}`, `1650557${String(i).padStart(4, "0")}`)));
+      const answers = await Promise.all([...others.slice(0, 7), erased, ...others.slice(7)].map((b) => w.post(b)));
+      for (const r of answers) {
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505557777'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505557777'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.near.%'"), 15);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
       // Its batch tripped the guard: either a group's, written again one
       // by one, or its own when it reached the shard alone (which depends
       // on timing), then cut and written again without them.
@@ -143,6 +178,53 @@ describe("sharded write path", () => {
       assert.equal(gone[0].statements, 0);
       const split = /"event":"shard.group_split"/.test(w.logs.join(""));
       assert.ok(split || (gone[0].grouped === 1 && gone[0].d1_round_trips >= 2), JSON.stringify(gone[0]));
+      // Now the isolate knows: their next delivery refuses no batch.
+      const before = w.logs.join("").split("shard.group_split").length;
+      const again = Array.from({ length: 8 }, (_, i) =>
+        bytes(item(channel, `wamid.near.again.${i}`, `1650557${String(i).padStart(4, "0")}`)));
+      const next = await Promise.all([...again.slice(0, 4), bytes(item(channel, "wamid.elsewhere.2", "16505557777")), ...again.slice(4)].map((b) => w.post(b)));
+      for (const r of next) {
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.equal(w.logs.join("").split("shard.group_split").length, before, "no batch was refused");
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505557777'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.near.again.%'"), 8);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("writes a returning erased customer's deliveries alone, without refusing the batches of the others", async () => {
+    const w = await startWorker({ bindings: { SHARDS: "4" } });
+    try {
+      const channel = CHANNELS[0];
+      assert.equal((await w.post(bytes(item(channel, "wamid.was.1", "16505558888")))).status, 200);
+      const res = await w.fetch("/v1/contacts/16505558888", {
+        method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
+      });
+      assert.equal(res.status, 204);
+      // They write again, after the erasure: a new contact.
+      await new Promise((r) => setTimeout(r, 1100));
+      const now = String(Math.floor(Date.now() / 1000));
+      const back = (i) => {
+        const body = item(channel, `wamid.back.${i}`, "16505558888");
+        body.entry[0].changes[0].value.messages[0].timestamp = now;
+        return bytes(body);
+      };
+      const others = Array.from({ length: 15 }, (_, i) =>
+        bytes(item(channel, `wamid.mate.${i}`, `1650556${String(i).padStart(4, "0")}`)));
+      const all = [...others.slice(0, 5), back(1), ...others.slice(5, 10), back(2), ...others.slice(10), back(3)];
+      const answers = await Promise.all(all.map((b) => w.post(b)));
+      for (const r of answers) {
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.back.%'"), 3);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.was.1'"), 0);
+      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.mate.%'"), 15);
+      assert.ok(!/"event":"shard.group_split"/.test(w.logs.join("")), "no batch was refused");
+      assert.ok(stored(w.logs).some((l) => l.grouped > 1), "the others were batched");
     } finally {
       await w.close();
     }

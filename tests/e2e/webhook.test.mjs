@@ -487,7 +487,7 @@ describe("D1 round trips per delivery", () => {
   };
   const settle = () => new Promise((r) => setTimeout(r, 200));
 
-  it("makes one when nothing needs a lookup, and checks erasure inside that one batch", async () => {
+  it("makes one when nothing needs a lookup, checks erasure inside that one batch, and skips the batch for someone known erased", async () => {
     const w = await startWorker();
     try {
       const post = async (body) => assert.equal((await w.post(body)).status, 200);
@@ -501,9 +501,11 @@ describe("D1 round trips per delivery", () => {
       const warm = tripsOf(w.logs).slice(1);
       assert.deepEqual(warm, [1, 1, 1]);
 
-      // Erase the first customer; Meta redelivers their old message: the
-      // batch's guard trips, the tombstones are read, and nothing is stored
-      // (with no destination, nothing is left to write: no second batch).
+      // Erase the first customer; Meta redelivers their old message. The
+      // isolate that erased them knows their tombstones, so the delivery
+      // skips the batch its guard would refuse: the tombstones are read,
+      // and nothing is stored (with no destination, nothing is left to
+      // write: no batch at all).
       const res = await w.fetch("/v1/contacts/16505551234", {
         method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
       });
@@ -511,10 +513,24 @@ describe("D1 round trips per delivery", () => {
       const before = tripsOf(w.logs).length;
       await post(renamed("text", "wamid.trips.1", "16505551234"));
       await post(renamed("image", "wamid.trips.5", "447700900123"));
+      // They write again: a new contact, whose every delivery names a
+      // tombstoned number; read the tombstones and write, two round trips,
+      // not a refused batch first.
+      // A second after the erasure, so their messages are dated after it.
+      await new Promise((r) => setTimeout(r, 1100));
+      const now = String(Math.floor(Date.now() / 1000));
+      const back = (wamid) => {
+        const body = JSON.parse(renamed("text", wamid, "16505551234").toString());
+        body.entry[0].changes[0].value.messages[0].timestamp = now;
+        return Buffer.from(JSON.stringify(body));
+      };
+      await post(back("wamid.trips.back.1"));
+      await post(back("wamid.trips.back.2"));
       await settle();
-      assert.deepEqual(tripsOf(w.logs).slice(before), [2, 1]);
+      assert.deepEqual(tripsOf(w.logs).slice(before), [1, 1, 2, 2]);
       const n = async (sql) => (await w.db.prepare(sql).first()).n;
-      assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '16505551234'"), 0);
+      assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '16505551234'"), 2);
+      assert.equal(await n("SELECT count(*) AS n FROM messages WHERE id = 'wamid.trips.1'"), 0);
       assert.equal(await n("SELECT count(*) AS n FROM delivery_guard"), 0);
       assert.equal(await n("SELECT count(*) AS n FROM messages WHERE wa_id = '447700900123'"), 2);
     } finally {

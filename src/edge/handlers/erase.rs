@@ -6,7 +6,7 @@ use crate::api::ApiError;
 use crate::db;
 use crate::edge::handlers::media;
 use crate::edge::{d1, http};
-use crate::erasure;
+use crate::erasure::{self, KnownErased};
 use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
 use serde_json::Value;
@@ -17,6 +17,21 @@ use worker::{Bucket, D1Database, Env, Response};
 thread_local! {
     // The salt never changes once created, so an isolate keeps it.
     static SALT: RefCell<Option<String>> = const { RefCell::new(None) };
+    static ERASED: RefCell<KnownErased> = RefCell::new(KnownErased::default());
+}
+
+/// Remembers `keys` as erased ([`names_erased`]).
+fn remember_erased(keys: impl IntoIterator<Item = String>) {
+    ERASED.with(|known| known.borrow_mut().remember(keys));
+}
+
+/// Whether this isolate has seen one of tombstone `keys` erased (by an
+/// erasure it ran, or a delivery's guard that tripped): a delivery naming
+/// them would trip its batch's guard, so it is cut ([`forget_erased`])
+/// before its first batch instead, saving that round trip (and, on a
+/// write shard, a group's refused batch).
+pub fn names_erased(keys: &[String]) -> bool {
+    ERASED.with(|known| known.borrow().names_any(keys))
 }
 
 fn first_value(rows: &[Value]) -> Option<String> {
@@ -83,6 +98,11 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
         found.next().unwrap_or_default(),
+    );
+    remember_erased(
+        tombstones
+            .iter()
+            .filter_map(|r| Some(r.get("key")?.as_str()?.to_owned())),
     );
     let erased: HashMap<String, i64> = tombstones
         .iter()
@@ -152,6 +172,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         &db::erasure::erase_statements(&contact_id, &names, &keys, http::now_ms()),
     )
     .await?;
+    remember_erased(keys);
     if let Some(bucket) = &bucket {
         delete_again(bucket, &db, objects, &shared).await;
     }
