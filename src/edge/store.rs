@@ -122,13 +122,22 @@ async fn without_erased(
     trips_before: u64,
     mut refused: Vec<db::ingest::Blob>,
 ) -> Result<Stored, ApiError> {
-    let body = if erase::forget_erased(at.db, plan).await? {
+    let forgotten = erase::forget_erased(at.db, plan).await?;
+    let body = if forgotten.cut {
         Body::NamesErased
     } else {
         Body::Whole
     };
-    let (prepared, ran) = run_fresh(at, plan, &[], body, &mut refused).await?;
+    let (prepared, ran) = run_fresh(at, plan, &forgotten.unerased, body, &mut refused).await?;
     if ran != Ran::Done {
+        // Someone it names was erased after the tombstones were read:
+        // nothing was written, and Meta's next delivery of it finds them.
+        http::log(crate::logline::LogLine::warn(
+            "webhook.erased_while_writing",
+        ));
+        let mut put = blobs_of(&[&prepared], refused);
+        put.extend(tripped.iter().cloned());
+        drop_unnamed(at.env, at.db, put, Vec::new()).await;
         return Err(ApiError::internal());
     }
     let kept = |key: &String| prepared.writes.blobs.iter().any(|b| &b.key == key);

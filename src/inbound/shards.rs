@@ -70,11 +70,12 @@ pub fn parse_count(value: Option<&str>) -> Option<u32> {
 /// walked as a [`serde_json::Value`], so the shard is the one its channel's
 /// other deliveries go to.
 pub fn channel_of(body: &[u8]) -> Option<String> {
-    channel_in_shape(body).or_else(|| channel_in_value(body))
+    channel_in_shape(body).unwrap_or_else(|| channel_in_value(body))
 }
 
-/// [`channel_of`] for a body in Meta's exact shape; `None` for any other.
-fn channel_in_shape(body: &[u8]) -> Option<String> {
+/// [`channel_of`] for a body in Meta's exact shape (`Some`, naming a
+/// channel or none); `None` for any other shape.
+fn channel_in_shape(body: &[u8]) -> Option<Option<String>> {
     #[derive(Deserialize)]
     struct Body {
         #[serde(default)]
@@ -98,10 +99,12 @@ fn channel_in_shape(body: &[u8]) -> Option<String> {
         phone_number_id: Option<String>,
     }
     let body: Body = serde_json::from_slice(body).ok()?;
-    body.entry
-        .into_iter()
-        .flat_map(|e| e.changes)
-        .find_map(|c| c.value?.metadata?.phone_number_id)
+    Some(
+        body.entry
+            .into_iter()
+            .flat_map(|e| e.changes)
+            .find_map(|c| c.value?.metadata?.phone_number_id),
+    )
 }
 
 /// [`channel_of`] for a body of any JSON shape.
@@ -250,6 +253,14 @@ mod tests {
                                  {"field":"messages","value":{"metadata":{"phone_number_id":"222"}}}]}]}"#;
         assert_eq!(channel_of(body).as_deref(), Some("111"));
         assert_eq!(channel_of(br#"{"entry":[]}"#), None);
+        // A change that names no channel, in Meta's shape, is read once.
+        assert_eq!(
+            channel_in_shape(
+                br#"{"entry":[{"changes":[{"field":"account_update","value":{"event":"x"}}]}]}"#
+            ),
+            Some(None)
+        );
+        assert_eq!(channel_in_shape(br#"{"entry":[{"changes":null}]}"#), None);
         assert_eq!(channel_of(b"not json"), None);
         assert_eq!(
             channel_of(

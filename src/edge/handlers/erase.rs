@@ -72,19 +72,29 @@ pub async fn guard_keys(db: &D1Database, plan: &Plan) -> Result<Vec<String>, Api
     Ok(keyed(&salt, named).into_keys().collect())
 }
 
+/// What [`forget_erased`] made of a plan.
+#[derive(Default)]
+pub struct Forgotten {
+    /// Something was dropped ([`erasure::forget`],
+    /// [`erasure::forget_statuses`], [`erasure::forget_events`]).
+    pub cut: bool,
+    /// The tombstone keys it names that were not erased when read: the
+    /// write's guard checks them, so someone erased since is not stored.
+    pub unerased: Vec<String>,
+}
+
 /// Drops from `plan` what a redelivery says about erased contacts: the
 /// tombstones, the erased events it names and which of its statuses'
-/// messages are still held, in one round trip (and the
-/// salt, once per isolate). Run only when the delivery's batch tripped its
-/// [`guard`]. True when something was dropped ([`erasure::forget`],
-/// [`erasure::forget_statuses`], [`erasure::forget_events`]).
-pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, ApiError> {
+/// messages are still held, in one round trip (and the salt, once per
+/// isolate). Run when the delivery's batch tripped its guard, or when the
+/// isolate knows it names someone erased ([`names_erased`]).
+pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<Forgotten, ApiError> {
     let named = erasure::named(plan);
     if named.is_empty() {
-        return Ok(false);
+        return Ok(Forgotten::default());
     }
     let Some(salt) = salt(db).await? else {
-        return Ok(false);
+        return Ok(Forgotten::default());
     };
     let by_key = keyed(&salt, named);
     let keys: Vec<String> = by_key.keys().cloned().collect();
@@ -120,9 +130,17 @@ pub async fn forget_erased(db: &D1Database, plan: &mut Plan) -> Result<bool, Api
         .iter()
         .filter_map(|r| Some(r.get("wamid")?.as_str()?.to_owned()))
         .collect();
+    let unerased = by_key
+        .iter()
+        .filter(|(_, id)| !erased.contains_key(*id))
+        .map(|(key, _)| key.clone())
+        .collect();
     let cut = erasure::forget(plan, &erased);
     let cut = erasure::forget_statuses(plan, &erased, &known) | cut;
-    Ok(erasure::forget_events(plan, &erased_events) | cut)
+    Ok(Forgotten {
+        cut: erasure::forget_events(plan, &erased_events) | cut,
+        unerased,
+    })
 }
 
 /// `DELETE /v1/contacts/{id}`: erases the contact (named by its id, a
