@@ -30,6 +30,41 @@ const stored = (logs) =>
 
 const count = async (w, sql, ...args) => (await w.db.prepare(sql).bind(...args).first()).n;
 
+/** Posts `bodies` all at once; each must be answered 200. */
+async function postAll(w, bodies) {
+  for (const res of await Promise.all(bodies.map((b) => w.post(b)))) {
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  }
+}
+
+/** `n` text messages on `channel`, `wamid.<tag>.<i>`, each from its own sender `<prefix><i>`. */
+const crowd = (channel, tag, prefix, n) =>
+  Array.from({ length: n }, (_, i) => bytes(item(channel, `wamid.${tag}.${i}`, `${prefix}${String(i).padStart(4, "0")}`)));
+
+/**
+ * Nothing of `waId` is stored, all `n` messages `wamid.<tag>.*` are, and no
+ * guard row stayed; answers the one delivery that was cut to nothing.
+ */
+async function storedAllBut(w, waId, tag, n) {
+  assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = ?", waId), 0);
+  assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = ?", waId), 0);
+  assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE ?", `wamid.${tag}.%`), n);
+  assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
+  const gone = stored(w.logs).filter((l) => l.messages === 0);
+  assert.equal(gone.length, 1, JSON.stringify(gone));
+  assert.equal(gone[0].statements, 0);
+  return gone[0];
+}
+
+/** Erases the contact `waId` through the API. */
+async function erase(w, waId) {
+  const res = await w.fetch(`/v1/contacts/${waId}`, {
+    method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
+  });
+  assert.equal(res.status, 204);
+}
+
 /** Meta delivers `body` again, twice: both are answered 200 and message `wamid` is stored once. */
 async function storedOnceWhenDeliveredAgain(w, body, wamid) {
   assert.equal((await w.post(body)).status, 200);
@@ -119,30 +154,16 @@ describe("sharded write path", () => {
       const channel = CHANNELS[0];
       const erased = bytes(item(channel, "wamid.gone.1", "16505559999"));
       assert.equal((await w.post(erased)).status, 200);
-      const res = await w.fetch("/v1/contacts/16505559999", {
-        method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
-      });
-      assert.equal(res.status, 204);
-      const others = Array.from({ length: 15 }, (_, i) =>
-        bytes(item(channel, `wamid.kept.${i}`, `1650555${String(i).padStart(4, "0")}`)));
+      await erase(w, "16505559999");
+      const others = crowd(channel, "kept", "1650555", 15);
       // The redelivery of the erased person's message waits among the others.
-      const answers = await Promise.all([...others.slice(0, 7), erased, ...others.slice(7)].map((b) => w.post(b)));
-      for (const r of answers) {
-        assert.equal(r.status, 200);
-        await r.arrayBuffer();
-      }
-      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505559999'"), 0);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505559999'"), 0);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.kept.%'"), 15);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
+      await postAll(w, [...others.slice(0, 7), erased, ...others.slice(7)]);
       // The isolate that erased them knows their tombstones: their
       // delivery is written alone, cut before any batch (the tombstones
       // read, nothing left to write), and no group's batch is refused.
-      const gone = stored(w.logs).filter((l) => l.messages === 0);
-      assert.equal(gone.length, 1, JSON.stringify(gone));
-      assert.equal(gone[0].statements, 0);
-      assert.equal(gone[0].grouped, 1, JSON.stringify(gone[0]));
-      assert.equal(gone[0].d1_round_trips, 1, JSON.stringify(gone[0]));
+      const gone = await storedAllBut(w, "16505559999", "kept", 15);
+      assert.equal(gone.grouped, 1, JSON.stringify(gone));
+      assert.equal(gone.d1_round_trips, 1, JSON.stringify(gone));
       assert.ok(!/"event":"shard.group_split"/.test(w.logs.join("")), "no batch was refused");
     } finally {
       await w.close();
@@ -159,34 +180,18 @@ describe("sharded write path", () => {
       const key = createHmac("sha256", salt).update("16505557777").digest("hex");
       await w.db.prepare("INSERT INTO erased (key, erased_at) VALUES (?, ?)").bind(key, 4102444800).run();
       const erased = bytes(item(channel, "wamid.elsewhere.1", "16505557777"));
-      const others = Array.from({ length: 15 }, (_, i) =>
-        bytes(item(channel, `wamid.near.${i}`, `1650557${String(i).padStart(4, "0")}`)));
-      const answers = await Promise.all([...others.slice(0, 7), erased, ...others.slice(7)].map((b) => w.post(b)));
-      for (const r of answers) {
-        assert.equal(r.status, 200);
-        await r.arrayBuffer();
-      }
-      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505557777'"), 0);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM contacts WHERE wa_id = '16505557777'"), 0);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.near.%'"), 15);
-      assert.equal(await count(w, "SELECT count(*) AS n FROM delivery_guard"), 0);
+      const others = crowd(channel, "near", "1650557", 15);
+      await postAll(w, [...others.slice(0, 7), erased, ...others.slice(7)]);
       // Its batch tripped the guard: either a group's, written again one
       // by one, or its own when it reached the shard alone (which depends
       // on timing), then cut and written again without them.
-      const gone = stored(w.logs).filter((l) => l.messages === 0);
-      assert.equal(gone.length, 1, JSON.stringify(gone));
-      assert.equal(gone[0].statements, 0);
+      const gone = await storedAllBut(w, "16505557777", "near", 15);
       const split = /"event":"shard.group_split"/.test(w.logs.join(""));
-      assert.ok(split || (gone[0].grouped === 1 && gone[0].d1_round_trips >= 2), JSON.stringify(gone[0]));
+      assert.ok(split || (gone.grouped === 1 && gone.d1_round_trips >= 2), JSON.stringify(gone));
       // Now the isolate knows: their next delivery refuses no batch.
       const before = w.logs.join("").split("shard.group_split").length;
-      const again = Array.from({ length: 8 }, (_, i) =>
-        bytes(item(channel, `wamid.near.again.${i}`, `1650557${String(i).padStart(4, "0")}`)));
-      const next = await Promise.all([...again.slice(0, 4), bytes(item(channel, "wamid.elsewhere.2", "16505557777")), ...again.slice(4)].map((b) => w.post(b)));
-      for (const r of next) {
-        assert.equal(r.status, 200);
-        await r.arrayBuffer();
-      }
+      const again = crowd(channel, "near.again", "1650557", 8);
+      await postAll(w, [...again.slice(0, 4), bytes(item(channel, "wamid.elsewhere.2", "16505557777")), ...again.slice(4)]);
       assert.equal(w.logs.join("").split("shard.group_split").length, before, "no batch was refused");
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE wa_id = '16505557777'"), 0);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.near.again.%'"), 8);
@@ -200,10 +205,7 @@ describe("sharded write path", () => {
     try {
       const channel = CHANNELS[0];
       assert.equal((await w.post(bytes(item(channel, "wamid.was.1", "16505558888")))).status, 200);
-      const res = await w.fetch("/v1/contacts/16505558888", {
-        method: "DELETE", headers: { Authorization: "Bearer e2e-admin-token" },
-      });
-      assert.equal(res.status, 204);
+      await erase(w, "16505558888");
       // They write again, after the erasure: a new contact.
       await new Promise((r) => setTimeout(r, 1100));
       const now = String(Math.floor(Date.now() / 1000));
@@ -212,14 +214,8 @@ describe("sharded write path", () => {
         body.entry[0].changes[0].value.messages[0].timestamp = now;
         return bytes(body);
       };
-      const others = Array.from({ length: 15 }, (_, i) =>
-        bytes(item(channel, `wamid.mate.${i}`, `1650556${String(i).padStart(4, "0")}`)));
-      const all = [...others.slice(0, 5), back(1), ...others.slice(5, 10), back(2), ...others.slice(10), back(3)];
-      const answers = await Promise.all(all.map((b) => w.post(b)));
-      for (const r of answers) {
-        assert.equal(r.status, 200);
-        await r.arrayBuffer();
-      }
+      const others = crowd(channel, "mate", "1650556", 15);
+      await postAll(w, [...others.slice(0, 5), back(1), ...others.slice(5, 10), back(2), ...others.slice(10), back(3)]);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.back.%'"), 3);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id = 'wamid.was.1'"), 0);
       assert.equal(await count(w, "SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.mate.%'"), 15);
