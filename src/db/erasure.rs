@@ -189,6 +189,40 @@ WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = json_each.value)",
     )
 }
 
+/// Records, in an erasure's batch, the R2 objects its second pass deletes
+/// (`erased_objects`): each key with the media id it holds (`None` for a
+/// raw body), so a pass that fails is finished by the cron
+/// ([`due_objects`]).
+pub fn pending_objects(objects: &[(String, Option<String>)], now_ms: i64) -> Stmt {
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|(key, media)| Value::from(vec![Value::from(key.as_str()), media.as_deref().into()]))
+        .collect();
+    Stmt::new(
+        "INSERT INTO erased_objects (key, media_id, at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2 FROM json_each(?1) WHERE true ON CONFLICT (key) DO UPDATE SET media_id = excluded.media_id, at = excluded.at",
+        vec![Value::from(rows).to_string().into(), now_ms.into()],
+    )
+}
+
+/// Forgets the objects `keys` of `erased_objects`: deleted, or someone
+/// else's now.
+pub fn forget_objects(keys: &[String]) -> Stmt {
+    Stmt::new(
+        "DELETE FROM erased_objects WHERE key IN (SELECT value FROM json_each(?1))",
+        vec![Value::from(keys.to_vec()).to_string().into()],
+    )
+}
+
+/// Up to `limit` objects of `erased_objects` recorded before `before_ms`,
+/// oldest first, each with whether it is to be deleted (`unnamed`: a raw
+/// body, or media no stored message names).
+pub fn due_objects(before_ms: i64, limit: i64) -> Stmt {
+    Stmt::new(
+        "SELECT key, (media_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = e.media_id)) AS unnamed FROM erased_objects e WHERE at < ?1 ORDER BY at LIMIT ?2",
+        vec![before_ms.into(), limit.into()],
+    )
+}
+
 /// The statements that erase contact `id` at `now_ms`, as one batch.
 /// `names` are every spelling of its wa_id WhatsApp may use and its BSUID;
 /// `keys` the tombstone keys of its identifiers.

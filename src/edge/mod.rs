@@ -132,6 +132,14 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if cleared.is_err() {
         http::log(LogLine::warn("cron.sessions_failed"));
     }
+    let erased = match d1::database(&env) {
+        Ok(db) => handlers::erase::sweep_objects(&env, &db, now).await,
+        Err(e) => Err(e),
+    };
+    match erased {
+        Ok(n) => http::log(LogLine::new("cron.erased_objects").count("deleted", n)),
+        Err(_) => http::log(LogLine::warn("cron.erased_objects_failed")),
+    }
 }
 
 /// The queues' consumer: `FORWARD` carries forwards to attempt, `OUTBOX`

@@ -185,14 +185,24 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         .chain(users.iter())
         .map(|i| erasure::tombstone_key(&salt, i))
         .collect();
-    d1::batch(
-        &db,
-        &db::erasure::erase_statements(&contact_id, &names, &keys, http::now_ms()),
-    )
-    .await?;
+    let now = http::now_ms();
+    let mut statements = db::erasure::erase_statements(&contact_id, &names, &keys, now);
+    let pending = pending_of(&objects, &shared);
+    if bucket.is_some() && !pending.is_empty() {
+        statements.push(db::erasure::pending_objects(&pending, now));
+    }
+    d1::batch(&db, &statements).await?;
     remember_erased(keys);
     if let Some(bucket) = &bucket {
-        delete_again(bucket, &db, objects, &shared).await;
+        if delete_again(bucket, &db, objects, &shared).await {
+            let done: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
+            if d1::batch(&db, &[db::erasure::forget_objects(&done)])
+                .await
+                .is_err()
+            {
+                http::log(LogLine::warn("erase.pending_forget_failed"));
+            }
+        }
     }
     http::log(LogLine::new("contact.erased"));
     Ok(Response::empty()
@@ -225,20 +235,74 @@ fn objects_of(media_rows: &[Value], raw_rows: &[Value]) -> (Vec<String>, Vec<Str
     (objects, shared)
 }
 
+/// What an erasure's second pass deletes ([`delete_again`]), by R2 key
+/// with the media id each holds: `objects` (copies of unshared media and
+/// raw bodies) and the `shared` media.
+fn pending_of(objects: &[String], shared: &[String]) -> Vec<(String, Option<String>)> {
+    let of_key = |key: &String| (key.clone(), media::media_of_key(key).map(str::to_owned));
+    objects
+        .iter()
+        .map(of_key)
+        .chain(
+            shared
+                .iter()
+                .map(|id| (media::object_key(id), Some(id.clone()))),
+        )
+        .collect()
+}
+
+/// How long after an erasure the cron finishes its second pass, should
+/// that pass have failed: by then the erasure has long answered.
+pub const SWEEP_AFTER_MS: i64 = 60_000;
+
+/// The most objects one cron run finishes.
+const SWEEP_MAX: i64 = 100;
+
+/// The cron's part of erasure: deletes what an erasure's second pass left
+/// in R2 ([`db::erasure::due_objects`]), media only while no stored message
+/// names it (one that does is someone else's now). Answers how many it
+/// deleted.
+pub async fn sweep_objects(env: &Env, db: &D1Database, now_ms: i64) -> Result<usize, ApiError> {
+    let rows = d1::rows(
+        db,
+        &db::erasure::due_objects(now_ms - SWEEP_AFTER_MS, SWEEP_MAX),
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let key = |r: &Value| r.get("key")?.as_str().map(str::to_owned);
+    let all: Vec<String> = rows.iter().filter_map(key).collect();
+    let gone: Vec<String> = rows
+        .iter()
+        .filter(|r| r.get("unnamed").and_then(Value::as_f64) == Some(1.0))
+        .filter_map(key)
+        .collect();
+    if let (Ok(bucket), false) = (env.bucket(media::BUCKET), gone.is_empty()) {
+        media::delete_objects(&bucket, &gone)
+            .await
+            .map_err(|_| ApiError::internal())?;
+    }
+    d1::batch(db, &[db::erasure::forget_objects(&all)]).await?;
+    Ok(gone.len())
+}
+
 /// After an erasure's batch: deletes `objects` again, now that no row
 /// names them (a media download that overtook the first pass may have
 /// kept a copy since: it checks for a naming row after keeping one, and
 /// may have checked before the batch), with the `shared` media no message
 /// names any more (the others it was shared with may have been erased at
 /// the same time, each erasure reading the other's message as still
-/// naming it). Failures are logged: the rows are gone, so the answer stays
-/// 204.
+/// naming it). True when it all went through; a failure is logged and the
+/// cron finishes the pass ([`sweep_objects`]): the rows are gone, so the
+/// answer stays 204.
 async fn delete_again(
     bucket: &Bucket,
     db: &D1Database,
     mut objects: Vec<String>,
     shared: &[String],
-) {
+) -> bool {
+    let mut done = true;
     if !shared.is_empty() {
         match d1::rows(db, &db::erasure::unnamed_media(shared)).await {
             Ok(unnamed) => objects.extend(
@@ -246,10 +310,15 @@ async fn delete_again(
                     .iter()
                     .filter_map(|r| r.get("media_id")?.as_str().map(media::object_key)),
             ),
-            Err(_) => http::log(LogLine::warn("erase.media_recheck_failed")),
+            Err(_) => {
+                http::log(LogLine::warn("erase.media_recheck_failed"));
+                done = false;
+            }
         }
     }
     if media::delete_objects(bucket, &objects).await.is_err() {
         http::log(LogLine::warn("erase.r2_delete_failed"));
+        done = false;
     }
+    done
 }
