@@ -1,11 +1,13 @@
--- R2 objects an erasure deletes after its batch: the copies a media
--- download kept while the erasure ran, and the shared media no message
--- names once everyone it was sent to is gone. Written in the erasure's
--- batch and removed once that second pass has deleted them; a row left by
--- a pass that failed (R2 or D1 refused) is deleted by the cron, media only
--- while no message names it. No personal data: R2 keys and media ids.
+-- Media copies in R2 an erasure deletes after its batch: a copy a media
+-- download kept while the erasure ran, and shared media no message names
+-- once everyone it was sent to is gone. Written in the erasure's batch and
+-- removed by that erasure once its second pass has deleted them; a row
+-- left by a pass that failed (R2 or D1 refused) is finished by the cron,
+-- which deletes the copy only while no stored message names the media.
+-- Media ids and their R2 keys only: nothing that identifies the person
+-- (their raw bodies are deleted before the batch, or the erasure fails).
 CREATE TABLE IF NOT EXISTS erased_objects (
   key      TEXT PRIMARY KEY,
-  media_id TEXT,
+  media_id TEXT NOT NULL,
   at       INTEGER NOT NULL
 );

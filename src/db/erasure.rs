@@ -189,36 +189,46 @@ WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = json_each.value)",
     )
 }
 
-/// Records, in an erasure's batch, the R2 objects its second pass deletes
-/// (`erased_objects`): each key with the media id it holds (`None` for a
-/// raw body), so a pass that fails is finished by the cron
-/// ([`due_objects`]).
-pub fn pending_objects(objects: &[(String, Option<String>)], now_ms: i64) -> Stmt {
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|(key, media)| Value::from(vec![Value::from(key.as_str()), media.as_deref().into()]))
-        .collect();
+/// Records, in an erasure's batch at `now_ms`, the media copies its second
+/// pass deletes (`erased_objects`), as media ids, so a pass that fails is
+/// finished by the cron ([`due_objects`]).
+pub fn pending_objects(media_ids: &[String], now_ms: i64) -> Stmt {
     Stmt::new(
-        "INSERT INTO erased_objects (key, media_id, at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2 FROM json_each(?1) WHERE true ON CONFLICT (key) DO UPDATE SET media_id = excluded.media_id, at = excluded.at",
-        vec![Value::from(rows).to_string().into(), now_ms.into()],
+        "INSERT INTO erased_objects (key, media_id, at) \
+SELECT 'media/' || value, value, ?2 FROM json_each(?1) WHERE true \
+ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+        vec![
+            Value::from(media_ids.to_vec()).to_string().into(),
+            now_ms.into(),
+        ],
     )
 }
 
-/// Forgets the objects `keys` of `erased_objects`: deleted, or someone
-/// else's now.
-pub fn forget_objects(keys: &[String]) -> Stmt {
+/// Forgets the rows of `erased_objects` for `media_ids` recorded at `at`
+/// (by one erasure: a row another erasure recorded since is its to
+/// forget).
+pub fn forget_objects(media_ids: &[String], at: i64) -> Stmt {
+    Stmt::new(
+        "DELETE FROM erased_objects WHERE at = ?2 AND media_id IN (SELECT value FROM json_each(?1))",
+        vec![Value::from(media_ids.to_vec()).to_string().into(), at.into()],
+    )
+}
+
+/// Forgets the rows of `erased_objects` with the R2 `keys` (the cron's).
+pub fn forget_object_keys(keys: &[String]) -> Stmt {
     Stmt::new(
         "DELETE FROM erased_objects WHERE key IN (SELECT value FROM json_each(?1))",
         vec![Value::from(keys.to_vec()).to_string().into()],
     )
 }
 
-/// Up to `limit` objects of `erased_objects` recorded before `before_ms`,
-/// oldest first, each with whether it is to be deleted (`unnamed`: a raw
-/// body, or media no stored message names).
+/// Up to `limit` rows of `erased_objects` recorded before `before_ms`,
+/// oldest first, each with whether its copy is to be deleted (`unnamed`:
+/// no stored message names the media; one that does is someone else's).
 pub fn due_objects(before_ms: i64, limit: i64) -> Stmt {
     Stmt::new(
-        "SELECT key, (media_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = e.media_id)) AS unnamed FROM erased_objects e WHERE at < ?1 ORDER BY at LIMIT ?2",
+        "SELECT key, NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = e.media_id) AS unnamed \
+FROM erased_objects e WHERE at < ?1 ORDER BY at LIMIT ?2",
         vec![before_ms.into(), limit.into()],
     )
 }

@@ -187,19 +187,17 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         .collect();
     let now = http::now_ms();
     let mut statements = db::erasure::erase_statements(&contact_id, &names, &keys, now);
-    let pending = pending_of(&objects, &shared);
+    let pending = media_of(&objects, &shared);
     if bucket.is_some() && !pending.is_empty() {
         statements.push(db::erasure::pending_objects(&pending, now));
     }
     d1::batch(&db, &statements).await?;
     remember_erased(keys);
     if let Some(bucket) = &bucket {
-        if delete_again(bucket, &db, objects, &shared).await {
-            let done: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
-            if d1::batch(&db, &[db::erasure::forget_objects(&done)])
-                .await
-                .is_err()
-            {
+        let done = delete_again(bucket, &db, objects, &shared).await;
+        if done && !pending.is_empty() {
+            let forget = db::erasure::forget_objects(&pending, now);
+            if d1::batch(&db, &[forget]).await.is_err() {
                 http::log(LogLine::warn("erase.pending_forget_failed"));
             }
         }
@@ -235,19 +233,16 @@ fn objects_of(media_rows: &[Value], raw_rows: &[Value]) -> (Vec<String>, Vec<Str
     (objects, shared)
 }
 
-/// What an erasure's second pass deletes ([`delete_again`]), by R2 key
-/// with the media id each holds: `objects` (copies of unshared media and
-/// raw bodies) and the `shared` media.
-fn pending_of(objects: &[String], shared: &[String]) -> Vec<(String, Option<String>)> {
-    let of_key = |key: &String| (key.clone(), media::media_of_key(key).map(str::to_owned));
+/// The media an erasure's second pass deletes ([`delete_again`]): the
+/// unshared copies among `objects` and the `shared` media. Its raw bodies
+/// are not among them: they were deleted before the batch (the erasure
+/// fails if they cannot be), and nothing writes them again.
+fn media_of(objects: &[String], shared: &[String]) -> Vec<String> {
     objects
         .iter()
-        .map(of_key)
-        .chain(
-            shared
-                .iter()
-                .map(|id| (media::object_key(id), Some(id.clone()))),
-        )
+        .filter_map(|key| media::media_of_key(key))
+        .map(str::to_owned)
+        .chain(shared.iter().cloned())
         .collect()
 }
 
@@ -258,10 +253,10 @@ pub const SWEEP_AFTER_MS: i64 = 60_000;
 /// The most objects one cron run finishes.
 const SWEEP_MAX: i64 = 100;
 
-/// The cron's part of erasure: deletes what an erasure's second pass left
-/// in R2 ([`db::erasure::due_objects`]), media only while no stored message
-/// names it (one that does is someone else's now). Answers how many it
-/// deleted.
+/// The cron's part of erasure: deletes the media copies an erasure's
+/// second pass left in R2 ([`db::erasure::due_objects`]), each only while
+/// no stored message names the media (one that does is someone else's
+/// now). Answers how many it deleted.
 pub async fn sweep_objects(env: &Env, db: &D1Database, now_ms: i64) -> Result<usize, ApiError> {
     let rows = d1::rows(
         db,
@@ -283,7 +278,7 @@ pub async fn sweep_objects(env: &Env, db: &D1Database, now_ms: i64) -> Result<us
             .await
             .map_err(|_| ApiError::internal())?;
     }
-    d1::batch(db, &[db::erasure::forget_objects(&all)]).await?;
+    d1::batch(db, &[db::erasure::forget_object_keys(&all)]).await?;
     Ok(gone.len())
 }
 
