@@ -4,10 +4,9 @@
 -- removed by that erasure once its second pass has deleted them; a row
 -- left by a pass that failed (R2 or D1 refused) is finished by the cron,
 -- which deletes the copy only while no stored message names the media.
--- Media ids and their R2 keys only: nothing that identifies the person
+-- Media ids only: nothing that identifies the person
 -- (their raw bodies are deleted before the batch, or the erasure fails).
 CREATE TABLE IF NOT EXISTS erased_objects (
-  key      TEXT PRIMARY KEY,
-  media_id TEXT NOT NULL,
+  media_id TEXT PRIMARY KEY,
   at       INTEGER NOT NULL
 );

@@ -189,14 +189,13 @@ WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = json_each.value)",
     )
 }
 
-/// Records, in an erasure's batch at `now_ms`, the media copies its second
-/// pass deletes (`erased_objects`), as media ids, so a pass that fails is
+/// Records, in an erasure's batch at `now_ms`, the media whose copies its
+/// second pass deletes (`erased_objects`), so a pass that fails is
 /// finished by the cron ([`due_objects`]).
 pub fn pending_objects(media_ids: &[String], now_ms: i64) -> Stmt {
     Stmt::new(
-        "INSERT INTO erased_objects (key, media_id, at) \
-SELECT 'media/' || value, value, ?2 FROM json_each(?1) WHERE true \
-ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+        "INSERT INTO erased_objects (media_id, at) SELECT value, ?2 FROM json_each(?1) WHERE true \
+ON CONFLICT (media_id) DO UPDATE SET at = excluded.at",
         vec![
             Value::from(media_ids.to_vec()).to_string().into(),
             now_ms.into(),
@@ -204,21 +203,17 @@ ON CONFLICT (key) DO UPDATE SET at = excluded.at",
     )
 }
 
-/// Forgets the rows of `erased_objects` for `media_ids` recorded at `at`
-/// (by one erasure: a row another erasure recorded since is its to
-/// forget).
-pub fn forget_objects(media_ids: &[String], at: i64) -> Stmt {
+/// Forgets the rows of `erased_objects` for `media_ids`: those recorded
+/// at `at` when given (by one erasure: a row another erasure recorded
+/// since is its to forget), else all of them (the cron's).
+pub fn forget_objects(media_ids: &[String], at: Option<i64>) -> Stmt {
     Stmt::new(
-        "DELETE FROM erased_objects WHERE at = ?2 AND media_id IN (SELECT value FROM json_each(?1))",
-        vec![Value::from(media_ids.to_vec()).to_string().into(), at.into()],
-    )
-}
-
-/// Forgets the rows of `erased_objects` with the R2 `keys` (the cron's).
-pub fn forget_object_keys(keys: &[String]) -> Stmt {
-    Stmt::new(
-        "DELETE FROM erased_objects WHERE key IN (SELECT value FROM json_each(?1))",
-        vec![Value::from(keys.to_vec()).to_string().into()],
+        "DELETE FROM erased_objects WHERE (?2 IS NULL OR at = ?2) \
+AND media_id IN (SELECT value FROM json_each(?1))",
+        vec![
+            Value::from(media_ids.to_vec()).to_string().into(),
+            at.into(),
+        ],
     )
 }
 
@@ -227,7 +222,7 @@ pub fn forget_object_keys(keys: &[String]) -> Stmt {
 /// no stored message names the media; one that does is someone else's).
 pub fn due_objects(before_ms: i64, limit: i64) -> Stmt {
     Stmt::new(
-        "SELECT key, NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = e.media_id) AS unnamed \
+        "SELECT media_id, NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = e.media_id) AS unnamed \
 FROM erased_objects e WHERE at < ?1 ORDER BY at LIMIT ?2",
         vec![before_ms.into(), limit.into()],
     )

@@ -831,14 +831,14 @@ describe("erasure takes the media a person was sent, and the proxy serves it no 
     const rows = [["4000000000000008", t], [NAMED, t], ["4000000000000007", t + 120_000]];
     for (const [media, at] of rows) {
       await bucket.put(`media/${media}`, "x");
-      await w.db.prepare("INSERT INTO erased_objects (key, media_id, at) VALUES (?, ?, ?)").bind(`media/${media}`, media, at).run();
+      await w.db.prepare("INSERT INTO erased_objects (media_id, at) VALUES (?, ?)").bind(media, at).run();
     }
     await w.cron(t + 90_000);
     assert.equal(await bucket.head("media/4000000000000008"), null, "deleted");
     assert.notEqual(await bucket.head(`media/${NAMED}`), null, "a stored message names it: kept");
     assert.notEqual(await bucket.head("media/4000000000000007"), null, "not due yet");
-    const left = (await w.db.prepare("SELECT key FROM erased_objects ORDER BY key").all()).results.map((r) => r.key);
-    assert.deepEqual(left, ["media/4000000000000007"]);
+    const left = (await w.db.prepare("SELECT media_id FROM erased_objects ORDER BY media_id").all()).results.map((r) => r.media_id);
+    assert.deepEqual(left, ["4000000000000007"]);
     await w.cron(t + 300_000);
     assert.equal(await bucket.head("media/4000000000000007"), null, "deleted once due");
     assert.equal((await w.db.prepare("SELECT count(*) AS n FROM erased_objects").first()).n, 0);
@@ -858,6 +858,38 @@ describe("erasure takes the media a person was sent, and the proxy serves it no 
     assert.equal(res.status, 404);
     await res.arrayBuffer();
     assert.equal(await (await w.mf.getR2Bucket("MEDIA")).head(`media/${MEDIA}`), null);
+  });
+});
+
+describe("migrating a deployment with kept media to erasure's recorded second pass", () => {
+  let w;
+  useWorker({ r2Buckets: ["MEDIA"], migrations: (f) => f < "0016", reset: false }, (x) => (w = x));
+
+  it("erases media stored before the migration and leaves nothing for the cron", async () => {
+    // An image a customer sent, stored and kept in R2 on the schema before.
+    const MEDIA = "4000000000000016";
+    const v = JSON.parse(fixture("image"));
+    const value = v.entry[0].changes[0].value;
+    value.contacts[0].wa_id = CUSTOMER;
+    Object.assign(value.messages[0], { from: CUSTOMER, timestamp: String(now() - 60), id: "wamid.trust.migrated.image" });
+    value.messages[0].image.id = MEDIA;
+    await posted(w, Buffer.from(JSON.stringify(v)));
+    const bucket = await w.mf.getR2Bucket("MEDIA");
+    await bucket.put(`media/${MEDIA}`, "img");
+
+    const n = async (sql) => (await w.db.prepare(sql).first()).n;
+    assert.equal(await n("SELECT count(*) AS n FROM messages WHERE media_id = '4000000000000016'"), 1);
+
+    await w.db.batch(migrationStatements((f) => f >= "0016").map((sql) => w.db.prepare(sql)));
+    const res = await w.fetch(`/v1/contacts/${CUSTOMER}`, {
+      method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(await bucket.head(`media/${MEDIA}`), null, "the copy is gone");
+    assert.equal(await n("SELECT count(*) AS n FROM messages WHERE media_id = '4000000000000016'"), 0);
+    assert.equal(await n("SELECT count(*) AS n FROM erased_objects"), 0, "the second pass went through");
+    await w.cron(Date.now() + 120_000);
+    assert.equal(await n("SELECT count(*) AS n FROM erased_objects"), 0);
   });
 });
 

@@ -173,7 +173,11 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     );
     raw_rows.extend(found.next().unwrap_or_default());
     let bucket = env.bucket(media::BUCKET).ok();
-    let (objects, shared) = objects_of(&media_rows, &raw_rows);
+    let ErasedObjects {
+        objects,
+        shared,
+        media: pending,
+    } = objects_of(&media_rows, &raw_rows);
     if let Some(bucket) = &bucket {
         if media::delete_objects(bucket, &objects).await.is_err() {
             http::log(LogLine::warn("erase.r2_delete_failed"));
@@ -187,7 +191,6 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
         .collect();
     let now = http::now_ms();
     let mut statements = db::erasure::erase_statements(&contact_id, &names, &keys, now);
-    let pending = media_of(&objects, &shared);
     if bucket.is_some() && !pending.is_empty() {
         statements.push(db::erasure::pending_objects(&pending, now));
     }
@@ -196,7 +199,7 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
     if let Some(bucket) = &bucket {
         let done = delete_again(bucket, &db, objects, &shared).await;
         if done && !pending.is_empty() {
-            let forget = db::erasure::forget_objects(&pending, now);
+            let forget = db::erasure::forget_objects(&pending, Some(now));
             if d1::batch(&db, &[forget]).await.is_err() {
                 http::log(LogLine::warn("erase.pending_forget_failed"));
             }
@@ -210,40 +213,39 @@ pub async fn handle(id: &str, env: &Env) -> Result<Response, ApiError> {
 
 /// The R2 objects an erasure deletes before its batch, from its lookups
 /// ([`db::erasure::erase_lookups`]): the copies of media no one else's
-/// message names and the raw bodies; and the ids of the media someone
-/// else's message also names, checked again after the batch.
-fn objects_of(media_rows: &[Value], raw_rows: &[Value]) -> (Vec<String>, Vec<String>) {
-    let (mut objects, mut shared) = (Vec::new(), Vec::new());
+/// message names and the raw bodies; the ids of the media someone else's
+/// message also names, checked again after the batch; and every media id
+/// of either kind, whose copies the second pass deletes ([`delete_again`]).
+/// The raw bodies are not among those: deleted before the batch (the
+/// erasure fails if they cannot be), nothing writes them again.
+fn objects_of(media_rows: &[Value], raw_rows: &[Value]) -> ErasedObjects {
+    let mut found = ErasedObjects::default();
     for row in media_rows {
         let Some(id) = row.get("media_id").and_then(Value::as_str) else {
             continue;
         };
         // Anything but a plain "not shared" waits for the check after the batch.
         if row.get("shared").and_then(Value::as_f64) == Some(0.0) {
-            objects.push(media::object_key(id));
+            found.objects.push(media::object_key(id));
         } else {
-            shared.push(id.to_owned());
+            found.shared.push(id.to_owned());
         }
+        found.media.push(id.to_owned());
     }
-    objects.extend(
+    found.objects.extend(
         raw_rows
             .iter()
             .filter_map(|r| db::ingest::r2_key(r.get("raw_ref")?.as_str()?).map(str::to_owned)),
     );
-    (objects, shared)
+    found
 }
 
-/// The media an erasure's second pass deletes ([`delete_again`]): the
-/// unshared copies among `objects` and the `shared` media. Its raw bodies
-/// are not among them: they were deleted before the batch (the erasure
-/// fails if they cannot be), and nothing writes them again.
-fn media_of(objects: &[String], shared: &[String]) -> Vec<String> {
-    objects
-        .iter()
-        .filter_map(|key| media::media_of_key(key))
-        .map(str::to_owned)
-        .chain(shared.iter().cloned())
-        .collect()
+/// What [`objects_of`] finds.
+#[derive(Default)]
+struct ErasedObjects {
+    objects: Vec<String>,
+    shared: Vec<String>,
+    media: Vec<String>,
 }
 
 /// How long after an erasure the cron finishes its second pass, should
@@ -266,19 +268,19 @@ pub async fn sweep_objects(env: &Env, db: &D1Database, now_ms: i64) -> Result<us
     if rows.is_empty() {
         return Ok(0);
     }
-    let key = |r: &Value| r.get("key")?.as_str().map(str::to_owned);
-    let all: Vec<String> = rows.iter().filter_map(key).collect();
+    let media_id = |r: &Value| r.get("media_id")?.as_str().map(str::to_owned);
+    let all: Vec<String> = rows.iter().filter_map(media_id).collect();
     let gone: Vec<String> = rows
         .iter()
         .filter(|r| r.get("unnamed").and_then(Value::as_f64) == Some(1.0))
-        .filter_map(key)
+        .filter_map(|r| media_id(r).map(|id| media::object_key(&id)))
         .collect();
     if let (Ok(bucket), false) = (env.bucket(media::BUCKET), gone.is_empty()) {
         media::delete_objects(&bucket, &gone)
             .await
             .map_err(|_| ApiError::internal())?;
     }
-    d1::batch(db, &[db::erasure::forget_object_keys(&all)]).await?;
+    d1::batch(db, &[db::erasure::forget_objects(&all, None)]).await?;
     Ok(gone.len())
 }
 

@@ -183,16 +183,8 @@ async fn keep(
 
 /// Where media `id`'s bytes are kept in the bucket.
 pub(crate) fn object_key(id: &str) -> String {
-    format!("{MEDIA_PREFIX}{id}")
+    format!("media/{id}")
 }
-
-/// The media id an object key of [`object_key`] holds; `None` for any
-/// other object (a raw body).
-pub(crate) fn media_of_key(key: &str) -> Option<&str> {
-    key.strip_prefix(MEDIA_PREFIX)
-}
-
-const MEDIA_PREFIX: &str = "media/";
 
 /// The first of `channels` whose credential is configured.
 async fn first_with_credential(
