@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod keys;
 pub mod logline;
 pub mod outbound;
+pub mod refresh;
 pub mod relay;
 pub mod session;
 pub mod settings;

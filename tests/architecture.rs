@@ -37,9 +37,9 @@ fn module_of(rel: &str) -> &str {
 }
 
 /// Lower layers first; a module may use only modules ranked below it.
-const LAYERS: [&str; 15] = [
-    "ids", "settings", "strict", "logline", "whatsapp", "channels", "keys", "session", "outbound",
-    "inbound", "erasure", "relay", "db", "api", "edge",
+const LAYERS: [&str; 16] = [
+    "ids", "refresh", "settings", "strict", "logline", "whatsapp", "channels", "keys", "session",
+    "outbound", "inbound", "erasure", "relay", "db", "api", "edge",
 ];
 
 fn rank(module: &str) -> Option<usize> {

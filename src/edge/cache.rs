@@ -1,7 +1,8 @@
 //! Per-isolate caches of small configuration tables (rules, channels,
 //! destinations) whose
-//! rows keep their JSON in a `body` column: D1 is read at most once per TTL,
-//! and an edit clears the cache of the isolate that served it.
+//! rows keep their JSON in a `body` column: D1 is read at most once per TTL
+//! by one caller at a time ([`crate::refresh`]), and an edit clears the
+//! cache of the isolate that served it.
 
 use super::d1;
 use super::http;
@@ -9,6 +10,7 @@ use crate::api::ApiError;
 use crate::channels::Channel;
 use crate::db::Stmt;
 use crate::inbound::rules::Rule;
+use crate::refresh;
 use crate::relay::destination::Destination;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,8 +18,8 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 use worker::D1Database;
 
-/// One cached table: when it was loaded and what was read.
-type Slot<T> = RefCell<Option<(i64, T)>>;
+/// One cached value and its loads in flight ([`crate::refresh`]).
+pub type Slot<T> = RefCell<refresh::Slot<T>>;
 
 /// Parses the `body` column of each row. Stored types read leniently, so a
 /// row fails only when it is damaged; it is then skipped and logged, never
@@ -37,19 +39,56 @@ pub fn body_rows<T: DeserializeOwned>(rows: &[Value]) -> Vec<T> {
         .collect()
 }
 
-/// What `slot` holds, when it was loaded less than `ttl_ms` before `now`.
-fn fresh<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>, now: i64, ttl_ms: i64) -> Option<T> {
-    slot.with(|s| {
-        s.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < ttl_ms)
-            .map(|(_, kept)| kept.clone())
-    })
+/// A load of `slot` under way; dropped before it finished (its request
+/// was cancelled), it ends the load keeping nothing, so the next caller
+/// loads again rather than using a stale value for good.
+struct Loading<T: Clone + 'static> {
+    slot: &'static LocalKey<Slot<T>>,
+    ticket: Option<refresh::Ticket>,
 }
 
-/// Keeps `value` in `slot` as loaded at `now`.
-fn keep<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>, now: i64, value: &T) {
-    slot.with(|s| *s.borrow_mut() = Some((now, value.clone())));
+impl<T: Clone + 'static> Loading<T> {
+    fn finish(&mut self, at: i64, loaded: Option<T>) {
+        if let Some(ticket) = self.ticket.take() {
+            self.slot
+                .with(|s| s.borrow_mut().finish(ticket, at, loaded));
+        }
+    }
+}
+
+impl<T: Clone + 'static> Drop for Loading<T> {
+    fn drop(&mut self) {
+        self.finish(0, None);
+    }
+}
+
+/// What `slot` keeps, when loaded less than `ttl_ms` ago (or while another
+/// caller reloads it); else `load`ed by this caller, and kept when `keep`
+/// says so.
+pub async fn kept<T, F, Fut>(
+    slot: &'static LocalKey<Slot<T>>,
+    ttl_ms: i64,
+    keep: fn(&T) -> bool,
+    load: F,
+) -> Result<T, ApiError>
+where
+    T: Clone + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let now = http::now_ms();
+    let ticket = match slot.with(|s| s.borrow_mut().next(now, ttl_ms)) {
+        refresh::Next::Use(value) => return Ok(value),
+        refresh::Next::Load(ticket) => ticket,
+    };
+    let mut loading = Loading {
+        slot,
+        ticket: Some(ticket),
+    };
+    let loaded = load().await;
+    let value = loaded.as_ref().ok().filter(|v| keep(v)).cloned();
+    loading.finish(now, value);
+    loaded
 }
 
 /// The rows of `stmt`, from `slot` when loaded less than `ttl_ms` ago.
@@ -59,18 +98,18 @@ async fn load<T: Clone + DeserializeOwned + 'static>(
     stmt: &Stmt,
     ttl_ms: i64,
 ) -> Result<Vec<T>, ApiError> {
-    let now = http::now_ms();
-    if let Some(rows) = fresh(slot, now, ttl_ms) {
-        return Ok(rows);
-    }
-    let rows: Vec<T> = body_rows(&d1::rows(db, stmt).await?);
-    keep(slot, now, &rows);
-    Ok(rows)
+    kept(
+        slot,
+        ttl_ms,
+        |_| true,
+        || async { Ok(body_rows(&d1::rows(db, stmt).await?)) },
+    )
+    .await
 }
 
-/// Forgets `slot`'s rows.
-fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
-    slot.with(|s| *s.borrow_mut() = None);
+/// Forgets `slot`'s value.
+fn clear<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>) {
+    slot.with(|s| s.borrow_mut().clear());
 }
 
 /// How long an isolate reuses the channels and rules it loaded. Edits
@@ -79,9 +118,9 @@ fn clear<T: 'static>(slot: &'static LocalKey<Slot<T>>) {
 pub const TTL_MS: i64 = 15_000;
 
 thread_local! {
-    static CHANNELS: Slot<Vec<Channel>> = const { RefCell::new(None) };
-    static RULES: Slot<Vec<Rule>> = const { RefCell::new(None) };
-    static DESTINATIONS: Slot<Destinations> = const { RefCell::new(None) };
+    static CHANNELS: Slot<Vec<Channel>> = const { RefCell::new(refresh::Slot::new()) };
+    static RULES: Slot<Vec<Rule>> = const { RefCell::new(refresh::Slot::new()) };
+    static DESTINATIONS: Slot<Destinations> = const { RefCell::new(refresh::Slot::new()) };
 }
 
 /// Every destination (without secrets) and the version they were read at
@@ -98,33 +137,35 @@ pub struct Destinations {
 /// change made through another isolate reaches the next delivery, not the
 /// one after the cache expires.
 pub async fn destinations(db: &D1Database) -> Result<Destinations, ApiError> {
-    let now = http::now_ms();
-    if let Some(d) = fresh(&DESTINATIONS, now, TTL_MS) {
-        return Ok(d);
-    }
-    let mut read = d1::batch_rows(
-        db,
-        &[
-            crate::db::relay::list(),
-            crate::db::guard::destinations_version(),
-        ],
+    kept(
+        &DESTINATIONS,
+        TTL_MS,
+        |_| true,
+        || async {
+            let mut read = d1::batch_rows(
+                db,
+                &[
+                    crate::db::relay::list(),
+                    crate::db::guard::destinations_version(),
+                ],
+            )
+            .await?
+            .into_iter();
+            let all = read
+                .next()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(crate::db::relay::destination_from_row)
+                .collect();
+            let version = read
+                .next()
+                .unwrap_or_default()
+                .first()
+                .and_then(|r| r.get("value")?.as_str().map(str::to_owned));
+            Ok(Destinations { version, all })
+        },
     )
-    .await?
-    .into_iter();
-    let all = read
-        .next()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(crate::db::relay::destination_from_row)
-        .collect();
-    let version = read
-        .next()
-        .unwrap_or_default()
-        .first()
-        .and_then(|r| r.get("value")?.as_str().map(str::to_owned));
-    let d = Destinations { version, all };
-    keep(&DESTINATIONS, now, &d);
-    Ok(d)
+    .await
 }
 
 /// Forgets the cached destinations (after an edit, or when a delivery's

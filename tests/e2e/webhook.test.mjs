@@ -537,4 +537,31 @@ describe("D1 round trips per delivery", () => {
       await w.close();
     }
   });
+
+  it("when the isolate's cache expires under load, one delivery reloads it and the others use what it kept", async () => {
+    const w = await startWorker();
+    try {
+      await (await w.post(renamed("text", "wamid.expiry.warm", "16505550999"))).arrayBuffer();
+      // The rules and the destinations live 15 s in an isolate (the salt
+      // for good). Then sixteen deliveries arrive together: one of them
+      // reloads each, the rest are written with what was kept, so the
+      // isolate makes 2 reads and 16 batches, not 16 of each. Each line
+      // counts the isolate's round trips while its request ran, so the
+      // last to finish counts nearly all of them.
+      await new Promise((r) => setTimeout(r, 15_100));
+      const before = tripsOf(w.logs).length;
+      const bodies = Array.from({ length: 16 }, (_, i) =>
+        renamed("text", `wamid.expiry.${i}`, `1650555${String(1000 + i)}`));
+      const answers = await Promise.all(bodies.map((b) => w.post(b)));
+      assert.deepEqual(answers.map((r) => r.status), Array(16).fill(200));
+      await settle();
+      const trips = tripsOf(w.logs).slice(before);
+      assert.equal(trips.length, 16);
+      assert.ok(Math.max(...trips) <= 16 + 2, JSON.stringify(trips));
+      const n = (await w.db.prepare("SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.expiry.%'").first()).n;
+      assert.equal(n, 17);
+    } finally {
+      await w.close();
+    }
+  });
 });

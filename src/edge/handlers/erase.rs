@@ -5,7 +5,7 @@
 use crate::api::ApiError;
 use crate::db;
 use crate::edge::handlers::media;
-use crate::edge::{d1, http};
+use crate::edge::{cache, d1, http};
 use crate::erasure::{self, KnownErased};
 use crate::inbound::ingest::Plan;
 use crate::logline::LogLine;
@@ -16,7 +16,7 @@ use worker::{Bucket, D1Database, Env, Response};
 
 thread_local! {
     // The salt never changes once created, so an isolate keeps it.
-    static SALT: RefCell<Option<String>> = const { RefCell::new(None) };
+    static SALT: cache::Slot<Option<String>> = const { RefCell::new(crate::refresh::Slot::new()) };
     static ERASED: RefCell<KnownErased> = RefCell::new(KnownErased::default());
 }
 
@@ -38,16 +38,15 @@ fn first_value(rows: &[Value]) -> Option<String> {
     rows.first()?.get("value")?.as_str().map(str::to_owned)
 }
 
-/// The deployment's erasure salt, if any contact was ever erased.
+/// The deployment's erasure salt (migration 0009 makes it), read once per
+/// isolate: it never changes.
 async fn salt(db: &D1Database) -> Result<Option<String>, ApiError> {
-    if let Some(s) = SALT.with(|s| s.borrow().clone()) {
-        return Ok(Some(s));
-    }
-    let found = first_value(&d1::rows(db, &db::erasure::salt_lookup()).await?);
-    if let Some(s) = &found {
-        SALT.with(|slot| *slot.borrow_mut() = Some(s.clone()));
-    }
-    Ok(found)
+    cache::kept(&SALT, i64::MAX, Option::is_some, || async {
+        Ok(first_value(
+            &d1::rows(db, &db::erasure::salt_lookup()).await?,
+        ))
+    })
+    .await
 }
 
 /// Each identifier by its tombstone key.
