@@ -278,7 +278,23 @@ for _ in range(30):
 PY
 }
 ROUNDS=${ROUNDS:-3}
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
+session_cpu() {  # session id: CPU jiffies so far of its workerd processes, then of its Node ones
+  ps -o pid= -o comm= --sid "$1" | python3 -c '
+import sys
+t = {"workerd": 0, "node": 0}
+for line in sys.stdin:
+    pid, comm = line.split()[:2]
+    if comm in t:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        t[comm] += int(f[11]) + int(f[12])
+print(t["workerd"], t["node"])'
+}
 : > "$work/race.txt"
+: > "$work/race-cpu.txt"
 for r in $(seq 1 "$ROUNDS"); do
   python3 bench/bodies.py "$BODIES" "$SECRET" "$work/round$r.tsv" "BENCHR$r" > "$work/mix.json"
   if [ $((r % 2)) = 1 ]; then order="wa peer"; else order="peer wa"; fi
@@ -287,9 +303,28 @@ for r in $(seq 1 "$ROUNDS"); do
     quiet_cpu
     echo "get $who $r $(wrk_run "get-$who-$r" -s bench/get.lua "$u")" >> "$work/race.txt"
     quiet_cpu
-    echo "post $who $r $(wrk_run "post-$who-$r" -s bench/post.lua "$b" -- "$work/round$r.tsv" "$THREADS")" >> "$work/race.txt"
+    if [ "$who" = wa ]; then sid=$pgid; else sid=$peer_pgid; fi
+    cpu0=$(session_cpu "$sid")
+    result=$(wrk_run "post-$who-$r" -s bench/post.lua "$b" -- "$work/round$r.tsv" "$THREADS")
+    echo "post $who $r $result" >> "$work/race.txt"
+    echo "$who $(session_cpu "$sid") $cpu0 $(field "$result" requests)" >> "$work/race-cpu.txt"
   done
 done
+# CPU per POST: each worker's workerd processes and wrangler's Node process,
+# ms per request (median of the rounds), and the ratio for workerd.
+read -r cpu_wa cpu_wa_node cpu_peer cpu_peer_node cpu_vs_peer < <(python3 - "$work/race-cpu.txt" "$(getconf CLK_TCK)" <<'PY'
+import statistics, sys
+hz = int(sys.argv[2])
+per = {"wa": ([], []), "peer": ([], [])}
+for line in open(sys.argv[1]):
+    who, w1, n1, w0, n0, requests = line.split()
+    per[who][0].append((int(w1) - int(w0)) / hz * 1000 / max(int(requests), 1))
+    per[who][1].append((int(n1) - int(n0)) / hz * 1000 / max(int(requests), 1))
+m = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in per.items()}
+print(f"{m['wa'][0]:.2f} {m['wa'][1]:.2f} {m['peer'][0]:.2f} {m['peer'][1]:.2f} {m['peer'][0] / m['wa'][0]:.2f}")
+PY
+)
+echo "bench: CPU per POST (workerd): wa-edge $cpu_wa ms, peer $cpu_peer ms (peer/wa-edge $cpu_vs_peer)"
 mix_json=$(cat "$work/mix.json")
 # The median round of each (by req/s) stands for it below; the ratios are
 # of the medians.
@@ -336,7 +371,6 @@ PY
 read -r get_info_rps get_warn_rps get_warn_ratio <<<"$log_ratio"
 echo "bench: GET req/s LOG_LEVEL=info $get_info_rps, warn $get_warn_rps (ratio $get_warn_ratio)"
 
-field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
 
 # 4. Nothing lost. Requests wrk had sent when it stopped may still be in the
 # worker; wait until the counts stop moving (bounded), then compare with the
@@ -724,6 +758,7 @@ $(row "peer POST /webhook (verify, one batch)" "$peer_post")
 
 - **POST req/s wa-edge/peer: $post_vs_peer** (p99 wa-edge/peer: $p99_vs_peer); **GET req/s wa-edge/peer: $get_vs_peer**.
 - **POST/GET req/s ratio (wa-edge): $ratio**.
+- CPU per POST, the median of the rounds (the CPU time each worker's processes spent during its runs, divided by the requests wrk sent): wa-edge's workerd **$cpu_wa ms**, the peer's **$cpu_peer ms** (**peer/wa-edge: $cpu_vs_peer**); wrangler's Node process in front of each, $cpu_wa_node and $cpu_peer_node ms. On this 2-core machine the race is CPU-bound, so req/s follows the sum of every process's CPU per request; workerd's share moves less between rounds than req/s does.
 - The peer stored $((peer_m + peer_s)) of $peer_distinct distinct bodies sent to it: **$peer_lost not stored**.
 
 Big deliveries, one at a time (median ack of three, new wamids each, after a quiet CPU):

@@ -114,7 +114,9 @@ fn clear<T: Clone + 'static>(slot: &'static LocalKey<Slot<T>>) {
 
 /// How long an isolate reuses the channels and rules it loaded. Edits
 /// through the API clear the cache of the isolate that served them at once;
-/// other isolates see them within this time.
+/// other isolates see them within this time and one reload (during which
+/// the others in flight use the old value, for at most
+/// [`refresh::RELOAD_MAX_MS`]).
 pub const TTL_MS: i64 = 15_000;
 
 thread_local! {
