@@ -557,9 +557,12 @@ describe("D1 round trips per delivery", () => {
       await settle();
       const trips = tripsOf(w.logs).slice(before);
       assert.equal(trips.length, 16);
-      // They overlapped (one at a time, no line would count more than 3),
-      // and the reloads were not repeated.
-      assert.ok(Math.max(...trips) >= 6, JSON.stringify(trips));
+      // On the direct path they overlapped (one at a time, no line would
+      // count more than 3). Write shards batch them, so there each line
+      // counts its group's trips in the shard's isolate.
+      const sharded = Number(process.env.WA_EDGE_SHARDS ?? 1) > 1;
+      if (!sharded) assert.ok(Math.max(...trips) >= 6, JSON.stringify(trips));
+      // The reloads were not repeated.
       assert.ok(Math.max(...trips) <= 16 + 2, JSON.stringify(trips));
       const n = (await w.db.prepare("SELECT count(*) AS n FROM messages WHERE id LIKE 'wamid.expiry.%'").first()).n;
       assert.equal(n, 17);
