@@ -18,10 +18,11 @@ pub struct Slot<T> {
     /// The load that began last and has not ended (its ticket's id), and
     /// when it began. Cleared by [`Slot::clear`].
     reloading: Option<(u64, i64)>,
-    /// Ids of loads, and the generation they belong to: a load that began
-    /// before a [`Slot::clear`] answers its own caller but is not kept.
+    /// The id of the load begun last.
     loads: u64,
-    generation: u64,
+    /// The first load whose value may be kept: one that began before a
+    /// [`Slot::clear`] answers its own caller but is not kept.
+    first_kept: u64,
 }
 
 /// What a caller does next.
@@ -37,7 +38,6 @@ pub enum Next<T> {
 #[derive(Debug, PartialEq)]
 pub struct Ticket {
     id: u64,
-    generation: u64,
 }
 
 impl<T: Clone> Slot<T> {
@@ -46,7 +46,7 @@ impl<T: Clone> Slot<T> {
             kept: None,
             reloading: None,
             loads: 0,
-            generation: 0,
+            first_kept: 0,
         }
     }
 
@@ -59,12 +59,9 @@ impl<T: Clone> Slot<T> {
             Some((at, value)) if now.saturating_sub(*at) < ttl_ms => Next::Use(value.clone()),
             Some((_, stale)) if reloading => Next::Use(stale.clone()),
             _ => {
-                self.loads = self.loads.wrapping_add(1);
+                self.loads = self.loads.saturating_add(1);
                 self.reloading = Some((self.loads, now));
-                Next::Load(Ticket {
-                    id: self.loads,
-                    generation: self.generation,
-                })
+                Next::Load(Ticket { id: self.loads })
             }
         }
     }
@@ -77,7 +74,7 @@ impl<T: Clone> Slot<T> {
             self.reloading = None;
         }
         let newer = self.kept.as_ref().is_none_or(|(kept_at, _)| at >= *kept_at);
-        if let Some(value) = loaded.filter(|_| ticket.generation == self.generation && newer) {
+        if let Some(value) = loaded.filter(|_| ticket.id >= self.first_kept && newer) {
             self.kept = Some((at, value));
         }
     }
@@ -87,7 +84,7 @@ impl<T: Clone> Slot<T> {
     pub fn clear(&mut self) {
         self.kept = None;
         self.reloading = None;
-        self.generation = self.generation.wrapping_add(1);
+        self.first_kept = self.loads.saturating_add(1);
     }
 }
 
